@@ -1,0 +1,37 @@
+"""Atomic output: write to a temporary file beside the target, then rename over it.
+
+A crash or an exception in the middle leaves the target untouched (absent or as it was),
+never half-written: a half-signed video must not exist.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s folder; on success rename it to ``target``.
+
+    The temporary file keeps the target's suffix, because some writers (FFmpeg's muxer
+    choice, c2pa's format detection) look at it. ``mode`` sets permissions before the
+    rename, so a private key is never visible with looser ones.
+    """
+    target = Path(target)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent or "."
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if mode is not None:
+            os.chmod(tmp, mode)
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

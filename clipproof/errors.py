@@ -1,0 +1,36 @@
+"""The small exception hierarchy of clipproof.
+
+Library code raises these with a one-line message that a person can act on; only ``cli.py``
+turns them into exit codes (see ``EXIT_CODES`` there and the README's table).
+"""
+from __future__ import annotations
+
+
+class ClipproofError(Exception):
+    """Base class: every error clipproof raises on purpose."""
+
+
+class UsageError(ClipproofError):
+    """The call itself is wrong: bad arguments, conflicting options, an unknown name."""
+
+
+class InputMissingError(ClipproofError):
+    """The input does not exist or cannot be opened (permissions, a folder where a file is due)."""
+
+
+class InvalidMediaError(ClipproofError):
+    """The input exists but is not a readable video or image: empty, truncated, corrupt,
+    unsupported, or hostile (absurd dimensions, pathological nesting)."""
+
+
+class CredentialError(ClipproofError):
+    """A key, certificate or trust anchor is unusable: unreadable, malformed, mismatched,
+    or missing what C2PA requires."""
+
+
+class OutputExistsError(ClipproofError):
+    """Refusing to overwrite something that already exists (keys, a signed output)."""
+
+
+class SigningError(ClipproofError):
+    """The C2PA library refused to sign this input with this identity."""

@@ -1,0 +1,286 @@
+"""The one place that touches PyAV: probe a file, read frames, write an H.264 MP4.
+
+Frames cross this boundary as uint8 arrays shaped (T, H, W, 3), RGB.
+Every FFmpeg failure becomes a ``clipproof.errors`` type with a one-line message.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import av
+import numpy as np
+
+from clipproof.atomic import atomic_output
+from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
+
+# Beyond 16K on a side, or more pixels than 8K×8K, a "video" is a decompression bomb, not footage.
+MAX_SIDE = 16384
+MAX_PIXELS = 8192 * 8192
+# Upper bound on what we decode to find one frame after a seek; a file whose keyframes are
+# further apart than this is read sequentially instead.
+_MAX_SEEK_DECODE = 600
+
+# FFmpeg format names for still images (the image2 demuxer and friends).
+_IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
+                  "gif", "gif_pipe", "j2k_pipe", "heif"}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file is, from its headers (the ``media`` part of a Report)."""
+
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration_s: float
+    has_audio: bool
+
+    @property
+    def is_image(self) -> bool:
+        return self.container in _IMAGE_FORMATS or self.frames == 1 and self.duration_s == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+# ---------------------------------------------------------------------------------------------
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.exists():
+        raise InputMissingError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputMissingError(f"{path}: is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise InputMissingError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise InvalidMediaError(f"{path}: empty file")
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except PermissionError as e:
+        raise InputMissingError(f"{path}: permission denied") from e
+    except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
+        raise InvalidMediaError(f"{path}: not a readable video or image ({_reason(e)})") from e
+
+
+def _reason(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return msg.split(":")[-1].strip() if ": '" in msg else msg.strip()
+
+
+def _video_stream(container, path) -> av.VideoStream:
+    if not container.streams.video:
+        raise InvalidMediaError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    w, h = stream.codec_context.width, stream.codec_context.height
+    if w <= 0 or h <= 0:
+        raise InvalidMediaError(f"{path}: video stream has no frame size (corrupt header)")
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+        raise InvalidMediaError(f"{path}: absurd frame size {w}x{h}")
+    return stream
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe
+# ---------------------------------------------------------------------------------------------
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read a file's headers (no full decode) and check one frame decodes.
+
+    Raises InputMissingError or InvalidMediaError with a one-line reason.
+    """
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        duration_s = _duration_s(container, stream)
+        frames = stream.frames or (round(duration_s * fps) if fps and duration_s else 0)
+        fmt = _container_name(container, path)
+        if fmt in _IMAGE_FORMATS:
+            frames, duration_s, fps = 1, 0.0, 0.0
+        # Headers can lie: insist that at least one frame really decodes.
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, ValueError) as e:
+            raise InvalidMediaError(f"{path}: video data does not decode ({_reason(e)})") from e
+        if first is None:
+            raise InvalidMediaError(f"{path}: zero frames")
+        return MediaInfo(
+            container=fmt,
+            codec=stream.codec_context.name,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=round(fps, 3),
+            frames=max(int(frames), 1),
+            duration_s=round(duration_s, 3),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def _container_name(container, path) -> str:
+    # FFmpeg names demuxers by family ("mov,mp4,m4a,3gp,3g2,mj2"): the file's own extension,
+    # when it is one of them, is the name a person expects.
+    names = container.format.name.split(",")
+    ext = Path(path).suffix.lower().lstrip(".")
+    return ext if ext in names else names[0]
+
+
+def _duration_s(container, stream) -> float:
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Read frames
+# ---------------------------------------------------------------------------------------------
+
+def read_frames(
+    path: str | os.PathLike,
+    n: int | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    crop: bool = False,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+) -> tuple[np.ndarray, list[float]]:
+    """Decode ``n`` frames spaced uniformly over [start_s, end_s) (all frames when n is None).
+
+    Returns (frames uint8 (N, H, W, 3) RGB, timestamps in seconds). ``size`` is (width, height);
+    with ``crop`` the frame is scaled to cover that size and centre-cropped (aspect kept),
+    otherwise it is stretched. Seeks to each target where the file allows, so a few frames of a
+    long clip cost a few GOPs, not the whole file.
+    """
+    if n is not None and n <= 0:
+        raise UsageError(f"number of frames must be positive, got {n}")
+    if size is not None and (size[0] <= 0 or size[1] <= 0 or size[0] > MAX_SIDE or size[1] > MAX_SIDE):
+        raise UsageError(f"bad frame size {size[0]}x{size[1]}")
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        duration = _duration_s(container, stream)
+        end = duration if end_s is None or (duration and end_s > duration) else end_s
+        try:
+            if n is None or not duration or end <= start_s:
+                picked = _decode_window(container, stream, start_s, end_s, n)
+            else:
+                targets = [start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
+                picked = _decode_targets(container, stream, targets)
+        except (av.FFmpegError, ValueError) as e:
+            raise InvalidMediaError(f"{path}: video data does not decode ({_reason(e)})") from e
+        if not picked:
+            raise InvalidMediaError(f"{path}: zero frames in the requested window")
+        arrays = [_to_rgb(f, size, crop) for f in picked]
+        times = [float(f.time) if f.time is not None else 0.0 for f in picked]
+    return np.stack(arrays), times
+
+
+def _decode_window(container, stream, start_s, end_s, n):
+    frames = []
+    if start_s > 0:
+        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+    for frame in container.decode(stream):
+        t = frame.time or 0.0
+        if t < start_s - 1e-6:
+            continue
+        if end_s is not None and t >= end_s:
+            break
+        frames.append(frame)
+    if n is not None and len(frames) > n:
+        idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
+        frames = [frames[i] for i in idx]
+    return frames
+
+
+def _decode_targets(container, stream, targets: Sequence[float]):
+    """For each target time, the first frame at or after it (seek + decode forward)."""
+    out = []
+    it = None
+    last = None
+    for t in targets:
+        # Decoding forward is cheaper than a seek when the target is near.
+        near = last is not None and (last.time or 0.0) <= t < (last.time or 0.0) + 1.0
+        if not near:
+            container.seek(max(int(t / stream.time_base), 0), stream=stream, backward=True)
+            it = container.decode(stream)
+        frame = None
+        for i, f in enumerate(it):
+            last = f
+            if (f.time or 0.0) >= t - 1e-6:
+                frame = f
+                break
+            if i > _MAX_SEEK_DECODE:
+                break
+        if frame is None:
+            frame = last
+        if frame is not None:
+            out.append(frame)
+    return out
+
+
+def _to_rgb(frame: av.VideoFrame, size, crop) -> np.ndarray:
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    w, h = size
+    if not crop:
+        return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+    scale = max(w / frame.width, h / frame.height)
+    sw, sh = max(w, math.ceil(frame.width * scale)), max(h, math.ceil(frame.height * scale))
+    arr = frame.reformat(width=sw, height=sh, format="rgb24").to_ndarray()
+    y0, x0 = (sh - h) // 2, (sw - w) // 2
+    return np.ascontiguousarray(arr[y0:y0 + h, x0:x0 + w])
+
+
+# ---------------------------------------------------------------------------------------------
+# Write
+# ---------------------------------------------------------------------------------------------
+
+def write_mp4(
+    frames: np.ndarray | Iterable[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    fps: float = 8.0,
+    crf: int = 18,
+    preset: str = "medium",
+) -> Path:
+    """Encode uint8 RGB frames (T, H, W, 3) to an H.264 (yuv420p) MP4, atomically.
+
+    H and W must be even (4:2:0 chroma). The file appears only once it is complete.
+    """
+    frames = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise UsageError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    t, h, w, _ = frames.shape
+    if t == 0:
+        raise UsageError("no frames to write")
+    if h % 2 or w % 2:
+        raise UsageError(f"H.264 4:2:0 needs even frame sizes, got {w}x{h}")
+    if not 0 <= crf <= 51:
+        raise UsageError(f"CRF must be in 0..51, got {crf}")
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_output(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            # One thread: deterministic bytes for a given input (x264's threaded lookahead
+            # is not), which corpora rely on for sha256-level dedup and reproducibility.
+            stream.codec_context.thread_count = 1
+            stream.options = {"crf": str(crf), "preset": preset}
+            for arr in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    return path

@@ -1,0 +1,209 @@
+"""Keys and certificates: development credentials, and loading a signer's key + chain.
+
+The signer certificate follows the C2PA 2.2 profile (see shared C2PA-NOTES): end-entity,
+v3, critical keyUsage digitalSignature, an EKU list with c2pa-kp-claimSigning plus
+emailProtection and documentSigning (so older validators accept it), an Authority Key
+Identifier, and at most 366 days of validity.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from clipproof.atomic import atomic_output
+from clipproof.errors import CredentialError, InputMissingError, OutputExistsError
+
+C2PA_CLAIM_SIGNING = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+DEV_LABEL = "clipproof development credentials - NOT FOR PRODUCTION"
+
+ROOT_CERT = "root.pem"
+SIGNER_CHAIN = "signer.pem"
+SIGNER_KEY = "signer.key"
+
+
+@dataclass(frozen=True)
+class DevKeyPaths:
+    root: Path      # the root certificate: give it as a trust anchor
+    chain: Path     # signer certificate chain, leaf first
+    key: Path       # signer private key (0600)
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """A private key and its certificate chain, checked to belong together."""
+
+    alg: str              # c2pa algorithm name: es256, es384, es512, ps256, ed25519
+    key_pem: bytes
+    chain_pem: bytes
+    common_name: str
+    organization: str | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Development credentials
+# ---------------------------------------------------------------------------------------------
+
+def init_dev_keys(folder: str | os.PathLike, *, common_name: str = "clipproof dev signer") -> DevKeyPaths:
+    """Create a development root CA and an ES256 signer certificate in ``folder``.
+
+    Refuses to overwrite: an existing key is someone's identity. The root's private key is
+    not kept (nothing more can be issued under it, which is what a throwaway CA should allow).
+    """
+    folder = Path(folder)
+    paths = DevKeyPaths(folder / ROOT_CERT, folder / SIGNER_CHAIN, folder / SIGNER_KEY)
+    existing = [p.name for p in (paths.root, paths.chain, paths.key) if p.exists()]
+    if existing:
+        raise OutputExistsError(f"{folder}: already holds {', '.join(existing)}; refusing to overwrite keys")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputMissingError(f"{folder}: cannot create folder ({e.strerror})") from e
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "clipproof development root CA"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_LABEL),
+    ])
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name).issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_LABEL),
+        ]))
+        .issuer_name(root_name)
+        .public_key(signer_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([
+            C2PA_CLAIM_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION, DOCUMENT_SIGNING,
+        ]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+
+    pem = serialization.Encoding.PEM
+    _write(paths.key, signer_key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), mode=0o600)
+    _write(paths.chain, signer.public_bytes(pem) + root.public_bytes(pem))
+    _write(paths.root, root.public_bytes(pem))
+    return paths
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign,
+        crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+    )
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    with atomic_output(path, mode=mode) as tmp:
+        tmp.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading a signer
+# ---------------------------------------------------------------------------------------------
+
+def _read(path: str | os.PathLike, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as e:
+        raise InputMissingError(f"{path}: {what} not found") from e
+    except IsADirectoryError as e:
+        raise InputMissingError(f"{path}: {what} is a folder, not a file") from e
+    except OSError as e:
+        raise InputMissingError(f"{path}: cannot read {what} ({e.strerror})") from e
+
+
+def load_certificates(path: str | os.PathLike, what: str = "certificate") -> list[x509.Certificate]:
+    """All PEM certificates in a file; CredentialError if there are none."""
+    data = _read(path, what)
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as e:
+        raise CredentialError(f"{path}: not a PEM {what} ({e})") from e
+    return certs
+
+
+def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) -> SigningIdentity:
+    """Load and check a signer: key parses, chain parses, key matches the leaf, leaf is current
+    and fit for C2PA claim signing. Each failure is a one-line CredentialError."""
+    key_pem = _read(key_path, "private key")
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError as e:
+        raise CredentialError(f"{key_path}: private key is encrypted; give an unencrypted PEM key") from e
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise CredentialError(f"{key_path}: not a PEM private key") from e
+    chain = load_certificates(chain_path, "certificate chain")
+    leaf = chain[0]
+
+    def spki(k) -> bytes:
+        return k.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    if spki(key.public_key()) != spki(leaf.public_key()):
+        raise CredentialError(f"{key_path}: private key does not match the certificate in {chain_path}")
+    now = dt.datetime.now(dt.timezone.utc)
+    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+        raise CredentialError(
+            f"{chain_path}: certificate is not valid now (valid {leaf.not_valid_before_utc:%Y-%m-%d} "
+            f"to {leaf.not_valid_after_utc:%Y-%m-%d})")
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        raise CredentialError(f"{chain_path}: certificate has no extended key usage; C2PA signers need one") from None
+    if ObjectIdentifier("2.5.29.37.0") in eku:
+        raise CredentialError(f"{chain_path}: certificate uses anyExtendedKeyUsage, which C2PA forbids")
+    return SigningIdentity(
+        alg=_algorithm(key, key_path), key_pem=key_pem,
+        chain_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain),
+        common_name=_attr(leaf.subject, NameOID.COMMON_NAME) or "",
+        organization=_attr(leaf.subject, NameOID.ORGANIZATION_NAME),
+    )
+
+
+def _algorithm(key, key_path) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        by_curve = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+        if key.curve.name in by_curve:
+            return by_curve[key.curve.name]
+        raise CredentialError(f"{key_path}: EC curve {key.curve.name} is not allowed by C2PA")
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "ps256"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    raise CredentialError(f"{key_path}: key type {type(key).__name__} is not allowed by C2PA")
+
+
+def _attr(name: x509.Name, oid) -> str | None:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None

@@ -1,0 +1,74 @@
+"""Sign a media file with a C2PA manifest, atomically, offline."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+from clipproof.atomic import atomic_output
+from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, SigningError
+from clipproof.provenance.keys import SigningIdentity
+from clipproof.provenance.manifest import build_manifest, mime_type
+from clipproof.provenance.native import NATIVE_LOCK, context
+
+
+def default_output(path: str | os.PathLike) -> Path:
+    """``clip.mp4`` → ``clip.signed.mp4`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.signed{path.suffix}")
+
+
+def sign_file(
+    src: str | os.PathLike,
+    dst: str | os.PathLike | None,
+    identity: SigningIdentity,
+    *,
+    source_type: str,
+    software_agent: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    assertions: list[dict] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``src`` with a signed manifest to ``dst`` (default ``<stem>.signed<ext>``).
+
+    The output appears only once signing succeeded; signing in place (dst == src) is allowed.
+    No time-stamp authority is contacted: signing works offline.
+    """
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_output(src)
+    if not src.is_file():
+        raise InputMissingError(f"{src}: no such file" if not src.exists() else f"{src}: not a file")
+    if not os.access(src, os.R_OK):
+        raise InputMissingError(f"{src}: permission denied")
+    if src.stat().st_size == 0:
+        raise InvalidMediaError(f"{src}: empty file")
+    if dst.exists() and not overwrite and dst.resolve() != src.resolve():
+        raise OutputExistsError(f"{dst}: already exists (use --force to replace it)")
+    if not dst.parent.is_dir():
+        raise InputMissingError(f"{dst.parent}: output folder does not exist")
+    mime = mime_type(src)
+    if mime_type(dst) != mime:
+        raise SigningError(f"{dst}: output type must match the input's ({mime})")
+    manifest = build_manifest(title=dst.name, mime=mime, source_type=source_type,
+                              software_agent=software_agent, parameters=parameters, assertions=assertions)
+    info = c2pa.C2paSignerInfo(alg=identity.alg.encode(), sign_cert=identity.chain_pem,
+                               private_key=identity.key_pem, ta_url=None)
+    with atomic_output(dst) as tmp, open(src, "rb") as source, open(tmp, "w+b") as dest:
+        # The destination must be readable too: BMFF signing re-reads what it wrote.
+        with NATIVE_LOCK:
+            try:
+                with c2pa.Signer.from_info(info) as signer, \
+                        c2pa.Builder(manifest, context=context(None)) as builder:
+                    builder.sign(signer, mime, source, dest)
+            except c2pa.C2paError as e:
+                raise _signing_error(src, e) from e
+    return dst
+
+
+def _signing_error(src: Path, e: c2pa.C2paError) -> Exception:
+    text = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
+    if isinstance(e, (c2pa.C2paError.Signature,)) or "certificate" in text.lower() or "key" in text.lower():
+        return SigningError(f"{src}: the C2PA library refused the signing identity ({text})")
+    return InvalidMediaError(f"{src}: cannot be signed, not a well-formed {src.suffix.lstrip('.')} file ({text})")

@@ -1,0 +1,2 @@
+"""The package version, in one place (claim generator, software agent, records)."""
+__version__ = "0.1.0"

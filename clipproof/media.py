@@ -45,7 +45,7 @@ class MediaInfo:
 
     @property
     def is_image(self) -> bool:
-        return self.container in _IMAGE_FORMATS or self.frames == 1 and self.duration_s == 0
+        return self.frames == 1 and self.duration_s == 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,7 +106,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         duration_s = _duration_s(container, stream)
         frames = stream.frames or (round(duration_s * fps) if fps and duration_s else 0)
         fmt = _container_name(container, path)
-        if fmt in _IMAGE_FORMATS:
+        if container.format.name.split(",")[0] in _IMAGE_FORMATS:
             frames, duration_s, fps = 1, 0.0, 0.0
         # Headers can lie: insist that at least one frame really decodes.
         try:
@@ -132,7 +132,12 @@ def _container_name(container, path) -> str:
     # when it is one of them, is the name a person expects.
     names = container.format.name.split(",")
     ext = Path(path).suffix.lower().lstrip(".")
-    return ext if ext in names else names[0]
+    if ext in names:
+        return ext
+    if names[0] == "image2":  # the generic still-image demuxer: the codec names the format
+        codec = container.streams.video[0].codec_context.name
+        return "jpeg" if codec == "mjpeg" else codec
+    return names[0]
 
 
 def _duration_s(container, stream) -> float:

@@ -9,8 +9,8 @@ import c2pa
 
 from clipproof.atomic import atomic_output
 from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, SigningError
-from clipproof.provenance.keys import SigningIdentity
-from clipproof.provenance.manifest import build_manifest, mime_type
+from clipproof.provenance.keys import SigningIdentity, load_identity
+from clipproof.provenance.manifest import build_manifest, load_assertions, mime_type
 from clipproof.provenance.native import NATIVE_LOCK, context
 
 
@@ -55,12 +55,13 @@ def sign_file(
                               software_agent=software_agent, parameters=parameters, assertions=assertions)
     info = c2pa.C2paSignerInfo(alg=identity.alg.encode(), sign_cert=identity.chain_pem,
                                private_key=identity.key_pem, ta_url=None)
+    ctx = context(None)  # takes NATIVE_LOCK itself, so before we hold it
     with atomic_output(dst) as tmp, open(src, "rb") as source, open(tmp, "w+b") as dest:
         # The destination must be readable too: BMFF signing re-reads what it wrote.
         with NATIVE_LOCK:
             try:
                 with c2pa.Signer.from_info(info) as signer, \
-                        c2pa.Builder(manifest, context=context(None)) as builder:
+                        c2pa.Builder(manifest, context=ctx) as builder:
                     builder.sign(signer, mime, source, dest)
             except c2pa.C2paError as e:
                 raise _signing_error(src, e) from e
@@ -72,3 +73,28 @@ def _signing_error(src: Path, e: c2pa.C2paError) -> Exception:
     if isinstance(e, (c2pa.C2paError.Signature,)) or "certificate" in text.lower() or "key" in text.lower():
         return SigningError(f"{src}: the C2PA library refused the signing identity ({text})")
     return InvalidMediaError(f"{src}: cannot be signed, not a well-formed {src.suffix.lstrip('.')} file ({text})")
+
+
+def sign(
+    src: str | os.PathLike,
+    dst: str | os.PathLike | None = None,
+    *,
+    key: str | os.PathLike,
+    cert: str | os.PathLike,
+    source_type: str = "trainedAlgorithmicMedia",
+    software_agent: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    assertions: list[dict] | str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Sign ``src`` with the key and certificate chain at these paths; return the output path.
+
+    ``source_type`` is an IPTC digital source type term or URI ("trainedAlgorithmicMedia" for
+    generated media, "digitalCapture" for camera footage). ``assertions`` are extra assertions
+    (a list, or a JSON file holding them).
+    """
+    identity = load_identity(key, cert)
+    if isinstance(assertions, (str, os.PathLike)):
+        assertions = load_assertions(assertions)
+    return sign_file(src, dst, identity, source_type=source_type, software_agent=software_agent,
+                     parameters=parameters, assertions=assertions, overwrite=overwrite)

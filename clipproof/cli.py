@@ -1,0 +1,284 @@
+"""Command lines: ``verify`` and ``clipproof``. Argument parsing and exit codes only.
+
+Exit codes (DESIGN.md; with many files, the highest that applies):
+  0  no red flag (authentic-declared, likely-real)      65  not a readable video or image
+  1  red flag (tampered, ai-generated-declared,         66  input missing or unreadable
+     likely-synthetic)                                   70  internal error (a bug)
+  2  uncertain                                           73  output exists (keys, signed file)
+  64 usage error                                         78  unusable key or certificate
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, NoReturn
+
+from clipproof.errors import (ClipproofError, CredentialError, InputMissingError, InvalidMediaError,
+                              OutputExistsError, SigningError, UsageError)
+from clipproof.version import __version__
+
+EXIT_USAGE = 64
+EXIT_INTERNAL = 70
+EXIT_CODES: dict[type[ClipproofError], int] = {
+    UsageError: 64,
+    InvalidMediaError: 65,
+    InputMissingError: 66,
+    OutputExistsError: 73,
+    CredentialError: 78,
+    SigningError: 78,
+}
+# Files a folder walk treats as media; anything else inside a folder is skipped with a note.
+# A file named explicitly is always verified, whatever its name.
+MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m4s",
+                  ".3gp", ".flv", ".wmv", ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif",
+                  ".avif", ".tif", ".tiff", ".gif"}
+# A progress bar is worth its noise from this many files on.
+PROGRESS_MIN_FILES = 5
+
+
+def exit_code(error: BaseException) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return EXIT_INTERNAL
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage; 2 means `uncertain` here, so usage errors exit 64."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _fail(prog: str, error: BaseException) -> int:
+    code = exit_code(error)
+    text = str(error) if isinstance(error, ClipproofError) else f"internal error (a bug): {type(error).__name__}: {error}"
+    print(f"{prog}: {text}", file=sys.stderr)
+    return code
+
+
+def _guarded(prog: str, run: Callable[[], int]) -> int:
+    """Run a command; turn every error into one line and its exit code, never a traceback."""
+    try:
+        return run()
+    except ClipproofError as e:
+        return _fail(prog, e)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so, in one line, with the code for "internal error"
+        if os.environ.get("CLIPPROOF_DEBUG"):
+            raise
+        return _fail(prog, e)
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+
+def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video or image files, or folders (searched recursively)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines, schema clipproof.report/1)")
+    p.add_argument("--trust", action="append", default=[], metavar="PEM",
+                   help="trust anchor certificate(s), added to CLIPPROOF_TRUST_ANCHORS and the config file; repeatable")
+    p.add_argument("--no-detector", action="store_true", help="check credentials only (fast; never loads a model)")
+    p.add_argument("--detector-weights", metavar="PATH", help="use these detector weights instead of the bundled ones")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="verify N files at a time (default 1)")
+
+
+VERIFY_EPILOG = """\
+verdicts: ai-generated-declared, authentic-declared, tampered, likely-synthetic, likely-real, uncertain
+exit codes (many files: the highest that applies):
+  0 no red flag   1 red flag (tampered, AI-generated, likely synthetic)   2 uncertain
+  64 usage error  65 not a readable video or image   66 missing or unreadable   70 internal error
+trust anchors: --trust PEM, $CLIPPROOF_TRUST_ANCHORS (path list), or [trust] anchors in
+  ~/.config/clipproof/config.toml
+"""
+
+
+def verify_main(argv: list[str] | None = None) -> int:
+    """The ``verify`` console script."""
+    p = _Parser(prog="verify", description="Where did this clip come from? Reads Content Credentials "
+                "(C2PA) and, without them, asks the detector.", epilog=VERIFY_EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_verify_arguments(p)
+    p.add_argument("--version", action="version", version=f"clipproof {__version__}")
+    args = p.parse_args(argv)
+    return _guarded("verify", lambda: _run_verify(args, "verify"))
+
+
+def _run_verify(args: argparse.Namespace, prog: str) -> int:
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.no_detector and args.detector_weights:
+        raise UsageError("--no-detector and --detector-weights contradict each other")
+    from clipproof.verify import Verifier
+    try:
+        verifier = Verifier(trust=args.trust,
+                            detector=None if args.no_detector else (args.detector_weights or "auto"))
+    except CredentialError as e:
+        raise UsageError(f"trust anchors: {e}") from e
+
+    files = []
+    for path, note in _expand(args.paths):
+        if note:
+            print(f"{prog}: note: skipping {path} ({note})", file=sys.stderr)
+        else:
+            files.append(path)
+    if not files:
+        raise UsageError("no media files to verify")
+
+    show = _printer(args.json, prog)
+    outcomes = verifier.verify_many(files, workers=args.jobs)
+    if not args.json and len(files) >= PROGRESS_MIN_FILES and sys.stdout.isatty() and sys.stderr.isatty():
+        outcomes = _with_progress(outcomes, len(files))
+        show = None
+    worst = 0
+    for outcome in outcomes:
+        worst = max(worst, _outcome_code(outcome))
+        if show:
+            show(outcome)
+    return worst
+
+
+def _outcome_code(outcome) -> int:
+    return outcome.report.exit_code if outcome.report else exit_code(outcome.error)
+
+
+def _printer(as_json: bool, prog: str):
+    def show(outcome) -> None:
+        if as_json:
+            obj = outcome.report.to_dict() if outcome.report else _error_object(outcome)
+            print(json.dumps(obj, ensure_ascii=False), flush=True)
+        elif outcome.report:
+            from clipproof.provenance.report import render_text
+            print(render_text(outcome.report) + "\n", flush=True)
+        else:
+            print(f"{prog}: {outcome.error}", file=sys.stderr, flush=True)
+    return show
+
+
+def _error_object(outcome) -> dict:
+    from clipproof.provenance.report import SCHEMA
+    kind = {65: "invalid-media", 66: "missing", 64: "usage"}.get(exit_code(outcome.error), "internal")
+    return {"schema": SCHEMA, "path": outcome.path,
+            "error": {"exit_code": exit_code(outcome.error), "kind": kind, "message": str(outcome.error)}}
+
+
+def _with_progress(outcomes, total: int) -> Iterable:
+    from rich.console import Console
+    from rich.progress import Progress
+    from clipproof.provenance.report import render_text
+    console = Console(stderr=False, highlight=False)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("verifying", total=total)
+        for outcome in outcomes:
+            if outcome.report:
+                console.print(render_text(outcome.report) + "\n", markup=False)
+            else:
+                console.print(f"verify: {outcome.error}", markup=False, style="red")
+            bar.advance(task)
+            yield outcome
+
+
+def _expand(paths: list[str]) -> Iterable[tuple[Path, str | None]]:
+    """Files named on the command line as given; folders walked (sorted, hidden entries left
+    out), with non-media files reported as skipped."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            yield path, None
+            continue
+        for sub in sorted(path.rglob("*")):
+            rel = sub.relative_to(path)
+            if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
+                continue
+            if sub.suffix.lower() in MEDIA_SUFFIXES:
+                yield sub, None
+            else:
+                yield sub, "not a media file"
+
+
+# ---------------------------------------------------------------------------------------------
+# clipproof keys / sign
+# ---------------------------------------------------------------------------------------------
+
+def _keys_init(args) -> int:
+    from clipproof.provenance.keys import DEV_LABEL, init_dev_keys
+    paths = init_dev_keys(args.dir, common_name=args.common_name)
+    print(f"{DEV_LABEL}\n"
+          f"  root certificate (trust anchor): {paths.root}\n"
+          f"  signer chain (leaf first):       {paths.chain}\n"
+          f"  signer private key (0600):       {paths.key}\n"
+          f"Verify what they sign as trusted with: verify --trust {paths.root} FILE")
+    return 0
+
+
+def _sign(args) -> int:
+    from clipproof.provenance.manifest import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA
+    from clipproof.provenance.sign import sign
+    source_type = args.source_type or (DIGITAL_CAPTURE if args.capture else TRAINED_ALGORITHMIC_MEDIA)
+    assertions = []
+    if args.assertion:
+        from clipproof.provenance.manifest import load_assertions
+        for f in args.assertion:
+            assertions += load_assertions(f)
+    out = sign(args.input, args.output, key=args.key, cert=args.cert, source_type=source_type,
+               assertions=assertions, overwrite=args.force)
+    if args.json:
+        print(json.dumps({"input": args.input, "output": str(out), "source_type": source_type}))
+    else:
+        print(f"signed: {out} ({source_type})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
+                "a trained detector, and a reference generator whose every clip is signed.",
+                epilog="exit codes: 0 ok; 64 usage; 65 unreadable media; 66 missing input; "
+                       "70 internal error; 73 output exists; 78 unusable key or certificate. "
+                       "`clipproof verify` exits as `verify` does.")
+    p.add_argument("--version", action="version", version=f"clipproof {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    v = sub.add_parser("verify", help="verify files (the same as the `verify` command)",
+                       epilog=VERIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_verify_arguments(v)
+    v.set_defaults(run=lambda a: _run_verify(a, "clipproof verify"))
+
+    keys = sub.add_parser("keys", help="signing keys and certificates")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser)
+    ki = ksub.add_parser("init", help="make a development root CA and ES256 signer (NOT for production)")
+    ki.add_argument("dir", help="folder for root.pem, signer.pem and signer.key (refuses to overwrite)")
+    ki.add_argument("--common-name", default="clipproof dev signer", help="the signer's name")
+    ki.set_defaults(run=_keys_init)
+
+    s = sub.add_parser("sign", help="sign a video or image with a C2PA manifest (offline, atomic)")
+    s.add_argument("input", help="MP4, MOV, M4V, AVI, JPEG, PNG or WebP file")
+    s.add_argument("-o", "--output", help="output path (default: INPUT with .signed before the extension)")
+    s.add_argument("--key", required=True, help="signer private key (PEM)")
+    s.add_argument("--cert", required=True, help="signer certificate chain, leaf first (PEM)")
+    kind = s.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--ai-generated", action="store_true", help="declare trainedAlgorithmicMedia")
+    kind.add_argument("--capture", action="store_true", help="declare digitalCapture (camera footage)")
+    kind.add_argument("--source-type", metavar="TERM", help="any IPTC digital source type term")
+    s.add_argument("--assertion", action="append", metavar="FILE.json", help="extra assertion(s) as JSON; repeatable")
+    s.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.set_defaults(run=_sign)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``clipproof`` console script."""
+    args = build_parser().parse_args(argv)
+    return _guarded(f"clipproof {args.command}", lambda: args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

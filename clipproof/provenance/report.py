@@ -1,0 +1,225 @@
+"""The Report (schema ``clipproof.report/1``), the verdict rules and the text a desk reads.
+
+The verdict rules are DESIGN.md's, in order:
+1. credentials present but invalid → ``tampered``;
+2. valid or trusted credentials declaring a generative source type → ``ai-generated-declared``;
+3. trusted credentials declaring a capture and no generative step → ``authentic-declared``;
+4. otherwise the detector decides with its calibrated thresholds, or ``uncertain`` without one.
+
+This module knows nothing of models: the detector's findings arrive as plain data.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from clipproof.media import MediaInfo
+from clipproof.provenance.read import Credentials
+
+SCHEMA = "clipproof.report/1"
+
+Verdict = Literal["ai-generated-declared", "authentic-declared", "tampered", "likely-synthetic",
+                  "likely-real", "uncertain"]
+
+# The exit code of `verify` for each verdict (DESIGN.md): 0 no red flag, 1 red flag, 2 uncertain.
+VERDICT_EXIT = {
+    "authentic-declared": 0, "likely-real": 0,
+    "tampered": 1, "ai-generated-declared": 1, "likely-synthetic": 1,
+    "uncertain": 2,
+}
+
+# Labels by IPTC source type, in the C2PA UX guidance's wording.
+SOURCE_TYPE_LABELS = {
+    "trainedAlgorithmicMedia": "AI-generated",
+    "compositeWithTrainedAlgorithmicMedia": "AI-edited",
+    "algorithmicMedia": "Algorithmically generated",
+    "digitalCapture": "Camera-captured",
+    "computationalCapture": "Camera-captured (computational)",
+    "compositeCapture": "Composite of captures",
+    "negativeFilm": "Scanned film negative",
+    "positiveFilm": "Scanned film",
+    "print": "Scanned print",
+    "minorHumanEdits": "Captured, minor human edits",
+    "humanEdits": "Human-edited",
+    "digitalCreation": "Created digitally (not AI)",
+    "screenCapture": "Screen capture",
+}
+
+# How far the detector must disagree with a declared capture before the report says so.
+_STRONG_DISAGREEMENT = 0.9
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    p_synthetic: float
+
+
+@dataclass(frozen=True)
+class DetectorFindings:
+    """The ``detector`` part of a Report."""
+
+    model: str
+    version: str
+    p_synthetic: float
+    thresholds: dict[str, float]          # {"low": ..., "high": ...}
+    segments: list[Segment]
+    frames_used: int
+
+
+@dataclass(frozen=True)
+class Report:
+    path: str
+    sha256: str
+    media: MediaInfo | None
+    credentials: Credentials
+    detector: DetectorFindings | None
+    verdict: Verdict
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return VERDICT_EXIT[self.verdict]
+
+    def to_dict(self) -> dict:
+        """The JSON object of ``verify --json`` (schema clipproof.report/1)."""
+        return {
+            "schema": SCHEMA,
+            "path": self.path,
+            "sha256": self.sha256,
+            "media": self.media.to_dict() if self.media else None,
+            "credentials": self.credentials.to_dict(),
+            "detector": asdict(self.detector) if self.detector else None,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdict
+# ---------------------------------------------------------------------------------------------
+
+def decide(credentials: Credentials, detector: DetectorFindings | None,
+           no_detector_reason: str | None = None) -> tuple[Verdict, list[str]]:
+    """Apply the verdict rules; return the verdict and the reasons a person reads."""
+    reasons = _credential_reasons(credentials)
+    c = credentials
+    if c.state == "invalid":
+        return "tampered", reasons
+    if c.state in ("valid", "trusted") and c.ai_generated:
+        return "ai-generated-declared", reasons
+    if c.state == "trusted" and c.declares_capture:
+        if detector and detector.p_synthetic >= max(detector.thresholds["high"], _STRONG_DISAGREEMENT):
+            reasons.append(f"The detector disagrees strongly (p_synthetic {detector.p_synthetic:.2f}) "
+                           "with the declared capture: inspect the clip.")
+        return "authentic-declared", reasons
+    if c.state == "valid" and c.declares_capture:
+        reasons.append("The credentials declare a capture, but their signer is not trusted, "
+                       "so they cannot make the clip authentic.")
+    if detector is None:
+        reasons.append(no_detector_reason or "No detector is installed, and nothing else decides.")
+        return "uncertain", reasons
+    low, high = detector.thresholds["low"], detector.thresholds["high"]
+    p = detector.p_synthetic
+    if p >= high:
+        reasons.append(f"The detector scores the clip as likely synthetic (p_synthetic {p:.2f} ≥ {high:.2f}).")
+        return "likely-synthetic", reasons
+    if p <= low:
+        reasons.append(f"The detector scores the clip as likely real (p_synthetic {p:.2f} ≤ {low:.2f}).")
+        return "likely-real", reasons
+    reasons.append(f"The detector is undecided (p_synthetic {p:.2f}, between {low:.2f} and {high:.2f}).")
+    return "uncertain", reasons
+
+
+def _credential_reasons(c: Credentials) -> list[str]:
+    out: list[str] = []
+    if c.state in ("absent", "error"):
+        out += [f.explanation for f in c.failures]
+        return out
+    declared = _declaration(c)
+    if c.state == "invalid":
+        out += [f.explanation for f in c.failures if f.code != "signingCredential.untrusted"]
+        if declared:
+            out.append(f"Before the change, the credentials declared: {declared}.")
+        return out
+    if declared:
+        out.append(f"The Content Credentials declare: {declared}.")
+    else:
+        out.append("The Content Credentials declare no digital source type: neither generated nor captured.")
+    if c.state == "trusted":
+        out.append("The signer chains to a trusted anchor.")
+    else:
+        out.append("Signed by an unknown source: the signer's certificate does not chain to a "
+                   "trusted anchor (give one with --trust).")
+    bad = [f.explanation for i in c.ingredients for f in i.failures]
+    out += bad
+    return out
+
+
+def _declaration(c: Credentials) -> str | None:
+    for a in c.actions:
+        if a.source_type_name:
+            label = SOURCE_TYPE_LABELS.get(a.source_type_name, a.source_type_name)
+            by = f" by {a.software_agent}" if a.software_agent else ""
+            return f"{label} ({a.source_type_name}){by}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------
+
+_HEADLINES = {
+    "ai-generated-declared": "AI-GENERATED (declared by its Content Credentials)",
+    "authentic-declared": "AUTHENTIC CAPTURE (declared by trusted Content Credentials)",
+    "tampered": "TAMPERED (Content Credentials do not match the file)",
+    "likely-synthetic": "LIKELY SYNTHETIC (detector)",
+    "likely-real": "LIKELY REAL (detector)",
+    "uncertain": "UNCERTAIN",
+}
+
+
+def render_text(report: Report) -> str:
+    """The short report a person reads: verdict first, then reasons, signer, declarations."""
+    r, c = report, report.credentials
+    lines = [f"{r.path}", f"  Verdict:     {_HEADLINES[r.verdict]}  [{r.verdict}]"]
+    lines += [f"  - {reason}" for reason in r.reasons]
+    if c.signer:
+        who = c.signer.common_name or "?"
+        if c.signer.organization:
+            who += f" ({c.signer.organization})"
+        if c.signer.issuer:
+            who += f", issued by {c.signer.issuer}"
+        lines.append(f"  Signer:      {who}")
+    if c.present:
+        lines.append(f"  Signed with: {c.claim_generator or 'unknown tool'}")
+        lines.append(f"  Signed at:   {c.signed_at or 'not time-stamped'}")
+        for a in c.actions:
+            label = SOURCE_TYPE_LABELS.get(a.source_type_name or "", a.source_type_name or "")
+            lines.append(f"  Action:      {a.action}" + (f": {label}" if label else "")
+                         + (f" by {a.software_agent}" if a.software_agent else "")
+                         + (f", {a.when}" if a.when else ""))
+        for i in c.ingredients:
+            lines.append(f"  Ingredient:  {i.title or '?'} ({i.relationship or 'ingredient'})"
+                         + (" — with its own credentials" if i.has_credentials else ""))
+    if r.detector:
+        d = r.detector
+        lines.append(f"  Detector:    {d.model} {d.version}: p_synthetic {d.p_synthetic:.2f} "
+                     f"(low {d.thresholds['low']:.2f}, high {d.thresholds['high']:.2f}), "
+                     f"{d.frames_used} frames")
+        lines += [f"    {s.start_s:6.1f}–{s.end_s:6.1f} s  {_bar(s.p_synthetic)} {s.p_synthetic:.2f}"
+                  for s in d.segments]
+    if r.media:
+        m = r.media
+        shape = f"{m.width}x{m.height}"
+        timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
+        lines.append(f"  Media:       {m.container}/{m.codec} {shape}, {timing}"
+                     + (", audio" if m.has_audio else ""))
+    lines.append(f"  sha256:      {r.sha256}")
+    return "\n".join(lines)
+
+
+def _bar(p: float, width: int = 20) -> str:
+    filled = round(max(0.0, min(1.0, p)) * width)
+    return "█" * filled + "·" * (width - filled)

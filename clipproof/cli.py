@@ -117,7 +117,7 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.no_detector and args.detector_weights:
         raise UsageError("--no-detector and --detector-weights contradict each other")
-    from clipproof.verify import Verifier
+    from clipproof.verification import Verifier
     try:
         verifier = Verifier(trust=args.trust,
                             detector=None if args.no_detector else (args.detector_weights or "auto"))

@@ -283,9 +283,39 @@ def write_mp4(
             # One thread: deterministic bytes for a given input (x264's threaded lookahead
             # is not), which corpora rely on for sha256-level dedup and reproducibility.
             stream.codec_context.thread_count = 1
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
             for arr in frames:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
     return path
+
+
+def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the audio/video streams into a fresh container without re-encoding, atomically.
+
+    What a re-upload pipeline does to a file: the pictures survive bit for bit, boxes that
+    FFmpeg does not know (such as a C2PA manifest) do not.
+    """
+    dst = Path(dst)
+    with _open(src) as inp, atomic_output(dst) as tmp:
+        with av.open(str(tmp), mode="w", format=_muxer_for(dst)) as out:
+            mapping = {}
+            for s in inp.streams:
+                if s.type in ("video", "audio"):
+                    mapping[s.index] = out.add_stream_from_template(s)
+            if not mapping:
+                raise InvalidMediaError(f"{src}: no audio or video streams to copy")
+            try:
+                for packet in inp.demux(*[inp.streams[i] for i in mapping]):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = mapping[packet.stream.index]
+                    out.mux(packet)
+            except av.FFmpegError as e:
+                raise InvalidMediaError(f"{src}: cannot be remuxed ({_reason(e)})") from e
+    return dst
+
+
+def _muxer_for(path: Path) -> str:
+    return {".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}.get(path.suffix.lower(), "mp4")

@@ -1,4 +1,4 @@
-"""``verify``: one file in, one Report out: credentials, media, detector, verdict.
+"""Verification: one file in, one Report out: credentials, media, detector, verdict.
 
 A ``Verifier`` holds what is loaded once (trust anchors, detector weights) and is safe to share
 between threads: it keeps no per-call state, and the C2PA library's native calls are

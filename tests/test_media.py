@@ -1,0 +1,112 @@
+"""media.py on real encodes: probe, frame reading, MP4 writing, remuxing, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clipproof.demo import moving_scene
+from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
+from clipproof.media import probe, read_frames, remux, write_mp4
+from conftest import FIXTURES
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / mse)
+
+
+def test_probe_reports_what_was_written(clip):
+    info = probe(clip)
+    assert (info.container, info.codec, info.width, info.height) == ("mp4", "h264", 128, 96)
+    assert info.fps == 12 and info.frames == 24 and info.duration_s == pytest.approx(2.0, abs=0.1)
+    assert not info.has_audio and not info.is_image
+
+
+def test_probe_of_fixture_with_audio_and_still():
+    video = probe(FIXTURES / "video1.mp4")
+    assert video.has_audio and (video.width, video.height) == (720, 1280)
+    still = probe(FIXTURES / "C.jpg")
+    assert still.is_image and still.container == "jpeg" and still.frames == 1
+
+
+def test_write_then_read_round_trips_within_h264_error(tmp_path):
+    frames = moving_scene(16, 128, 96, seed=3)
+    path = write_mp4(frames, tmp_path / "x.mp4", fps=8, crf=18)
+    back, times = read_frames(path)
+    assert back.shape == frames.shape and back.dtype == np.uint8
+    assert psnr(back, frames) >= 30
+    assert times == pytest.approx([i / 8 for i in range(16)])
+
+
+def test_write_is_deterministic(tmp_path):
+    frames = moving_scene(8, 64, 48)
+    a = write_mp4(frames, tmp_path / "a.mp4").read_bytes()
+    b = write_mp4(frames, tmp_path / "b.mp4").read_bytes()
+    assert a == b
+
+
+def test_uniform_frames_resized_and_cropped(clip):
+    frames, times = read_frames(clip, 4, size=(32, 32), crop=True)
+    assert frames.shape == (4, 32, 32, 3)
+    # Uniformly spaced over 2 s: centres of four equal windows.
+    assert times == pytest.approx([0.25, 0.75, 1.25, 1.75], abs=1 / 12)
+    stretched, _ = read_frames(clip, 2, size=(40, 20))
+    assert stretched.shape == (2, 20, 40, 3)
+
+
+def test_window_read(clip):
+    frames, times = read_frames(clip, start_s=0.5, end_s=1.0)
+    assert len(frames) == 6 and times[0] == pytest.approx(0.5) and times[-1] < 1.0
+
+
+def test_seeking_reads_the_right_frames(clip):
+    every, all_times = read_frames(clip)
+    some, times = read_frames(clip, 3)
+    for frame, t in zip(some, times):
+        assert np.array_equal(frame, every[all_times.index(t)])
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(UsageError):
+        write_mp4(np.zeros((4, 33, 32, 3), np.uint8), tmp_path / "odd.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remux_keeps_pictures(clip, tmp_path):
+    out = remux(clip, tmp_path / "r.mp4")
+    assert np.array_equal(read_frames(out)[0], read_frames(clip)[0])
+
+
+@pytest.mark.parametrize("content, error", [
+    (b"", InvalidMediaError),
+    (b"hello, this is text and not a video\n" * 20, InvalidMediaError),
+    (bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)), InvalidMediaError),
+])
+def test_probe_rejects_non_video(tmp_path, content, error):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(error, match="bad.mp4"):
+        probe(path)
+
+
+def test_probe_rejects_truncated_and_hostile(clip, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[:2000])
+    with pytest.raises(InvalidMediaError):
+        probe(cut)
+    with pytest.raises(InvalidMediaError):
+        probe(FIXTURES / "nested_moov_1000.mp4")
+
+
+def test_missing_and_folder(tmp_path):
+    with pytest.raises(InputMissingError, match="no such file"):
+        probe(tmp_path / "nope.mp4")
+    with pytest.raises(InputMissingError, match="folder"):
+        probe(tmp_path)
+
+
+def test_bad_requests():
+    with pytest.raises(UsageError):
+        write_mp4(np.zeros((2, 8, 8), np.uint8), "/tmp/never.mp4")
+    with pytest.raises(UsageError):
+        write_mp4(np.zeros((2, 8, 8, 3), np.uint8), "/tmp/never.mp4", crf=99)

@@ -259,10 +259,13 @@ def write_mp4(
     fps: float = 8.0,
     crf: int = 18,
     preset: str = "medium",
+    reproducible: bool = True,
 ) -> Path:
     """Encode uint8 RGB frames (T, H, W, 3) to an H.264 (yuv420p) MP4, atomically.
 
     H and W must be even (4:2:0 chroma). The file appears only once it is complete.
+    ``reproducible`` makes the bytes a function of the frames alone (slower); turn it off for
+    large throwaway encodes.
     """
     frames = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -280,10 +283,14 @@ def write_mp4(
         with av.open(str(tmp), mode="w", format="mp4") as out:
             stream = out.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            # One thread: deterministic bytes for a given input (x264's threaded lookahead
-            # is not), which corpora rely on for sha256-level dedup and reproducibility.
+            # Same frames, same bytes (corpora dedupe and reproduce by sha256): one thread,
+            # and x264 without its assembly, whose paths gave different bitstreams for
+            # identical input here, run to run (about 3x slower; fine for short clips).
             stream.codec_context.thread_count = 1
-            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            if reproducible:
+                options["x264-params"] = "asm=0"
+            stream.options = options
             for arr in frames:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
                 out.mux(stream.encode(frame))

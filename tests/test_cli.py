@@ -1,0 +1,192 @@
+"""The command lines, run as users run them: exit codes, text and JSON output, bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from clipproof.provenance.report import SCHEMA
+from conftest import FIXTURES, run_cli
+
+
+def records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_help_and_version():
+    for args in (["verify", "--help"], ["clipproof", "--help"], ["clipproof", "sign", "--help"],
+                 ["clipproof", "keys", "init", "--help"]):
+        out = run_cli(*args)
+        assert out.returncode == 0 and "usage:" in out.stdout
+    assert "exit codes" in run_cli("verify", "--help").stdout
+    assert run_cli("verify", "--version").stdout.startswith("clipproof ")
+
+
+def test_usage_errors_exit_64():
+    assert run_cli("verify").returncode == 64
+    assert run_cli("verify", "--bogus", "x.mp4").returncode == 64
+    assert run_cli("clipproof", "sign", "x.mp4").returncode == 64
+    out = run_cli("verify", "--jobs", "0", "x.mp4")
+    assert out.returncode == 64 and out.stderr.count("\n") == 1
+
+
+def test_text_report_verdict_first(ai_clip, keys):
+    out = run_cli("verify", "--trust", str(keys.root), str(ai_clip))
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert lines[0] == str(ai_clip) and "[ai-generated-declared]" in lines[1]
+    assert any(l.strip().startswith("Signer:") for l in lines)
+    assert "Traceback" not in out.stderr
+
+
+def test_json_lines_follow_the_schema(ai_clip, capture_clip, clip, keys):
+    out = run_cli("verify", "--json", "--no-detector", "--trust", str(keys.root),
+                  str(ai_clip), str(capture_clip), str(clip))
+    rows = records(out.stdout)
+    assert [r["verdict"] for r in rows] == ["ai-generated-declared", "authentic-declared", "uncertain"]
+    assert out.returncode == 2  # the highest: uncertain
+    for r in rows:
+        assert r["schema"] == SCHEMA
+        assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons"}
+        assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio"}
+        assert {"state", "signer", "signed_at", "claim_generator", "actions", "ai_generated",
+                "ingredients", "failures"} <= set(r["credentials"])
+        assert r["detector"] is None and len(r["sha256"]) == 64
+    assert rows[0]["credentials"]["actions"][0]["digital_source_type"].endswith("trainedAlgorithmicMedia")
+
+
+def test_exit_code_0_for_trusted_capture(capture_clip, keys):
+    assert run_cli("verify", "--trust", str(keys.root), str(capture_clip)).returncode == 0
+
+
+@pytest.fixture()
+def bad_inputs(tmp_path, clip):
+    files = {
+        "empty.mp4": b"",
+        "random.mp4": bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
+        "text.mp4": b"this is a text file, not a video\n" * 30,
+        "truncated.mp4": clip.read_bytes()[:1500],
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    for name in ("nested_moov_1000.mp4", "dash1.m4s"):
+        shutil.copyfile(FIXTURES / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["empty.mp4", "random.mp4", "text.mp4", "truncated.mp4",
+                                  "nested_moov_1000.mp4", "dash1.m4s"])
+def test_bad_input_one_line_exit_65(bad_inputs, name):
+    out = run_cli("verify", str(bad_inputs / name))
+    assert out.returncode == 65
+    assert out.stdout == "" and out.stderr.count("\n") == 1 and name in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_path_exit_66(tmp_path):
+    out = run_cli("verify", str(tmp_path / "nope.mp4"))
+    assert out.returncode == 66 and "no such file" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_unreadable_file_exit_66(clip, tmp_path):
+    if sys.platform == "win32" or __import__("os").geteuid() == 0:
+        pytest.skip("root reads every file")
+    locked = tmp_path / "locked.mp4"
+    shutil.copyfile(clip, locked)
+    locked.chmod(0)
+    assert run_cli("verify", str(locked)).returncode == 66
+
+
+def test_cloud_manifest_offline_is_uncertain():
+    out = run_cli("verify", "--json", str(FIXTURES / "cloud.jpg"))
+    (row,) = records(out.stdout)
+    assert out.returncode == 2 and row["credentials"]["state"] == "error"
+    assert row["credentials"]["failures"][0]["code"] == "manifest.remoteNotFetched"
+
+
+def test_batch_goes_on_after_bad_files(bad_inputs, ai_clip, tmp_path):
+    out = run_cli("verify", "--json", str(bad_inputs / "text.mp4"), str(ai_clip),
+                  str(tmp_path / "missing.mp4"), str(bad_inputs / "nested_moov_1000.mp4"))
+    rows = records(out.stdout)
+    assert len(rows) == 4
+    assert rows[0]["error"]["exit_code"] == 65 and rows[2]["error"]["exit_code"] == 66
+    assert rows[1]["verdict"] == "ai-generated-declared"
+    assert out.returncode == 66
+
+
+def test_folder_recursion_skips_non_media(ai_clip, clip, tmp_path):
+    folder = tmp_path / "mixed"
+    (folder / "sub dir").mkdir(parents=True)
+    shutil.copyfile(ai_clip, folder / "sub dir" / "ünïcode clip.mp4")
+    shutil.copyfile(clip, folder / "plain.mp4")
+    (folder / "notes.txt").write_text("hello")
+    (folder / ".hidden.mp4").write_bytes(b"")
+    out = run_cli("verify", "--json", str(folder))
+    rows = records(out.stdout)
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in rows) == ["plain.mp4", "ünïcode clip.mp4"]
+    assert "skipping" in out.stderr and "notes.txt" in out.stderr
+    assert out.returncode == 2
+
+
+def test_paths_with_spaces_and_non_ascii(ai_clip, tmp_path):
+    odd = tmp_path / "a folder with spaces" / "клип 🎬.mp4"
+    odd.parent.mkdir()
+    shutil.copyfile(ai_clip, odd)
+    out = run_cli("verify", "--json", str(odd))
+    (row,) = records(out.stdout)
+    assert row["path"] == str(odd) and row["verdict"] == "ai-generated-declared"
+
+
+def test_bad_trust_anchor(ai_clip, tmp_path):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("nope")
+    assert run_cli("verify", "--trust", str(junk), str(ai_clip)).returncode == 64
+    assert run_cli("verify", "--trust", str(tmp_path / "none.pem"), str(ai_clip)).returncode == 66
+
+
+def test_no_detector_never_imports_torch(ai_clip):
+    code = ("import sys; from clipproof.cli import verify_main; "
+            f"rc = verify_main(['--no-detector', '--json', {str(ai_clip)!r}]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+
+
+def test_keys_init_and_sign_cli(clip, tmp_path):
+    kdir = tmp_path / "keys"
+    out = run_cli("clipproof", "keys", "init", str(kdir))
+    assert out.returncode == 0 and "NOT FOR PRODUCTION" in out.stdout
+    assert run_cli("clipproof", "keys", "init", str(kdir)).returncode == 73
+
+    signed = tmp_path / "out.mp4"
+    args = ["clipproof", "sign", str(clip), "-o", str(signed), "--key", str(kdir / "signer.key"),
+            "--cert", str(kdir / "signer.pem")]
+    assert run_cli(*args, "--capture").returncode == 0
+    assert run_cli(*args, "--capture").returncode == 73          # exists, no --force
+    assert run_cli(*args, "--ai-generated", "--force").returncode == 0
+    assert run_cli("verify", "--trust", str(kdir / "root.pem"), str(signed)).returncode == 1
+
+    wrong = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "w.mp4"), "--capture",
+                    "--key", str(kdir / "signer.key"), "--cert", str(kdir / "root.pem"))
+    assert wrong.returncode == 78 and wrong.stderr.count("\n") == 1
+    assert not (tmp_path / "w.mp4").exists()
+    missing = run_cli("clipproof", "sign", str(tmp_path / "none.mp4"), "--capture",
+                      "--key", str(kdir / "signer.key"), "--cert", str(kdir / "signer.pem"))
+    assert missing.returncode == 66
+
+
+def test_sign_with_assertion_file(clip, keys, tmp_path):
+    extra = tmp_path / "a.json"
+    extra.write_text(json.dumps({"label": "org.example.note", "data": {"desk": "B"}}))
+    out = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "s.mp4"), "--ai-generated",
+                  "--key", str(keys.key), "--cert", str(keys.chain), "--assertion", str(extra), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["output"].endswith("s.mp4")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "t.mp4"), "--ai-generated",
+                  "--key", str(keys.key), "--cert", str(keys.chain), "--assertion", str(bad))
+    assert out.returncode == 64

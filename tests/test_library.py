@@ -1,0 +1,45 @@
+"""The library API: one shared Verifier across threads, batches with bad files, the demo."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import clipproof
+from clipproof import Verifier
+from clipproof.demo import run as run_demo
+from clipproof.errors import InputMissingError, InvalidMediaError
+from conftest import FIXTURES
+
+
+def test_public_api_names():
+    for name in ("verify", "Verifier", "Report", "sign", "init_dev_keys", "Credentials"):
+        assert getattr(clipproof, name)
+
+
+def test_shared_verifier_is_thread_safe(ai_clip, capture_clip, clip, keys):
+    files = [ai_clip, capture_clip, clip, FIXTURES / "C.jpg", FIXTURES / "video1.mp4",
+             FIXTURES / "XCA.jpg", FIXTURES / "cloud.jpg"] * 6
+    verifier = Verifier(trust=keys.root, detector=None)
+    expected = [verifier.verify(f).to_dict() for f in files]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda f: verifier.verify(f).to_dict(), files))
+    assert got == expected
+
+
+def test_verify_many_keeps_order_and_errors(ai_clip, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    outcomes = list(Verifier(detector=None).verify_many(
+        [ai_clip, bad, tmp_path / "missing.mp4", FIXTURES / "nested_moov_1000.mp4"], workers=3))
+    assert outcomes[0].report.verdict == "ai-generated-declared"
+    assert isinstance(outcomes[1].error, InvalidMediaError)
+    assert isinstance(outcomes[2].error, InputMissingError)
+    assert isinstance(outcomes[3].error, InvalidMediaError)
+
+
+def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
+    summary = dict((name, verdict) for name, verdict, _ in run_demo(tmp_path / "demo"))
+    assert summary["clip.ai.mp4 (unknown signer)"] == "ai-generated-declared"
+    assert summary["clip.capture.mp4 (unknown signer)"] == "uncertain"
+    assert summary["clip.capture.mp4 (dev root trusted)"] == "authentic-declared"
+    assert summary["clip.ai.tampered.mp4 (dev root trusted)"] == "tampered"
+    assert summary["clip.ai.stripped.mp4 (dev root trusted)"] == "uncertain"

@@ -11,14 +11,16 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
 from clipproof.errors import ClipproofError, InputMissingError, InvalidMediaError
-from clipproof.media import MediaInfo, probe
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import DetectorFindings, Report, decide
 from clipproof.provenance.trust import load_anchors
+
+if TYPE_CHECKING:
+    from clipproof.media import MediaInfo
 
 
 class Detector(Protocol):
@@ -56,8 +58,10 @@ class Verifier:
         (neither a readable video/image nor a carrier of Content Credentials)."""
         path = Path(path)
         _check_readable(path)
-        # Hashing runs beside the C2PA read: both stream the file, and the native reader and
-        # OpenSSL's SHA-256 release the GIL, so on two cores the hash costs no wall time.
+        # Hashing runs beside the C2PA read, which dominates: the native reader and OpenSSL's
+        # SHA-256 both release the GIL, so on two cores the hash costs no wall time. Probing
+        # does not: PyAV holds the GIL through its calls (and its import), and the reader's
+        # stream callbacks then queue behind it, so the probe runs after (measured here).
         with ThreadPoolExecutor(max_workers=1) as pool:
             digest = pool.submit(sha256_file, path)
             credentials = read_credentials(path, self.anchors_pem)
@@ -116,6 +120,7 @@ def _check_readable(path: Path) -> None:
 
 
 def _probe(path: Path) -> tuple[MediaInfo | None, InvalidMediaError | None]:
+    from clipproof.media import probe  # PyAV loads on first use, off the critical path
     try:
         return probe(path), None
     except InvalidMediaError as e:

@@ -11,10 +11,12 @@ This module knows nothing of models: the detector's findings arrive as plain dat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from clipproof.media import MediaInfo
 from clipproof.provenance.read import Credentials
+
+if TYPE_CHECKING:
+    from clipproof.media import MediaInfo
 
 SCHEMA = "clipproof.report/1"
 

@@ -12,10 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Iterable
 
-from cryptography.hazmat.primitives import serialization
-
 from clipproof.errors import CredentialError
-from clipproof.provenance.keys import load_certificates
 
 ENV_VAR = "CLIPPROOF_TRUST_ANCHORS"
 
@@ -56,8 +53,14 @@ def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
 
     Raises CredentialError (unparseable) or InputMissingError (missing file) with the path.
     """
+    paths = anchor_paths(explicit)
+    if not paths:
+        return None
+    # cryptography loads only when there are anchors to check: verify starts faster without.
+    from cryptography.hazmat.primitives import serialization
+    from clipproof.provenance.keys import load_certificates
     pems: list[bytes] = []
-    for path in anchor_paths(explicit):
+    for path in paths:
         for cert in load_certificates(path, "trust anchor"):
             pems.append(cert.public_bytes(serialization.Encoding.PEM))
     return b"".join(pems).decode("ascii") if pems else None

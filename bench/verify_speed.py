@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     base_t, base_mem = results["bare c2pa.Reader"]
     floor_t = results["openssl dgst -sha256"][0]
     print(f"\nverify speed: {video} ({size_mb:.0f} MB), median of {args.runs} runs, {os.cpu_count()} CPUs\n")
-    print(f"| command | median s | vs bare Reader | vs OpenSSL | peak MB | vs Reader peak |")
-    print(f"|---|---:|---:|---:|---:|---:|")
+    print("| command | median s | vs bare Reader | vs OpenSSL | peak MB | vs Reader peak |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, (t, mem) in results.items():
         print(f"| {name} | {t:.3f} | {t / base_t:.2f}x | {t / floor_t:.2f}x | {mem:.0f} | {mem - base_mem:+.0f} MB |")
     v_t, v_mem = results["verify --json --no-detector"]

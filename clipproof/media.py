@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from clipproof.atomic import atomic_output
 from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
+from clipproof.inputs import require_readable_file
 
 # Beyond 16K on a side, or more pixels than 8K×8K, a "video" is a decompression bomb, not footage.
 MAX_SIDE = 16384
@@ -61,15 +62,7 @@ class MediaInfo:
 # ---------------------------------------------------------------------------------------------
 
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
-    path = Path(path)
-    if not path.exists():
-        raise InputMissingError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputMissingError(f"{path}: is a folder, not a file")
-    if not os.access(path, os.R_OK):
-        raise InputMissingError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise InvalidMediaError(f"{path}: empty file")
+    path = require_readable_file(path)
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
     except PermissionError as e:

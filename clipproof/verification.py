@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
-from clipproof.errors import ClipproofError, InputMissingError, InvalidMediaError
+from clipproof.errors import ClipproofError, InvalidMediaError
+from clipproof.inputs import require_readable_file
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import DetectorFindings, Report, decide
 from clipproof.provenance.trust import load_anchors
@@ -56,8 +57,7 @@ class Verifier:
     def verify(self, path: str | os.PathLike) -> Report:
         """Verify one file. Raises InputMissingError (missing/unreadable) or InvalidMediaError
         (neither a readable video/image nor a carrier of Content Credentials)."""
-        path = Path(path)
-        _check_readable(path)
+        path = require_readable_file(path)
         # The C2PA read dominates; hashing and then probing run beside it in one worker. The
         # native reader and OpenSSL's SHA-256 release the GIL, so the hash is free on two
         # cores; the probe holds the GIL briefly (PyAV import, container open) and, run after
@@ -106,17 +106,6 @@ def verify(path: str | os.PathLike, *, trust: Iterable[str | os.PathLike] | str 
 
 
 # ---------------------------------------------------------------------------------------------
-
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise InputMissingError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputMissingError(f"{path}: is a folder, not a file")
-    if not os.access(path, os.R_OK):
-        raise InputMissingError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise InvalidMediaError(f"{path}: empty file")
-
 
 def _hash_and_probe(path: Path) -> tuple[str, tuple[MediaInfo | None, InvalidMediaError | None]]:
     return sha256_file(path), _probe(path)

@@ -5,12 +5,11 @@ import shutil
 
 import pytest
 
-from clipproof import Verifier, sign, verify
+from clipproof import sign, verify
 from clipproof.bmff import find_box, top_level_boxes
 from clipproof.demo import flip_byte, moving_scene
 from clipproof.errors import InvalidMediaError, OutputExistsError, UsageError
 from clipproof.media import remux, write_mp4
-from conftest import FIXTURES
 
 
 def test_valid_without_anchors_trusted_with_dev_root(ai_clip, keys):

@@ -9,6 +9,7 @@ import c2pa
 
 from clipproof.atomic import atomic_output
 from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, SigningError
+from clipproof.inputs import require_readable_file
 from clipproof.provenance.keys import SigningIdentity, load_identity
 from clipproof.provenance.manifest import build_manifest, load_assertions, mime_type
 from clipproof.provenance.native import NATIVE_LOCK, context
@@ -38,12 +39,7 @@ def sign_file(
     """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src)
-    if not src.is_file():
-        raise InputMissingError(f"{src}: no such file" if not src.exists() else f"{src}: not a file")
-    if not os.access(src, os.R_OK):
-        raise InputMissingError(f"{src}: permission denied")
-    if src.stat().st_size == 0:
-        raise InvalidMediaError(f"{src}: empty file")
+    require_readable_file(src)
     if dst.exists() and not overwrite and dst.resolve() != src.resolve():
         raise OutputExistsError(f"{dst}: already exists (use --force to replace it)")
     if not dst.parent.is_dir():

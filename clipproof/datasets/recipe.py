@@ -1,0 +1,136 @@
+"""Corpus recipes: which sources, what clips, which variants, how to split, which seed.
+
+A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
+
+    seed = 5
+    [clip]                      # ClipSpec: frames, width, height, fps | stride, windows, crf
+    frames = 16
+    width = 64
+    height = 64
+    windows = 3
+    [splits]                    # fractions of source groups, per stratum
+    train = 0.7
+    val = 0.15
+    test = 0.15
+    [[real]]                    # kind = "samples" | "folder" | "stills"
+    kind = "samples"            # path: the sample cache (default: the user cache folder)
+    [[real]]
+    kind = "stills"             # names = [...] picks photographs (default: all)
+    [variants]
+    reencode_crf = [23, 28, 35]
+    downscale = [0.5]
+    center_crop = [0.8]
+    [[synthetic]]               # clips from a generator (see clipproof.datasets.synthetic)
+    generator = "latte-xs"
+    count = 60
+    modes = ["t2v", "i2v", "extend"]
+
+Relative paths are taken from the recipe file's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clipproof.datasets.clips import ClipSpec
+from clipproof.datasets.variants import Variant, variants_from
+from clipproof.errors import InputMissingError, UsageError
+
+RECIPES = Path(__file__).parent / "recipes"
+REAL_KINDS = ("samples", "folder", "stills")
+
+
+@dataclass(frozen=True)
+class RealSource:
+    kind: str                       # samples | folder | stills
+    path: str | None = None         # folder, or sample cache
+    names: tuple[str, ...] | None = None  # stills to use (default all)
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """A generator as a source of synthetic clips (filled in by ``clipproof.generator``)."""
+
+    generator: str                  # a registered config name, e.g. "latte-xs"
+    weights: str = "bundled"        # "bundled" or a checkpoint folder
+    sampler: str = "ddim"
+    steps: int = 25
+    modes: tuple[str, ...] = ("t2v",)
+    count: int = 16
+    guidance: float = 2.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 0
+    clip: ClipSpec = field(default_factory=ClipSpec)
+    splits: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
+    real: tuple[RealSource, ...] = ()
+    synthetic: tuple[SyntheticSource, ...] = ()
+    variants: tuple[Variant, ...] = ()
+
+    def __post_init__(self):
+        if set(self.splits) != {"train", "val", "test"} or any(v < 0 for v in self.splits.values()):
+            raise UsageError("splits must give train, val and test fractions (non-negative)")
+        if abs(sum(self.splits.values()) - 1) > 1e-6:
+            raise UsageError(f"split fractions must sum to 1, got {sum(self.splits.values()):g}")
+        if not self.real and not self.synthetic:
+            raise UsageError("a recipe needs at least one real or synthetic source")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
+    """A recipe from a TOML path, or the name of a shipped one (``samples-16x64``)."""
+    path = Path(path_or_name)
+    if not path.is_file() and (RECIPES / f"{path_or_name}.toml").is_file():
+        path = RECIPES / f"{path_or_name}.toml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+        raise InputMissingError(f"{path_or_name}: no such recipe file (shipped recipes: {shipped})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not a valid TOML recipe ({e})") from e
+    return recipe_from_dict(data, base=path.parent)
+
+
+def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
+    known = {"seed", "clip", "splits", "real", "synthetic", "variants"}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"recipe: unknown keys {', '.join(sorted(unknown))}")
+    try:
+        real = tuple(_real(item, base) for item in data.get("real", []))
+        synthetic = tuple(SyntheticSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in item.items()})
+                          for item in data.get("synthetic", []))
+        clip = ClipSpec(**data.get("clip", {}))
+        variants = tuple(variants_from(**data.get("variants", {})))
+        kwargs: dict[str, Any] = {"seed": int(data.get("seed", 0)), "clip": clip, "real": real,
+                                  "synthetic": synthetic, "variants": variants}
+        if "splits" in data:
+            kwargs["splits"] = {k: float(v) for k, v in data["splits"].items()}
+        return Recipe(**kwargs)
+    except TypeError as e:
+        raise UsageError(f"recipe: {e}") from e
+
+
+def _real(item: dict, base: Path) -> RealSource:
+    kind = item.get("kind")
+    if kind not in REAL_KINDS:
+        raise UsageError(f"recipe: real source kind must be one of {', '.join(REAL_KINDS)}, got {kind!r}")
+    path = item.get("path")
+    if path is not None:
+        path = str((base / Path(path).expanduser()).resolve())
+    elif kind == "folder":
+        raise UsageError("recipe: a folder source needs a path")
+    names = tuple(item["names"]) if "names" in item else None
+    extra = set(item) - {"kind", "path", "names"}
+    if extra:
+        raise UsageError(f"recipe: unknown keys in a real source: {', '.join(sorted(extra))}")
+    return RealSource(kind=kind, path=path, names=names)

@@ -1,0 +1,55 @@
+"""Derived variants of a clip: what re-uploads do to video (re-encoding, downscaling, cropping).
+
+A variant is made from the *decoded* stored clip, as a platform would from an upload, and keeps
+its parent's group, so it never lands in another split than the clip it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from clipproof.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str                 # "crf28", "down0.5", "crop0.8"
+    crf: int | None = None    # re-encode at this CRF
+    scale: float | None = None  # downscale factor
+    crop: float | None = None   # centre-crop fraction
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (T, H, W, 3) uint8 → the variant's frames (sizes kept even for 4:2:0)."""
+        t, h, w, _ = frames.shape
+        if self.scale is not None:
+            size = (_even(w * self.scale), _even(h * self.scale))
+            return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC)) for f in frames])
+        if self.crop is not None:
+            cw, ch = _even(w * self.crop), _even(h * self.crop)
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+            return np.ascontiguousarray(frames[:, y0:y0 + ch, x0:x0 + cw])
+        return frames
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def variants_from(reencode_crf=(), downscale=(), center_crop=()) -> list[Variant]:
+    out = [Variant(f"crf{int(c)}", crf=int(c)) for c in reencode_crf]
+    out += [Variant(f"down{s:g}", scale=float(s)) for s in downscale]
+    out += [Variant(f"crop{c:g}", crop=float(c)) for c in center_crop]
+    for v in out:
+        if v.crf is not None and not 0 <= v.crf <= 51:
+            raise UsageError(f"variant CRF must be in 0..51, got {v.crf}")
+        if v.scale is not None and not 0.1 <= v.scale < 1:
+            raise UsageError(f"downscale factor must be in [0.1, 1), got {v.scale}")
+        if v.crop is not None and not 0.2 <= v.crop < 1:
+            raise UsageError(f"centre-crop fraction must be in [0.2, 1), got {v.crop}")
+    return out
+
+
+# The standard set of the robustness evaluation.
+STANDARD = variants_from(reencode_crf=(23, 28, 35), downscale=(0.5,), center_crop=(0.8,))

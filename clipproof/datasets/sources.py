@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
@@ -73,7 +73,11 @@ def folder_sources(folder: str | os.PathLike, prefix: str = "folder") -> tuple[l
             skipped.append(Skipped(str(path), "a still image, not a video"))
             continue
         name = f"{prefix}:{rel.with_suffix('').as_posix()}"
-        sources.append(Source(name=name, group=_footage_group(name), kind="video", path=str(path)))
+        sources.append(Source(name=name, group=_footage_group(name), kind="video", path=str(path),
+                              sha256=sha256_file(path)))
+    # Byte-identical copies are one footage whatever their names: the first name's group.
+    first_group: dict[str, str] = {}
+    sources = [replace(s, group=first_group.setdefault(s.sha256, s.group)) for s in sources]
     return sources, skipped
 
 

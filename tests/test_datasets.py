@@ -1,0 +1,269 @@
+"""Corpora: sources, splits by footage, determinism, bad inputs, resume, the torch Dataset."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from clipproof.datasets.build import assign_splits, build_corpus
+from clipproof.datasets.clips import ClipSpec, cut_windows, window_starts
+from clipproof.datasets.dataset import Augment, ClipDataset, collate_clips
+from clipproof.datasets.info import corpus_counts, render_counts
+from clipproof.datasets.recipe import load_recipe, recipe_from_dict
+from clipproof.datasets.sources import Source, folder_sources, still_sources
+from clipproof.demo import moving_scene
+from clipproof.errors import UsageError
+from clipproof.media import write_mp4
+from clipproof.records import read_manifest
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory) -> Path:
+    """A folder of 'user videos': five scenes, one in two renditions, plus two broken files."""
+    root = tmp_path_factory.mktemp("footage")
+    (root / "trip").mkdir()
+    for i in range(4):
+        write_mp4(moving_scene(36, 80, 64, seed=i), root / ("trip" if i % 2 else ".") / f"scene{i}.mp4", fps=12)
+    write_mp4(moving_scene(36, 80, 64, seed=9), root / "harbour_pristine.mp4", fps=12, crf=12)
+    write_mp4(moving_scene(36, 80, 64, seed=9), root / "harbour_distorted.mp4", fps=12, crf=40)
+    (root / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    whole = (root / "scene0.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(whole[: len(whole) * 6 // 10])
+    (root / "notes.txt").write_text("not a video")
+    return root
+
+
+def recipe_for(folder: Path, **clip) -> dict:
+    return {"seed": 3, "clip": {"frames": 8, "width": 32, "height": 32, "windows": 3, **clip},
+            "real": [{"kind": "folder", "path": str(folder)}],
+            "variants": {"reencode_crf": [28], "downscale": [0.5], "center_crop": [0.8]}}
+
+
+@pytest.fixture(scope="module")
+def corpus(footage, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    build_corpus(recipe_from_dict(recipe_for(footage)), out, show_progress=False, log=lambda m: None)
+    return out
+
+
+def test_bad_inputs_are_skipped_with_reasons(corpus):
+    log = (corpus / "build.log").read_text()
+    for name in ("corrupt.mp4", "truncated.mp4", "notes.txt"):
+        assert f"{name}:" in log, log
+    sources = {r.source for r in read_manifest(corpus)}
+    assert not any("corrupt" in s or "truncated" in s for s in sources)
+    assert "folder:trip/scene1" in sources and "folder:harbour_pristine" in sources
+
+
+def test_no_footage_crosses_splits(corpus):
+    records = read_manifest(corpus)
+    by_id = {r.id: r for r in records}
+    split_of_group: dict[str, str] = {}
+    for r in records:
+        assert r.split in ("train", "val", "test")
+        assert split_of_group.setdefault(r.group, r.split) == r.split
+        if r.parent_id:
+            assert by_id[r.parent_id].split == r.split
+    # Two renditions of the same footage are one group.
+    harbour = {r.group for r in records if r.source.startswith("folder:harbour")}
+    assert harbour == {"folder:harbour"}
+    assert set(split_of_group.values()) == {"train", "val", "test"}
+    # Several windows per video, each with its variants.
+    scene = [r for r in records if r.source == "folder:scene0"]
+    assert len({r.start_s for r in scene}) == 3
+    assert {r.variant for r in scene} == {"original", "crf28", "down0.5", "crop0.8"}
+
+
+def test_clip_records_describe_the_files(corpus):
+    from clipproof.digest import sha256_file
+    from clipproof.media import probe
+    for r in read_manifest(corpus)[:12]:
+        info = probe(corpus / r.path)
+        assert (info.width, info.height, info.frames) == (r.width, r.height, r.frames)
+        assert sha256_file(corpus / r.path) == r.sha256 and r.label == "real" and r.generator is None
+
+
+def test_same_recipe_same_manifest(footage, corpus, tmp_path):
+    again = tmp_path / "again"
+    build_corpus(recipe_from_dict(recipe_for(footage)), again, workers=2, show_progress=False, log=lambda m: None)
+    assert (again / "manifest.jsonl").read_bytes() == (corpus / "manifest.jsonl").read_bytes()
+    other_seed = tmp_path / "seed"
+    build_corpus(recipe_from_dict({**recipe_for(footage), "seed": 4}), other_seed, show_progress=False,
+                 log=lambda m: None)
+    assert (other_seed / "manifest.jsonl").read_bytes() != (corpus / "manifest.jsonl").read_bytes()
+
+
+def test_duplicate_clips_are_dropped(tmp_path):
+    folder = tmp_path / "dupes"
+    folder.mkdir()
+    # 16 frames, two windows of 8: both copies are cut at the same places.
+    clip = write_mp4(moving_scene(16, 64, 64, seed=1), folder / "a.mp4", fps=10)
+    (folder / "b.mp4").write_bytes(clip.read_bytes())
+    result = build_corpus(recipe_from_dict({"seed": 1, "clip": {"frames": 8, "width": 32, "height": 32, "windows": 2},
+                                            "real": [{"kind": "folder", "path": str(folder)}]}),
+                          tmp_path / "c", show_progress=False, log=lambda m: None)
+    assert result.duplicates == 2 and len(result.records) == 2
+    assert len({r.sha256 for r in result.records}) == 2
+    # The same file under two names is one footage: one group.
+    assert {r.group for r in result.records} == {"folder:a"}
+    assert "duplicate folder-b-w0" in (tmp_path / "c" / "build.log").read_text()
+
+
+def test_interrupted_build_resumes_to_the_same_manifest(footage, corpus, tmp_path):
+    recipe_file = tmp_path / "r.json"
+    recipe_file.write_text(json.dumps(recipe_for(footage)))
+    out = tmp_path / "resumed"
+    code = ("import json, sys; from clipproof.datasets.build import build_corpus; "
+            "from clipproof.datasets.recipe import recipe_from_dict; "
+            f"build_corpus(recipe_from_dict(json.load(open({str(recipe_file)!r}))), {str(out)!r}, show_progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    progress = out / ".progress.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (progress.is_file() and progress.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.jsonl").exists(), "the build finished before it could be interrupted"
+    messages = []
+    build_corpus(recipe_from_dict(recipe_for(footage)), out, show_progress=False, log=messages.append)
+    resumed = [m for m in messages if m.startswith("resuming")]
+    assert resumed and not resumed[0].startswith("resuming: 0")
+    assert (out / "manifest.jsonl").read_bytes() == (corpus / "manifest.jsonl").read_bytes()
+
+
+def test_refuses_another_recipe_in_the_same_folder(footage, corpus):
+    with pytest.raises(UsageError, match="another recipe"):
+        build_corpus(recipe_from_dict(recipe_for(footage, frames=4)), corpus, show_progress=False, log=lambda m: None)
+
+
+def test_info_counts(corpus):
+    counts = corpus_counts(corpus)
+    assert sum(counts.values()) == len(read_manifest(corpus))
+    table = render_counts(counts)
+    assert "folder:scene0" in table and "crf28" in table and table.splitlines()[-1].startswith("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def test_dataset_round_trip_psnr(tmp_path):
+    video = write_mp4(moving_scene(30, 128, 96, seed=2), tmp_path / "v.mp4", fps=10, crf=10)
+    source = Source("folder:v", "folder:v", "video", str(video))
+    spec = ClipSpec(frames=8, width=64, height=48, windows=1, crf=18)
+    window = next(cut_windows(source, spec, seed=0))
+    out = tmp_path / "c"
+    build_corpus(recipe_from_dict({"seed": 0, "clip": {"frames": 8, "width": 64, "height": 48, "windows": 1, "crf": 18},
+                                   "real": [{"kind": "folder", "path": str(tmp_path)}]}),
+                 out, show_progress=False, log=lambda m: None)
+    x, label, record = ClipDataset(out)[0]
+    assert x.shape == (8, 3, 48, 64) and x.dtype == torch.float32 and label == 0
+    assert -1.0 <= x.min() and x.max() <= 1.0
+    back = ((x.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    assert psnr(back, window.frames) >= 30
+
+
+def test_dataloader_with_workers_and_seeded_augmentation(corpus):
+    ds = ClipDataset(corpus, "train", variants=None, size=(32, 32),
+                     augment=Augment(crop=0.5, flip=0.5, reencode=0.3), seed=7)
+    assert {r.variant for r in ds.records} > {"original"}
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate_clips)
+    frames, labels, records = next(iter(loader))
+    assert frames.shape == (4, 8, 3, 32, 32) and labels.tolist() == [0, 0, 0, 0] and len(records) == 4
+    serial = torch.stack([ds[i][0] for i in range(4)])
+    assert torch.equal(frames, serial)        # same draws whatever the worker count
+    ds.set_epoch(1)
+    assert not torch.equal(torch.stack([ds[i][0] for i in range(4)]), serial)
+
+
+def test_split_filter(corpus):
+    records = read_manifest(corpus)
+    for split in ("train", "val", "test"):
+        ds = ClipDataset(corpus, split)
+        assert len(ds) == sum(1 for r in records if r.split == split and r.variant == "original")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces
+# ---------------------------------------------------------------------------------------------
+
+def test_window_starts_do_not_overlap():
+    rng = np.random.default_rng(0)
+    for total, span, windows in [(100, 16, 3), (48, 16, 3), (47, 16, 3), (10, 16, 2)]:
+        starts = window_starts(total, span, windows, rng)
+        assert len(starts) == min(windows, total // span)
+        ends = [s + span for s in starts]
+        assert all(e <= total for e in ends) and all(a_end <= b for a_end, b in zip(ends, starts[1:]))
+
+
+def test_still_pan_is_a_moving_real_photo():
+    sources, _ = still_sources(["coffee"])
+    assert [s.name for s in sources] == ["still-pan:coffee"] and sources[0].kind == "still"
+    spec = ClipSpec(frames=8, width=64, height=48, windows=2)
+    a = list(cut_windows(sources[0], spec, seed=1))
+    b = list(cut_windows(sources[0], spec, seed=1))
+    assert all(np.array_equal(x.frames, y.frames) for x, y in zip(a, b))
+    assert not np.array_equal(a[0].frames, a[1].frames)
+    motion = np.abs(np.diff(a[0].frames.astype(np.int16), axis=0)).mean()
+    assert 1 < motion < 60
+
+
+def test_folder_sources_group_renditions(footage):
+    sources, skipped = folder_sources(footage)
+    groups = {s.name: s.group for s in sources}
+    assert groups["folder:harbour_pristine"] == groups["folder:harbour_distorted"] == "folder:harbour"
+    assert {Path(s.path).name for s in skipped} == {"corrupt.mp4", "truncated.mp4", "notes.txt"}
+
+
+def test_assign_splits_by_stratum():
+    from clipproof.records import ClipRecord
+    def rec(source, label="real"):
+        return ClipRecord(id=source, path="", sha256=source, label=label, source=source, generator=None,
+                          mode=None, split=None, frames=1, fps=1, width=2, height=2, codec="h264", crf=18,
+                          parent_id=None, seed=0, group=source)
+    records = [rec(f"v{i}") for i in range(10)] + [rec(f"still-pan:{i}") for i in range(3)]
+    splits = assign_splits(records, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    video = [splits[f"v{i}"] for i in range(10)]
+    assert video.count("test") == 2 and video.count("val") == 2
+    assert sorted(splits[f"still-pan:{i}"] for i in range(3)) == ["test", "train", "val"]
+
+
+def test_shipped_recipe_loads_and_bad_recipes_fail(tmp_path):
+    recipe = load_recipe("samples-16x64")
+    assert recipe.clip.frames == 16 and len(recipe.variants) == 5
+    with pytest.raises(UsageError):
+        recipe_from_dict({"real": [{"kind": "nope"}]})
+    with pytest.raises(UsageError):
+        recipe_from_dict({"real": [{"kind": "stills"}], "splits": {"train": 0.5, "val": 0.1, "test": 0.1}})
+    with pytest.raises(UsageError):
+        recipe_from_dict({"real": [{"kind": "stills"}], "clip": {"width": 33}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = [")
+    with pytest.raises(UsageError):
+        load_recipe(bad)
+
+
+def test_cli_build_and_info(footage, tmp_path):
+    from conftest import run_cli
+    out = run_cli("clipproof", "datasets", "build", "--real", str(footage), "--frames", "4", "--size", "32x32",
+                  "--windows", "1", "--seed", "5", "--out", str(tmp_path / "c"))
+    assert out.returncode == 0, out.stderr
+    assert "clips in" in out.stdout
+    info = run_cli("clipproof", "datasets", "info", str(tmp_path / "c"), "--json")
+    rows = json.loads(info.stdout)
+    assert sum(r["clips"] for r in rows) == len(read_manifest(tmp_path / "c"))
+    assert run_cli("clipproof", "datasets", "build", "--out", str(tmp_path / "x")).returncode == 64
+    assert run_cli("clipproof", "datasets", "info", str(tmp_path / "nothing")).returncode == 66

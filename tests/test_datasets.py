@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -267,3 +266,23 @@ def test_cli_build_and_info(footage, tmp_path):
     assert sum(r["clips"] for r in rows) == len(read_manifest(tmp_path / "c"))
     assert run_cli("clipproof", "datasets", "build", "--out", str(tmp_path / "x")).returncode == 64
     assert run_cli("clipproof", "datasets", "info", str(tmp_path / "nothing")).returncode == 66
+
+
+def test_fetch_samples_goes_on_when_a_set_cannot_be_fetched(tmp_path, monkeypatch):
+    from clipproof.datasets import sources as src
+
+    def broken(work: Path):
+        raise RuntimeError("apt-get download failed: no such package")
+
+    def one_video(work: Path):
+        return [write_mp4(moving_scene(8, 32, 32), work / "Clip_Pristine.mp4")]
+
+    monkeypatch.setattr(src, "SAMPLE_SETS", [src.SampleSet("gone", broken, "n/a"),
+                                             src.SampleSet("here", one_video, "test licence")])
+    messages = []
+    fetched = src.fetch_samples(tmp_path / "cache", log=messages.append)
+    assert any("gone: not fetched (apt-get download failed" in m for m in messages)
+    assert [s.name for s in fetched] == ["here:clip_pristine"] and fetched[0].group == "here:clip"
+    again = src.sample_sources(tmp_path / "cache")
+    assert again[0].sha256 == fetched[0].sha256 and Path(again[0].path).is_file()
+    assert again[0].licence == "test licence"

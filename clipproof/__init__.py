@@ -31,6 +31,9 @@ _EXPORTS = {
     "read_credentials": "clipproof.provenance.read",
     "sign": "clipproof.provenance.sign",
     "init_dev_keys": "clipproof.provenance.keys",
+    # diffusers' from_pretrained finds a pipeline's classes as attributes of their top package.
+    "VideoDiT": "clipproof.generator.model",
+    "ClipproofVideoPipeline": "clipproof.generator.pipeline",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -326,6 +326,92 @@ def _add_datasets(sub) -> None:
     i.set_defaults(run=_datasets_info)
 
 
+# ---------------------------------------------------------------------------------------------
+# clipproof generator / generate
+# ---------------------------------------------------------------------------------------------
+
+def _generator_train(args) -> int:
+    import torch
+
+    from clipproof.datasets.dataset import ClipDataset
+    from clipproof.generator.configs import get_config
+    from clipproof.generator.train import TrainSettings, train
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    config = get_config(args.config)
+    dataset = ClipDataset(args.corpus, "train", labels=["real"])
+    settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             workers=args.workers, checkpoint_every=args.checkpoint_every)
+    result = train(dataset, lambda r: r.group, config, args.out, settings,
+                   log=lambda m: print(m, file=sys.stderr))
+    print(f"{config.name}: {result.steps} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}, "
+          f"{result.seconds:.0f} s; weights in {Path(args.out) / 'pipeline'}")
+    return 0
+
+
+def _generate(args) -> int:
+    import torch
+
+    from clipproof.generator.generate import GenerateOptions, generate, load_generator
+    from clipproof.provenance.dev_identity import default_identity
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    identity = default_identity(args.key, args.cert)     # before any work: a bad key fails at once
+    gen = load_generator(args.config, args.weights)
+    opts = GenerateOptions(n=args.n, mode=args.mode, cls=args.cls, image=args.image, clip=args.clip,
+                           seconds=args.seconds, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
+                           seed=args.seed, batch=args.batch, crf=args.crf)
+    from rich.progress import Progress
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task(f"generating ({gen.model_id}, {args.mode})", total=args.n)
+        records = generate(gen, opts, args.out, identity, progress=lambda k: bar.advance(task, k))
+    for r in records:
+        print(f"{Path(args.out) / r.path}\t{r.frames} frames {r.width}x{r.height}\t{r.sha256}")
+    return 0
+
+
+def _add_generate(sub) -> None:
+    from clipproof.generator.configs import DEFAULT
+    g = sub.add_parser("generate", help="make synthetic clips with the bundled generator; every clip is signed",
+                       description="Sample clips (t2v from a class, i2v from a still, extend a clip), write them "
+                                   "as H.264 MP4 signed as AI-generated, and a manifest.jsonl beside them.")
+    g.add_argument("--config", help=f"bundled generator config (default {DEFAULT})")
+    g.add_argument("--weights", help="a pipeline or training folder instead of bundled weights")
+    g.add_argument("--n", type=int, default=4, help="clips to make (default 4)")
+    g.add_argument("--mode", choices=("t2v", "i2v", "extend"), default="t2v")
+    g.add_argument("--class", dest="cls", metavar="C", help="class (a training source); default: random per clip")
+    g.add_argument("--image", help="i2v: the first frame (any size; fitted to the clip)")
+    g.add_argument("--clip", help="extend: the clip to continue")
+    g.add_argument("--seconds", type=float, help="extend: seconds to add (default: as long again as the clip)")
+    g.add_argument("--sampler", choices=("ddim", "dpm++"), default="ddim")
+    g.add_argument("--steps", type=int, default=25)
+    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--crf", type=int, default=18)
+    g.add_argument("--threads", type=int, default=0)
+    g.add_argument("--key", help="signer private key (default: development identity made on first use)")
+    g.add_argument("--cert", help="signer certificate chain, leaf first")
+    g.add_argument("--out", required=True, help="output folder")
+    g.set_defaults(run=_generate)
+
+
+def _add_generator(sub) -> None:
+    g = sub.add_parser("generator", help="train the reference video generator")
+    gsub = g.add_subparsers(dest="generator_command", required=True, metavar="ACTION", parser_class=_Parser)
+    t = gsub.add_parser("train", help="train a generator config on a corpus' real train clips",
+                        description="Train (or resume) a generator; runs under torchrun for DDP.")
+    t.add_argument("--corpus", required=True, help="corpus folder from `clipproof datasets build`")
+    t.add_argument("--config", required=True, help="generator config name (wan-xs, latte-xs, latte-xs-spatial, ...)")
+    t.add_argument("--out", required=True, help="checkpoint folder (resumed when it holds a checkpoint)")
+    t.add_argument("--steps", type=int, default=1000)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--checkpoint-every", type=int, default=250)
+    t.set_defaults(run=_generator_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
                 "a trained detector, and a reference generator whose every clip is signed.",
@@ -361,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(run=_sign)
     _add_datasets(sub)
+    _add_generator(sub)
+    _add_generate(sub)
     return p
 
 

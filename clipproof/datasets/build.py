@@ -159,11 +159,13 @@ def build_corpus(recipe: Recipe, out: str | os.PathLike, *, workers: int = 1, sh
             done[result["source"]] = result
 
         _run_sources(todo, recipe, corpus, workers, finished, say, show_progress)
+        real = [ClipRecord.from_dict(r) for result in done.values() for r in result.get("records", [])
+                if r["label"] == "real"]
         for i, entry in enumerate(recipe.synthetic):
-            key = f"synthetic[{i}]:{entry.generator}"
+            key = f"synthetic[{i}]:{entry.generator}+{entry.sampler}"
             if key not in done:
                 from clipproof.datasets.synthetic import synthetic_clips
-                records = synthetic_clips(entry, recipe, corpus, store_clip, say)
+                records = synthetic_clips(entry, recipe, corpus, store_clip, say, sorted(real, key=lambda r: r.id))
                 finished({"source": key, "records": [r.to_dict() for r in records]})
 
     records: list[ClipRecord] = []

@@ -14,8 +14,10 @@ from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 
 
-def synthetic_clips(entry, recipe, corpus: Path, store_clip: Callable, say: Callable[[str], None]) -> list[ClipRecord]:
-    """Generate ``entry.count`` clips (spread over ``entry.modes``) and store them in ``corpus``."""
+def synthetic_clips(entry, recipe, corpus: Path, store_clip: Callable, say: Callable[[str], None],
+                    real: list[ClipRecord]) -> list[ClipRecord]:
+    """Generate ``entry.count`` clips (spread over ``entry.modes``) and store them in ``corpus``;
+    ``real`` are the corpus' real clips (frame rates, first frames and clips to extend)."""
     try:
         available = importlib.util.find_spec("clipproof.generator.corpus") is not None
     except ModuleNotFoundError:
@@ -24,4 +26,4 @@ def synthetic_clips(entry, recipe, corpus: Path, store_clip: Callable, say: Call
         raise UsageError(f"synthetic source {entry.generator!r}: the generator is not installed in this "
                          "version of clipproof; remove [[synthetic]] from the recipe")
     from clipproof.generator.corpus import generate_for_corpus
-    return generate_for_corpus(entry, recipe, corpus, store_clip, say)
+    return generate_for_corpus(entry, recipe, corpus, store_clip, say, real)

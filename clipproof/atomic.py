@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; on success rename it to ``target``.
@@ -27,8 +36,8 @@ def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iter
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if mode is not None:
-            os.chmod(tmp, mode)
+        # mkstemp makes the file 0600; an output should get what the user's umask gives.
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_UMASK)
         yield tmp
         os.replace(tmp, target)
     except BaseException:

@@ -110,3 +110,12 @@ def test_bad_requests():
         write_mp4(np.zeros((2, 8, 8), np.uint8), "/tmp/never.mp4")
     with pytest.raises(UsageError):
         write_mp4(np.zeros((2, 8, 8, 3), np.uint8), "/tmp/never.mp4", crf=99)
+
+
+def test_outputs_get_the_umask_permissions(tmp_path):
+    import os
+    import stat
+    path = write_mp4(moving_scene(2, 32, 32), tmp_path / "p.mp4")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

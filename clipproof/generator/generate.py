@@ -103,7 +103,7 @@ def fit_image(path: str | os.PathLike, size: int) -> np.ndarray:
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) → float (3, T, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 127.5 - 1
+    return torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(3, 0, 1, 2).float() / 127.5 - 1
 
 
 def to_frames(x: torch.Tensor) -> np.ndarray:

@@ -343,8 +343,9 @@ def _generator_train(args) -> int:
                              workers=args.workers, checkpoint_every=args.checkpoint_every)
     result = train(dataset, lambda r: r.group, config, args.out, settings,
                    log=lambda m: print(m, file=sys.stderr))
-    print(f"{config.name}: {result.steps} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}, "
-          f"{result.seconds:.0f} s; weights in {Path(args.out) / 'pipeline'}")
+    if int(os.environ.get("RANK", "0")) == 0:     # under torchrun, rank 0 speaks for all
+        print(f"{config.name}: {result.steps} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}, "
+              f"{result.seconds:.0f} s; weights in {Path(args.out) / 'pipeline'}")
     return 0
 
 
@@ -369,11 +370,11 @@ def _generate(args) -> int:
 
 
 def _add_generate(sub) -> None:
-    from clipproof.generator.configs import DEFAULT
     g = sub.add_parser("generate", help="make synthetic clips with the bundled generator; every clip is signed",
                        description="Sample clips (t2v from a class, i2v from a still, extend a clip), write them "
                                    "as H.264 MP4 signed as AI-generated, and a manifest.jsonl beside them.")
-    g.add_argument("--config", help=f"bundled generator config (default {DEFAULT})")
+    g.add_argument("--config", help="bundled generator config (default: the best bundled one; "
+                                     "bundled: wan-xs, latte-xs, latte-xs-spatial)")
     g.add_argument("--weights", help="a pipeline or training folder instead of bundled weights")
     g.add_argument("--n", type=int, default=4, help="clips to make (default 4)")
     g.add_argument("--mode", choices=("t2v", "i2v", "extend"), default="t2v")

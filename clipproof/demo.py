@@ -1,7 +1,8 @@
 """``make demo``: the main job on material the demo makes itself.
 
 Development keys, a short clip, signed two ways, verified with and without the development
-root as trust anchor, then a tampered copy and a stripped (re-muxed) copy verified again.
+root as trust anchor, then a tampered copy and a stripped (re-muxed) copy verified again, and a
+clip from the bundled generator, signed as it is written.
 Everything lands in ``out/demo/`` (or the folder given), so the files can be inspected after.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run(out: Path) -> list[tuple[str, str, int]]:
     tampered = flip_byte(ai, out / "clip.ai.tampered.mp4", "mdat")
     stripped = remux(ai, out / "clip.ai.stripped.mp4")
     print(f"3. a copy with one video byte flipped ({tampered.name}) and a re-muxed copy that lost "
-          f"its manifest ({stripped.name})\n")
+          f"its manifest ({stripped.name})")
 
     untrusting, trusting = Verifier(), Verifier(trust=keys.root)
     cases = [
@@ -72,6 +73,9 @@ def run(out: Path) -> list[tuple[str, str, int]]:
         ("dev root trusted", trusting, tampered), ("dev root trusted", trusting, stripped),
         ("dev root trusted", trusting, clip),
     ]
+    generated = _generate_one(out, keys)
+    if generated is not None:
+        cases.append(("dev root trusted", trusting, generated))
     summary = []
     for label, verifier, path in cases:
         report = verifier.verify(path)
@@ -79,6 +83,22 @@ def run(out: Path) -> list[tuple[str, str, int]]:
         print(render_text(report) + "\n")
         summary.append((f"{path.name} ({label})", report.verdict, report.exit_code))
     return summary
+
+
+def _generate_one(out: Path, keys) -> Path | None:
+    """A clip from the bundled generator, signed with the demo's keys (when weights are bundled)."""
+    from clipproof.generator.generate import GenerateOptions, bundled_configs, generate, load_generator
+    if not bundled_configs():
+        print("4. (no bundled generator weights in this checkout: skipping generation)\n")
+        return None
+    from clipproof.provenance.keys import load_identity
+    gen = load_generator()
+    records = generate(gen, GenerateOptions(n=1, steps=20, seed=1), out / "generated",
+                       load_identity(keys.key, keys.chain))
+    path = out / "generated" / records[0].path
+    print(f"4. a clip from the bundled generator {gen.model_id} ({records[0].frames} frames "
+          f"{records[0].width}x{records[0].height}), signed as it was written: {path.name}\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,13 @@ class LoadedGenerator:
         return f"generator:{self.model_id}@{self.weights_sha256[:12]}"
 
 
+def default_config() -> str:
+    """The bundled config that measured best (chosen when the weights were bundled)."""
+    from clipproof.generator.configs import DEFAULT
+    marker = WEIGHTS / "DEFAULT"
+    return marker.read_text().strip() if marker.is_file() else DEFAULT
+
+
 def bundled_configs() -> list[str]:
     return sorted(p.name for p in WEIGHTS.iterdir() if (p / "model_index.json").is_file()) if WEIGHTS.is_dir() else []
 
@@ -54,7 +61,7 @@ def load_generator(config: str | None = None, weights: str | os.PathLike | None 
     """Bundled weights of ``config`` (default: the best bundled one), or a pipeline folder."""
     from diffusers.utils import logging as diffusers_logging
 
-    from clipproof.generator.configs import DEFAULT, get_config
+    from clipproof.generator.configs import get_config
     from clipproof.generator.pipeline import ClipproofVideoPipeline
 
     if weights is not None:
@@ -64,7 +71,7 @@ def load_generator(config: str | None = None, weights: str | os.PathLike | None 
         if not (folder / "model_index.json").is_file():
             raise InputMissingError(f"{folder}: not a generator pipeline folder (no model_index.json)")
     else:
-        name = config or DEFAULT
+        name = config or default_config()
         get_config(name)  # unknown names fail here, with the list
         folder = WEIGHTS / name
         if not (folder / "model_index.json").is_file():

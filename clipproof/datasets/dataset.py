@@ -30,6 +30,8 @@ class Augment:
     flip: float = 0.0            # probability of a horizontal flip
     reencode: float = 0.0        # probability of an H.264 re-encode at a CRF from crf_range
     crf_range: tuple[int, int] = (18, 35)
+    downscale: float = 0.0       # probability of a downscale (to 50-90 %) and back up
+    blur: float = 0.0            # probability of a Gaussian blur (sigma 0.3-1.0)
 
 
 class ClipDataset(Dataset):
@@ -87,6 +89,16 @@ def _augment(frames: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.n
         x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
         frames = np.stack([np.asarray(Image.fromarray(f[y0:y0 + ch, x0:x0 + cw]).resize((w, h), Image.Resampling.BILINEAR))
                            for f in frames])
+    if rng.random() < aug.downscale:
+        from PIL import Image
+        f = rng.uniform(0.5, 0.9)
+        small = (max(2, round(w * f)), max(2, round(h * f)))
+        frames = np.stack([np.asarray(Image.fromarray(x).resize(small, Image.Resampling.BILINEAR)
+                                      .resize((w, h), Image.Resampling.BILINEAR)) for x in frames])
+    if rng.random() < aug.blur:
+        from PIL import Image, ImageFilter
+        sigma = rng.uniform(0.3, 1.0)
+        frames = np.stack([np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(sigma))) for x in frames])
     if rng.random() < aug.flip:
         frames = frames[:, :, ::-1]
     if rng.random() < aug.reencode:

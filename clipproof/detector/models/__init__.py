@@ -1,0 +1,1 @@
+"""Detector models, one file each; each registers its constructors with the registry."""

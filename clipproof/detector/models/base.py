@@ -1,0 +1,38 @@
+"""The shape every detector has (after DeepfakeBench's base detector): ``features`` turns a
+batch of clips into per-frame features, ``classifier`` turns those into logits, and
+``forward(batch) -> dict`` returns at least ``logits`` (B,) — positive means synthetic.
+
+Clips arrive as float (B, T, C, H, W) in [-1, 1]. Frames are upsampled 2× (nearest) before
+the backbone: its stride-2 stem would otherwise average away the pixel-level traces a
+generator leaves at the small sizes the corpora use.
+"""
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+
+class DetectorBase(nn.Module):
+    def __init__(self, backbone: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
+                 upsample: int = 2, frames: int = 16):
+        super().__init__()
+        self.upsample = upsample
+        self.frames = frames
+        self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, channels=channels)
+        self.feature_dim = self.backbone.num_features
+
+    def features(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) → per-frame features (B, T, D)."""
+        b, t = clips.shape[:2]
+        x = clips.flatten(0, 1)
+        if self.upsample > 1:
+            x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        return self.backbone(x).view(b, t, -1)
+
+    def classifier(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, batch: torch.Tensor | dict) -> dict[str, torch.Tensor]:
+        clips = batch["frames"] if isinstance(batch, dict) else batch
+        return self.classifier(self.features(clips))

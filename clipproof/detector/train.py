@@ -1,0 +1,195 @@
+"""Training a detector: class-balanced batches, the degradations re-uploads cause (H.264
+re-encode at a random CRF, downscale, crop, blur, flip), early stopping on validation AUC,
+temperature scaling and thresholds fitted on the validation split, safetensors checkpoints,
+resume, progress, and DDP under ``torchrun`` like the generator.
+
+A weights folder holds ``model.safetensors`` (best validation AUC), ``config.json`` (model
+name and arguments, clip shape, training settings and history) and ``calibration.json``;
+``state.safetensors`` + ``state.json`` let an interrupted run resume.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from clipproof.atomic import atomic_output
+from clipproof.detector.calibration import Calibration, calibrate
+from clipproof.detector.registry import create_model
+from clipproof.errors import InputMissingError, UsageError
+from clipproof.version import __version__
+
+MODEL_FILE, CONFIG_FILE, CALIBRATION_FILE = "model.safetensors", "config.json", "calibration.json"
+STATE_FILE, STATE_JSON = "state.safetensors", "state.json"
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    patience: int = 3                # epochs without a better validation AUC before stopping
+    seed: int = 0
+    workers: int = 0
+    augment: dict = field(default_factory=lambda: {"crop": 0.3, "flip": 0.5, "reencode": 0.3,
+                                                   "downscale": 0.2, "blur": 0.2})
+
+
+def collate(batch):
+    frames, labels, records = zip(*batch)
+    return torch.stack(frames), torch.tensor(labels, dtype=torch.float32), list(records)
+
+
+@torch.no_grad()
+def predict_logits(model, dataset: Dataset, batch_size: int = 32, workers: int = 0) -> tuple[np.ndarray, np.ndarray, list]:
+    """Logits, labels and records of every clip of ``dataset``."""
+    model.eval()
+    logits, labels, records = [], [], []
+    for frames, y, recs in DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate):
+        logits.append(model(frames)["logits"].float().cpu())
+        labels.append(y)
+        records += recs
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy().astype(int), records
+
+
+def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: str | os.PathLike,
+                   settings: DetectorSettings = DetectorSettings(), model_kwargs: dict | None = None, *,
+                   progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Train, keep the best epoch by validation AUC, calibrate on validation; return the config."""
+    from sklearn.metrics import roc_auc_score
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    labels = np.array([1 if r.label == "synthetic" else 0 for r in train_set.records])
+    if len(set(labels.tolist())) < 2:
+        raise UsageError("the training split needs both real and synthetic clips")
+    val_labels = {r.label for r in val_set.records}
+    if val_labels != {"real", "synthetic"}:
+        raise UsageError("the validation split needs both real and synthetic clips (for early stopping and calibration)")
+    frames, _, _ = train_set[0]
+    kwargs = {"frames": int(frames.shape[0]), **(model_kwargs or {})}
+    torch.manual_seed(settings.seed)
+    model = create_model(model_name, **kwargs)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": -1, "history": []}
+    if (out / STATE_JSON).is_file():
+        state = _resume(out, model, opt, model_name, kwargs)
+        log(f"resuming after epoch {state['epoch']}")
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs, last_epoch=state["epoch"] - 1) \
+        if state["epoch"] else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs)
+
+    # Class-balanced: each batch draws real and synthetic clips equally often.
+    weights = np.where(labels == 1, 1.0 / labels.sum(), 1.0 / (len(labels) - labels.sum()))
+    started = time.time()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    with Progress(TextColumn("detector {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                  disable=not progress or rank != 0) as bar:
+        task = bar.add_task(model_name, total=settings.epochs, completed=state["epoch"], status="")
+        while state["epoch"] < settings.epochs and state["epoch"] - state["best_epoch"] <= settings.patience:
+            epoch = state["epoch"]
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            sampler = WeightedRandomSampler(torch.tensor(weights), num_samples=len(labels), replacement=True,
+                                            generator=torch.Generator().manual_seed(settings.seed * 1000 + epoch))
+            if distributed:  # each rank takes its share of the balanced draw
+                idx = list(sampler)[rank::dist.get_world_size()]
+                sampler = idx
+            model.train()
+            losses = []
+            for frames, y, _ in DataLoader(train_set, batch_size=settings.batch_size, sampler=sampler,
+                                           num_workers=settings.workers, collate_fn=collate, drop_last=True):
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(ddp(frames)["logits"], y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+                opt.step()
+                losses.append(loss.item())
+            sched.step()
+            logits, y_val, _ = predict_logits(model, val_set)
+            auc = float(roc_auc_score(y_val, logits))
+            state["epoch"] = epoch + 1
+            state["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_auc": auc})
+            if auc > state["best_auc"]:
+                state["best_auc"], state["best_epoch"] = auc, epoch + 1
+                if rank == 0:
+                    _save_tensors(model.state_dict(), out / MODEL_FILE)
+            state["seconds"] = state.get("seconds", 0.0) + time.time() - started
+            started = time.time()
+            if rank == 0:
+                _save_state(out, model, opt, state, model_name, kwargs)
+            bar.update(task, completed=state["epoch"], status=f"loss {np.mean(losses):.3f} val AUC {auc:.3f}")
+            if not progress and rank == 0:
+                log(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, val AUC {auc:.4f}")
+
+    model.load_state_dict(load_file(str(out / MODEL_FILE)))
+    logits, y_val, _ = predict_logits(model, val_set)
+    calibration = calibrate(logits, y_val)
+    config = {"model": model_name, "kwargs": kwargs, "frames": kwargs["frames"],
+              "size": [int(train_set[0][0].shape[-1]), int(train_set[0][0].shape[-2])],
+              "version": __version__, "settings": asdict(settings), "history": state["history"],
+              "best_epoch": state["best_epoch"], "best_val_auc": state["best_auc"],
+              "train_clips": len(labels), "val_clips": len(y_val), "seconds": state.get("seconds", 0.0)}
+    if rank == 0:
+        calibration.save(out / CALIBRATION_FILE)
+        with atomic_output(out / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    return config
+
+
+def load_weights(folder: str | os.PathLike):
+    """(model in eval mode, config dict, Calibration) from a weights folder."""
+    folder = Path(folder)
+    for name in (MODEL_FILE, CONFIG_FILE, CALIBRATION_FILE):
+        if not (folder / name).is_file():
+            raise InputMissingError(f"{folder}: not detector weights (no {name})")
+    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    model = create_model(config["model"], **config["kwargs"])
+    model.load_state_dict(load_file(str(folder / MODEL_FILE)))
+    model.eval()
+    return model, config, Calibration.load(folder / CALIBRATION_FILE)
+
+
+def _save_tensors(tensors: dict, path: Path) -> None:
+    with atomic_output(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+def _save_state(out: Path, model, opt, state: dict, name: str, kwargs: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for i, (p, s) in enumerate((p, opt.state[p]) for g in opt.param_groups for p in g["params"] if p in opt.state):
+        for key in ("exp_avg", "exp_avg_sq"):
+            tensors[f"adam.{key}.{i}"] = s[key]
+    _save_tensors(tensors, out / STATE_FILE)
+    step = next((float(s["step"]) for s in opt.state.values()), 0.0)
+    with atomic_output(out / STATE_JSON) as tmp:
+        tmp.write_text(json.dumps({**state, "model": name, "kwargs": kwargs, "adam_step": step}, indent=1))
+
+
+def _resume(out: Path, model, opt, name: str, kwargs: dict) -> dict:
+    state = json.loads((out / STATE_JSON).read_text(encoding="utf-8"))
+    if state.get("model") != name or state.get("kwargs") != kwargs:
+        raise UsageError(f"{out}: holds a run of another model; train into a new folder")
+    tensors = load_file(str(out / STATE_FILE))
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        if f"adam.exp_avg.{i}" in tensors:
+            opt.state[p] = {"step": torch.tensor(state["adam_step"]), "exp_avg": tensors[f"adam.exp_avg.{i}"],
+                            "exp_avg_sq": tensors[f"adam.exp_avg_sq.{i}"]}
+    return state

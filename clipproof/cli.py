@@ -413,6 +413,88 @@ def _add_generator(sub) -> None:
     t.set_defaults(run=_generator_train)
 
 
+# ---------------------------------------------------------------------------------------------
+# clipproof detector
+# ---------------------------------------------------------------------------------------------
+
+def _detector_settings(args):
+    from clipproof.detector.train import DetectorSettings
+    return DetectorSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            workers=args.workers, patience=args.patience)
+
+
+def _detector_train(args) -> int:
+    import torch
+
+    from clipproof.datasets.dataset import Augment, ClipDataset
+    from clipproof.detector.train import train_detector
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    settings = _detector_settings(args)
+    train = ClipDataset(args.corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
+    val = ClipDataset(args.corpus, "val")
+    config = train_detector(train, val, args.model, args.out, settings, log=lambda m: print(m, file=sys.stderr))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{args.model}: best validation AUC {config['best_val_auc']:.4f} at epoch {config['best_epoch']}; "
+              f"weights in {args.out}")
+    return 0
+
+
+def _detector_eval(args) -> int:
+    from clipproof.detector.evaluate import evaluate, table
+    result = evaluate(args.weights, args.corpus, args.out, split=args.split)
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
+def _detector_loo(args) -> int:
+    from clipproof.detector.loo import leave_one_out
+    results = leave_one_out(args.corpus, args.by, args.model, args.out, _detector_settings(args),
+                            log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"axis": args.by, "results": results}, indent=1))
+    return 0
+
+
+def _detector_check(args) -> int:
+    from clipproof.detector.shortcuts import metadata_check
+    print(json.dumps(metadata_check(args.corpus), indent=1))
+    return 0
+
+
+def _add_detector(sub) -> None:
+    d = sub.add_parser("detector", help="train and evaluate the real-vs-generated detector")
+    dsub = d.add_subparsers(dest="detector_command", required=True, metavar="ACTION", parser_class=_Parser)
+
+    def training_options(p) -> None:
+        p.add_argument("--corpus", required=True, help="corpus with real and synthetic clips")
+        p.add_argument("--model", default="st-attention", help="st-attention (default) or frame-avg")
+        p.add_argument("--out", required=True, help="weights folder (resumed when it holds a run)")
+        p.add_argument("--epochs", type=int, default=10)
+        p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--patience", type=int, default=3, help="epochs without a better val AUC before stopping")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+
+    t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val")
+    training_options(t)
+    t.set_defaults(run=_detector_train)
+    e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png")
+    e.add_argument("--corpus", required=True)
+    e.add_argument("--weights", required=True)
+    e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
+    e.add_argument("--split", default="test")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(run=_detector_eval)
+    lo = dsub.add_parser("loo", help="leave-one-generator-out: train without one variant, test on it")
+    training_options(lo)
+    lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True)
+    lo.set_defaults(run=_detector_loo)
+    c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?")
+    c.add_argument("--corpus", required=True)
+    c.set_defaults(run=_detector_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
                 "a trained detector, and a reference generator whose every clip is signed.",
@@ -450,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_datasets(sub)
     _add_generator(sub)
     _add_generate(sub)
+    _add_detector(sub)
     return p
 
 

@@ -55,7 +55,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         loss.backward()
         return loss
     opt.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def calibrate(logits: np.ndarray, labels: np.ndarray) -> Calibration:

@@ -1,0 +1,95 @@
+"""The detector inside ``verify``: sample segments of a video, score each, combine.
+
+A video is cut into up to ``MAX_SEGMENTS`` equal segments; from each, ``frames`` frames are
+decoded at the model's input size (centre crop, aspect kept), seeking so that nothing else is
+decoded. Each segment gets a calibrated P(synthetic); the clip's is their mean.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clipproof.detector.train import load_weights
+
+WEIGHTS = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
+MAX_SEGMENTS = 4
+# Clips the model was trained on were cut at the source's own frame rate; a segment spans
+# frames/fps seconds at most of this rate so that motion per frame matches training.
+SEGMENT_FPS = 12.0
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    start_s: float
+    end_s: float
+    p_synthetic: float
+
+
+@dataclass(frozen=True)
+class DetectorScore:
+    model: str
+    version: str
+    p_synthetic: float
+    thresholds: dict
+    segments: list[SegmentScore]
+    frames_used: int
+
+
+class Detector:
+    """Loaded weights + calibration; ``score`` is thread-safe (inference only, no state)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.model, self.config, self.calibration = load_weights(self.folder)
+        self.frames = int(self.config["frames"])
+        self.size = tuple(self.config["size"])
+        self.name = f"{self.config['model']}@{self.folder.name}"
+        self._lock = threading.Lock()   # torch CPU inference is thread-safe; one at a time keeps memory flat
+
+    def score(self, path: str | os.PathLike, media) -> DetectorScore:
+        from clipproof.media import read_frames
+
+        duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
+        span = self.frames / (media.fps or SEGMENT_FPS)
+        count = max(1, min(MAX_SEGMENTS, int(duration // span) if duration else 1))
+        edges = np.linspace(0.0, duration, count + 1) if duration else np.zeros(count + 1)
+        clips, bounds = [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            mid = (lo + hi) / 2
+            start = max(0.0, min(mid - span / 2, duration - span)) if duration else 0.0
+            frames, _ = read_frames(path, start_s=start, end_s=start + span + 0.5 / max(media.fps, 1.0),
+                                    size=self.size, crop=True)
+            frames = _pad(frames[: self.frames], self.frames)
+            clips.append(frames)
+            bounds.append((round(start, 3), round(start + span, 3)))
+        x = torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+        with self._lock, torch.inference_mode():
+            logits = self.model(x)["logits"].float().numpy()
+        p = self.calibration.probability(logits)
+        return DetectorScore(
+            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=float(p.mean()),
+            thresholds={"low": self.calibration.low, "high": self.calibration.high},
+            segments=[SegmentScore(a, b, float(q)) for (a, b), q in zip(bounds, p)],
+            frames_used=len(clips) * self.frames)
+
+
+def _pad(frames: np.ndarray, n: int) -> np.ndarray:
+    """Short videos: repeat the last frame up to ``n`` (a still image gives one frame)."""
+    if len(frames) >= n:
+        return frames
+    return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
+
+
+def load_detector(weights: str | os.PathLike | None = None) -> Detector | None:
+    """The bundled detector (None when this checkout has no bundled weights), or ``weights``."""
+    if weights is None:
+        if not (DEFAULT_WEIGHTS / "model.safetensors").is_file():
+            return None
+        weights = DEFAULT_WEIGHTS
+    return Detector(weights)

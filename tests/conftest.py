@@ -59,3 +59,41 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny generator, trained once per session on a tiny corpus of animated photographs
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    from clipproof.datasets.build import build_corpus
+    from clipproof.datasets.recipe import recipe_from_dict
+    out = tmp_path_factory.mktemp("gen") / "corpus"
+    recipe = recipe_from_dict({"seed": 0, "clip": {"frames": 8, "width": 16, "height": 16, "windows": 4},
+                               "real": [{"kind": "stills", "names": ["coffee", "astronaut", "rocket", "brick",
+                                                                      "chelsea", "moon"]}]})
+    build_corpus(recipe, out, show_progress=False, log=lambda m: None)
+    return out
+
+
+def fixed_batch(corpus):
+    from clipproof.datasets.dataset import ClipDataset
+    ds = ClipDataset(corpus, "train")
+    ds.records = ds.records[:8]        # one batch, the same every step
+    return ds
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_corpus, tmp_path_factory):
+    """(checkpoint folder, TrainResult) of the `tiny` config after 60 steps on a fixed batch."""
+    import torch
+
+    from clipproof.generator.configs import get_config
+    from clipproof.generator.train import TrainSettings, train
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("gen") / "tiny"
+    result = train(fixed_batch(tiny_corpus), lambda r: r.group, get_config("tiny"), out,
+                   TrainSettings(steps=60, batch_size=8, lr=2e-3, warmup=5, checkpoint_every=30,
+                                 ema_decay=0.9), progress=False, log=lambda m: None)
+    return out, result

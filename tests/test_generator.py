@@ -20,33 +20,7 @@ from clipproof.generator.model import VideoDiT
 from clipproof.generator.train import TrainSettings, train
 from clipproof.media import probe, read_frames
 from clipproof.provenance.keys import load_identity
-from conftest import FIXTURES, run_cli
-
-
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gen") / "corpus"
-    recipe = recipe_from_dict({"seed": 0, "clip": {"frames": 8, "width": 16, "height": 16, "windows": 4},
-                               "real": [{"kind": "stills", "names": ["coffee", "astronaut", "rocket", "brick",
-                                                                      "chelsea", "moon"]}]})
-    build_corpus(recipe, out, show_progress=False, log=lambda m: None)
-    return out
-
-
-def fixed_batch(corpus) -> ClipDataset:
-    ds = ClipDataset(corpus, "train")
-    ds.records = ds.records[:8]        # one batch, the same every step
-    return ds
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_corpus, tmp_path_factory):
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("gen") / "tiny"
-    result = train(fixed_batch(tiny_corpus), lambda r: r.group, get_config("tiny"), out,
-                   TrainSettings(steps=60, batch_size=8, lr=2e-3, warmup=5, checkpoint_every=30,
-                                 ema_decay=0.9), progress=False, log=lambda m: None)
-    return out, result
+from conftest import FIXTURES, fixed_batch, run_cli
 
 
 def test_loss_falls_on_a_fixed_batch(trained, tiny_corpus):

@@ -123,10 +123,14 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
             sched.step()
             logits, y_val, _ = predict_logits(model, val_set)
             auc = float(roc_auc_score(y_val, logits))
+            val_loss = float(torch.nn.functional.binary_cross_entropy_with_logits(
+                torch.tensor(logits), torch.tensor(y_val, dtype=torch.float32)))
             state["epoch"] = epoch + 1
-            state["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_auc": auc})
-            if auc > state["best_auc"]:
-                state["best_auc"], state["best_epoch"] = auc, epoch + 1
+            state["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_auc": auc,
+                                     "val_loss": val_loss})
+            # Best by validation AUC; among equal AUCs (a saturated small split) the lower loss.
+            if (auc, -val_loss) > (state["best_auc"], -state.get("best_loss", float("inf"))):
+                state["best_auc"], state["best_epoch"], state["best_loss"] = auc, epoch + 1, val_loss
                 if rank == 0:
                     _save_tensors(model.state_dict(), out / MODEL_FILE)
             state["seconds"] = state.get("seconds", 0.0) + time.time() - started

@@ -1,0 +1,138 @@
+"""The detector on a tiny corpus made here: animated photographs (real) and clips of the tiny
+generator (synthetic). It learns, calibrates, evaluates, and fills the detector part of `verify`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from clipproof import Verifier
+from clipproof.datasets.build import build_corpus
+from clipproof.datasets.dataset import Augment, ClipDataset
+from clipproof.datasets.recipe import recipe_from_dict
+from clipproof.detector.calibration import calibrate
+from clipproof.detector.evaluate import evaluate
+from clipproof.detector.metrics import ece, eer
+from clipproof.detector.registry import create_model, list_models
+from clipproof.detector.train import DetectorSettings, load_weights, predict_logits, train_detector
+from clipproof.errors import UsageError
+from conftest import run_cli
+
+STILLS = ["coffee", "astronaut", "rocket", "brick", "chelsea", "moon", "camera", "coins", "grass", "gravel",
+          "china", "flower"]
+
+
+@pytest.fixture(scope="module")
+def mixed_corpus(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("det") / "corpus"
+    synthetic = {"generator": "tiny", "weights": str(trained[0]), "steps": 3, "count": 24,
+                 "modes": ["t2v", "i2v", "extend"]}
+    recipe = recipe_from_dict({
+        "seed": 1, "clip": {"frames": 8, "width": 16, "height": 16, "windows": 3},
+        "splits": {"train": 0.5, "val": 0.25, "test": 0.25},
+        "real": [{"kind": "stills", "names": STILLS}],
+        "synthetic": [synthetic, {**synthetic, "sampler": "dpm++", "count": 12}],
+        "variants": {"reencode_crf": [35]}})
+    build_corpus(recipe, out, show_progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def detector(mixed_corpus, tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("det") / "weights"
+    settings = DetectorSettings(epochs=6, batch_size=8, lr=2e-3, patience=6)
+    train = ClipDataset(mixed_corpus, "train", augment=Augment(flip=0.5), seed=0)
+    config = train_detector(train, ClipDataset(mixed_corpus, "val"), "st-attention", out, settings,
+                            progress=False, log=lambda m: None)
+    return out, config
+
+
+def test_models_registered_and_forward():
+    assert {"st-attention", "frame-avg"} <= set(list_models())
+    for name in ("st-attention", "frame-avg"):
+        out = create_model(name, frames=8)(torch.randn(2, 8, 3, 16, 16))
+        assert out["logits"].shape == (2,)
+    with pytest.raises(UsageError):
+        create_model("nope")
+
+
+def test_training_beats_chance_on_held_out_clips(detector, mixed_corpus):
+    model, config, cal = load_weights(detector[0])
+    logits, y, records = predict_logits(model, ClipDataset(mixed_corpus, "test"))
+    assert set(y.tolist()) == {0, 1}
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(y, logits) > 0.75
+    assert config["best_val_auc"] > 0.75 and len(config["history"]) >= 1
+
+
+def test_calibration_lowers_ece():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    logits = (y * 2 - 1) * 1.0 + rng.normal(0, 1.0, 2000)   # true log-odds: 2 * logits
+    overconfident = logits * 4                              # so the right temperature is 2
+    cal = calibrate(overconfident, y)
+    before = ece(1 / (1 + np.exp(-overconfident)), y)
+    after = ece(cal.probability(overconfident), y)
+    assert after < 0.6 * before and 1.7 < cal.temperature < 2.3
+    assert 0 < cal.low <= cal.high < 1
+    # high keeps >= 99 % of real clips below it.
+    assert (cal.probability(overconfident)[y == 0] < cal.high).mean() >= 0.985
+    assert 0 <= eer(cal.probability(overconfident), y) < 0.5
+
+
+def test_evaluation_writes_tables_and_plots(detector, mixed_corpus, tmp_path):
+    result = evaluate(detector[0], mixed_corpus, tmp_path / "eval")
+    for name in ("eval.json", "eval.md", "roc.png", "reliability.png"):
+        assert (tmp_path / "eval" / name).is_file()
+    assert result["overall"]["auc"] > 0.75
+    assert set(result["robustness"]) == {"crf35"}
+    assert len(result["per_generator"]) == 2
+    assert result["held_out_real"]["clips"] > 0
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["thresholds"]["high"] >= 0.5
+
+
+def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path):
+    from clipproof.records import read_manifest
+    verifier = Verifier(detector=detector[0])
+    records = [r for r in read_manifest(mixed_corpus) if r.split == "test" and r.variant == "original"]
+    reports = {r.label: [] for r in records}
+    for r in records:
+        reports[r.label].append(verifier.verify(mixed_corpus / r.path))
+    for rep in reports["synthetic"] + reports["real"]:
+        d = rep.detector
+        assert d is not None and d.frames_used >= 8 and d.segments and 0 <= d.p_synthetic <= 1
+        assert set(d.thresholds) == {"low", "high"}
+    synth = [rep for rep in reports["synthetic"] if rep.detector.p_synthetic >= rep.detector.thresholds["high"]]
+    real = [rep for rep in reports["real"] if rep.detector.p_synthetic <= rep.detector.thresholds["low"]]
+    assert synth and real, "no clear case on either side"
+    assert all(rep.verdict == "likely-synthetic" and rep.exit_code == 1 for rep in synth)
+    assert all(rep.verdict == "likely-real" and rep.exit_code == 0 for rep in real)
+    out = run_cli("verify", "--json", "--detector-weights", str(detector[0]), str(mixed_corpus / synth[0].path))
+    row = json.loads(out.stdout)
+    assert row["detector"]["p_synthetic"] >= row["detector"]["thresholds"]["high"] and out.returncode == 1
+    text = run_cli("verify", "--detector-weights", str(detector[0]), str(mixed_corpus / synth[0].path)).stdout
+    assert "Detector:" in text and "█" in text
+
+
+def test_metadata_alone_is_at_chance(mixed_corpus):
+    out = run_cli("clipproof", "detector", "check-metadata", "--corpus", str(mixed_corpus))
+    result = json.loads(out.stdout)
+    assert result["accuracy"] <= result["majority_rate"] + 0.1
+
+
+def test_bundled_weights_score_a_generated_clip_high(tmp_path, keys):
+    from clipproof.detector.inference import load_detector
+    from clipproof.generator.generate import GenerateOptions, bundled_configs, generate, load_generator
+    from clipproof.provenance.keys import load_identity
+    detector = load_detector()
+    if detector is None or not bundled_configs():
+        pytest.skip("no bundled detector or generator weights in this checkout")
+    gen = load_generator()
+    records = generate(gen, GenerateOptions(n=2, steps=25, seed=3), tmp_path, load_identity(keys.key, keys.chain))
+    from clipproof.media import probe
+    for r in records:
+        score = detector.score(tmp_path / r.path, probe(tmp_path / r.path))
+        assert score.p_synthetic >= detector.calibration.high

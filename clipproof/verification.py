@@ -17,7 +17,8 @@ from clipproof.digest import sha256_file
 from clipproof.errors import ClipproofError, InvalidMediaError
 from clipproof.inputs import require_readable_file
 from clipproof.provenance.read import read_credentials
-from clipproof.provenance.report import DetectorFindings, Report, Segment, decide
+from clipproof.findings import DetectorFindings
+from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
 
 if TYPE_CHECKING:
@@ -145,19 +146,4 @@ def _load_detector(choice: Any) -> tuple[Detector | None, str | None]:
     detector = load_detector(None if choice == "auto" else choice)
     if detector is None:
         return None, "No detector weights are bundled with this installation, and nothing else decides."
-    return _Findings(detector), None
-
-
-class _Findings:
-    """The detector's scores as the Report's ``detector`` part (the detector package knows
-    nothing of reports)."""
-
-    def __init__(self, detector):
-        self.detector = detector
-
-    def score(self, path, media) -> DetectorFindings:
-        s = self.detector.score(path, media)
-        return DetectorFindings(model=s.model, version=s.version, p_synthetic=round(s.p_synthetic, 4),
-                                thresholds={k: round(v, 4) for k, v in s.thresholds.items()},
-                                segments=[Segment(x.start_s, x.end_s, round(x.p_synthetic, 4)) for x in s.segments],
-                                frames_used=s.frames_used)
+    return detector, None

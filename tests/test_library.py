@@ -44,5 +44,7 @@ def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
     assert summary["clip.ai.tampered.mp4 (dev root trusted)"] == "tampered"
     assert summary["clip.ai.stripped.mp4 (dev root trusted)"] == "uncertain"
     from clipproof.generator.generate import bundled_configs
-    generated = [v for k, v in summary.items() if "-t2v-" in k]
+    generated = [v for k, v in summary.items() if "-t2v-" in k and "stripped" not in k]
     assert generated == (["ai-generated-declared"] if bundled_configs() else [])
+    stripped = [v for k, v in summary.items() if "-t2v-" in k and "stripped" in k]
+    assert len(stripped) == len(generated) and "ai-generated-declared" not in stripped

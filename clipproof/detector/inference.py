@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from clipproof.detector.train import load_weights
+from clipproof.findings import DetectorFindings, Segment
 
 WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
@@ -22,23 +22,6 @@ MAX_SEGMENTS = 4
 # Clips the model was trained on were cut at the source's own frame rate; a segment spans
 # frames/fps seconds at most of this rate so that motion per frame matches training.
 SEGMENT_FPS = 12.0
-
-
-@dataclass(frozen=True)
-class SegmentScore:
-    start_s: float
-    end_s: float
-    p_synthetic: float
-
-
-@dataclass(frozen=True)
-class DetectorScore:
-    model: str
-    version: str
-    p_synthetic: float
-    thresholds: dict
-    segments: list[SegmentScore]
-    frames_used: int
 
 
 class Detector:
@@ -52,7 +35,7 @@ class Detector:
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._lock = threading.Lock()   # torch CPU inference is thread-safe; one at a time keeps memory flat
 
-    def score(self, path: str | os.PathLike, media) -> DetectorScore:
+    def score(self, path: str | os.PathLike, media) -> DetectorFindings:
         from clipproof.media import read_frames
 
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
@@ -72,10 +55,10 @@ class Detector:
         with self._lock, torch.inference_mode():
             logits = self.model(x)["logits"].float().numpy()
         p = self.calibration.probability(logits)
-        return DetectorScore(
-            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=float(p.mean()),
-            thresholds={"low": self.calibration.low, "high": self.calibration.high},
-            segments=[SegmentScore(a, b, float(q)) for (a, b), q in zip(bounds, p)],
+        return DetectorFindings(
+            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=round(float(p.mean()), 4),
+            thresholds={"low": round(self.calibration.low, 4), "high": round(self.calibration.high, 4)},
+            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(bounds, p)],
             frames_used=len(clips) * self.frames)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from clipproof.findings import DetectorFindings
 from clipproof.provenance.read import Credentials
 
 if TYPE_CHECKING:
@@ -49,25 +50,6 @@ SOURCE_TYPE_LABELS = {
 
 # How far the detector must disagree with a declared capture before the report says so.
 _STRONG_DISAGREEMENT = 0.9
-
-
-@dataclass(frozen=True)
-class Segment:
-    start_s: float
-    end_s: float
-    p_synthetic: float
-
-
-@dataclass(frozen=True)
-class DetectorFindings:
-    """The ``detector`` part of a Report."""
-
-    model: str
-    version: str
-    p_synthetic: float
-    thresholds: dict[str, float]          # {"low": ..., "high": ...}
-    segments: list[Segment]
-    frames_used: int
 
 
 @dataclass(frozen=True)

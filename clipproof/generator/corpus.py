@@ -17,10 +17,12 @@ from clipproof.datasets.clips import stable_seed
 from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 
+BATCH = 8
+
 
 def generate_for_corpus(entry, recipe, corpus: Path, store_clip: Callable, say: Callable[[str], None],
                         real: list[ClipRecord]) -> list[ClipRecord]:
-    from clipproof.generator.generate import extend_clip, load_generator, sample_clips
+    from clipproof.generator.generate import extend_clips, load_generator, sample_clips
     from clipproof.media import read_frames
 
     gen = load_generator(entry.generator if entry.weights == "bundled" else None,
@@ -34,30 +36,37 @@ def generate_for_corpus(entry, recipe, corpus: Path, store_clip: Callable, say: 
         raise UsageError("a synthetic source needs real clips in the corpus (for frame rates, i2v and extend)")
     rng = np.random.default_rng(stable_seed(recipe.seed, gen.source, entry.sampler, entry.steps))
     classes = gen.pipeline.transformer.class_names
-    out: list[ClipRecord] = []
     say(f"{gen.source}: generating {entry.count} clips ({', '.join(entry.modes)}, {entry.sampler}, {entry.steps} steps)")
+    # Draw every clip's plan first (deterministic), then sample each mode in batches.
+    plans = []
     for i in range(entry.count):
-        mode = entry.modes[i % len(entry.modes)]
-        seed = stable_seed(recipe.seed, gen.source, entry.sampler, i) % 2**31
-        parent = originals[int(rng.integers(len(originals)))]
-        fps = originals[int(rng.integers(len(originals)))].fps
-        cls = str(rng.choice(classes))
-        if mode == "t2v":
-            frames = sample_clips(gen, [cls], [seed], steps=entry.steps, sampler=entry.sampler,
-                                  guidance=entry.guidance)[0]
-        elif mode == "i2v":
-            first, _ = read_frames(corpus / parent.path, 1)
-            frames = sample_clips(gen, [cls], [seed], mode="i2v", first_frames=first, steps=entry.steps,
-                                  sampler=entry.sampler, guidance=entry.guidance)[0]
-        elif mode == "extend":
-            context, _ = read_frames(corpus / parent.path)
-            frames = extend_clip(gen, context, spec.frames, seed, steps=entry.steps, sampler=entry.sampler,
-                                 guidance=entry.guidance)[len(context):]
-        else:
+        plans.append({"i": i, "mode": entry.modes[i % len(entry.modes)],
+                      "seed": stable_seed(recipe.seed, gen.source, entry.sampler, i) % 2**31,
+                      "parent": originals[int(rng.integers(len(originals)))],
+                      "fps": originals[int(rng.integers(len(originals)))].fps, "cls": str(rng.choice(classes))})
+    made: dict[int, np.ndarray] = {}
+    kwargs = {"steps": entry.steps, "sampler": entry.sampler, "guidance": entry.guidance}
+    for mode in dict.fromkeys(p["mode"] for p in plans):
+        if mode not in ("t2v", "i2v", "extend"):
             raise UsageError(f"unknown generator mode {mode!r}")
-        clip_id = f"{gen.model_id}-{entry.sampler.replace('+', 'p')}-{mode}-{i:04d}"
+        todo = [p for p in plans if p["mode"] == mode]
+        for b in range(0, len(todo), BATCH):
+            batch = todo[b:b + BATCH]
+            seeds = [p["seed"] for p in batch]
+            if mode == "t2v":
+                frames = sample_clips(gen, [p["cls"] for p in batch], seeds, **kwargs)
+            elif mode == "i2v":
+                firsts = np.stack([read_frames(corpus / p["parent"].path, 1)[0][0] for p in batch])
+                frames = sample_clips(gen, [p["cls"] for p in batch], seeds, mode="i2v", first_frames=firsts, **kwargs)
+            else:
+                context = np.stack([read_frames(corpus / p["parent"].path)[0] for p in batch])
+                frames = extend_clips(gen, context, spec.frames, seeds, **kwargs)[:, context.shape[1]:]
+            made |= {p["i"]: f for p, f in zip(batch, frames)}
+    out: list[ClipRecord] = []
+    for p in plans:
+        clip_id = f"{gen.model_id}-{entry.sampler.replace('+', 'p')}-{p['mode']}-{p['i']:04d}"
         template = ClipRecord(id=clip_id, path="", sha256="", label="synthetic", source=f"{gen.source}+{entry.sampler}",
-                              generator=gen.model_id, mode=mode, split=None, frames=0, fps=0.0, width=0, height=0,
-                              codec="", crf=None, parent_id=None, seed=seed, group=clip_id)
-        out += store_clip(frames, fps, corpus, template, spec, recipe.variants)
+                              generator=gen.model_id, mode=p["mode"], split=None, frames=0, fps=0.0, width=0,
+                              height=0, codec="", crf=None, parent_id=None, seed=p["seed"], group=clip_id)
+        out += store_clip(made[p["i"]], p["fps"], corpus, template, spec, recipe.variants)
     return out

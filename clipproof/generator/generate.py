@@ -139,21 +139,31 @@ def sample_clips(gen: LoadedGenerator, classes: list[str | None], seeds: list[in
     return np.stack([to_frames(c) for c in x])
 
 
+def extend_clips(gen: LoadedGenerator, clips: np.ndarray, add: int, seeds: list[int], *,
+                 classes: list[str | None] | None = None, steps: int = 25, sampler: str = "ddim",
+                 guidance: float = 2.0) -> np.ndarray:
+    """Clips (B, T0, H, W, 3) continued by ``add`` frames each, window by window, as a batch:
+    each window keeps the last ``context_frames`` made so far and makes the rest."""
+    cfg = gen.config
+    k = min(cfg.context_frames, clips.shape[1])
+    out = [list(c) for c in clips]
+    classes = classes or [None] * len(clips)
+    window = 0
+    while len(out[0]) < clips.shape[1] + add:
+        context = torch.stack([to_tensor(np.stack(c[-k:])) for c in out])
+        x = gen.pipeline(classes, known=context, known_frames=k, steps=steps, sampler=sampler, guidance=guidance,
+                         generator=_generators([s * 1000 + window for s in seeds]))
+        for c, made in zip(out, x):
+            c += list(to_frames(made)[k:])
+        window += 1
+    return np.stack([np.stack(c[: clips.shape[1] + add]) for c in out])
+
+
 def extend_clip(gen: LoadedGenerator, frames: np.ndarray, add: int, seed: int, *, cls: str | None = None,
                 steps: int = 25, sampler: str = "ddim", guidance: float = 2.0) -> np.ndarray:
-    """``frames`` (T0, H, W, 3) continued by ``add`` frames, window by window: each window keeps
-    the last ``context_frames`` made so far and makes the rest."""
-    cfg = gen.config
-    k = min(cfg.context_frames, len(frames))
-    out = list(frames)
-    window = 0
-    while len(out) < len(frames) + add:
-        context = to_tensor(np.stack(out[-k:]))[None]
-        x = gen.pipeline([cls], known=context, known_frames=k, steps=steps, sampler=sampler, guidance=guidance,
-                         generator=_generators([seed * 1000 + window]))
-        out += list(to_frames(x[0])[k:])
-        window += 1
-    return np.stack(out[: len(frames) + add])
+    """One clip (T0, H, W, 3) continued by ``add`` frames (see ``extend_clips``)."""
+    return extend_clips(gen, frames[None], add, [seed], classes=[cls], steps=steps, sampler=sampler,
+                        guidance=guidance)[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,10 +35,13 @@ def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iter
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file 0600; an output should get what the user's umask gives. Set before
+    # writing (a key is never readable by others) and again after (some writers replace the file).
+    final_mode = mode if mode is not None else 0o666 & ~_UMASK
     try:
-        # mkstemp makes the file 0600; an output should get what the user's umask gives.
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_UMASK)
+        os.chmod(tmp, final_mode)
         yield tmp
+        os.chmod(tmp, final_mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

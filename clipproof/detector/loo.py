@@ -22,7 +22,8 @@ def axis_value(record: ClipRecord, axis: str) -> str | None:
     if record.label != "synthetic":
         return None
     if axis == "sampler":
-        return record.source.rsplit("+", 1)[-1] if "+" in record.source else None
+        # source is "generator:NAME@SHA+SAMPLER"; sampler names may hold "+" themselves (dpm++).
+        return record.source.split("+", 1)[1] if "+" in record.source else None
     return getattr(record, axis)
 
 

@@ -6,6 +6,10 @@ Measures, in one run with the same threads: seconds per clip when sampling a bat
 default steps, classifier-free guidance on), training steps per second (batch 8), the FLOPs of
 sampling (counted with torch.utils.flop_counter) divided by its wall time, and the FLOP/s of a
 dense fp32 torch.matmul, the baseline that fraction is taken of.
+
+torch's flop counter has formulas for the CUDA attention kernels but not for the CPU one
+(``aten._scaled_dot_product_flash_attention_for_cpu``), so it would count attention, about half of
+this model's work, as zero; the benchmark registers torch's own SDPA formula for it first.
 """
 from __future__ import annotations
 
@@ -16,7 +20,11 @@ import time
 
 import numpy as np
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
+
+flop_counter.flop_registry.setdefault(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu,
+                                      flop_counter.flop_registry[torch.ops.aten._scaled_dot_product_flash_attention])
 
 
 def matmul_flops_per_s(n: int = 1024, repeats: int = 20) -> float:

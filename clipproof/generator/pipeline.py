@@ -31,6 +31,11 @@ class ClipproofVideoPipeline(DiffusionPipeline):
     transformer: VideoDiT
     scheduler: DDPMScheduler
 
+    # Rows per transformer call while sampling. On the CPU, small chunks keep each layer's
+    # activations in cache; the element-wise half of the work is memory-bound, so 4 rows run
+    # ~20 % faster per clip than 32 at once (measured on wan-xs, bench.generate_speed).
+    micro_batch = 4
+
     def __init__(self, transformer: VideoDiT, scheduler: DDPMScheduler):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler)
@@ -71,11 +76,16 @@ class ClipproofVideoPipeline(DiffusionPipeline):
             inp = scheduler.scale_model_input(x, step_t)
             ts = torch.full((b,), int(step_t), device=device, dtype=torch.long)
             if guided:
-                pred = self.transformer(torch.cat([inp, inp]), torch.cat([ts, ts]), torch.cat([ids, null]),
-                                        torch.cat([known_full, known_full]), torch.cat([mask, mask]))
+                pred = self._denoise(torch.cat([inp, inp]), torch.cat([ts, ts]), torch.cat([ids, null]),
+                                     torch.cat([known_full, known_full]), torch.cat([mask, mask]))
                 cond, uncond = pred.chunk(2)
                 pred = uncond + guidance * (cond - uncond)
             else:
-                pred = self.transformer(inp, ts, ids, known_full, mask)
+                pred = self._denoise(inp, ts, ids, known_full, mask)
             x = scheduler.step(pred, step_t, x).prev_sample   # DDIM (eta 0) and DPM++ draw no noise
         return torch.where(mask.bool().expand_as(x), known_full, x).clamp(-1, 1)
+
+    def _denoise(self, *inputs: torch.Tensor) -> torch.Tensor:
+        n = self.micro_batch if self.device.type == "cpu" else inputs[0].shape[0]
+        chunks = zip(*(t.split(n) for t in inputs))
+        return torch.cat([self.transformer(*chunk) for chunk in chunks])

@@ -1,8 +1,10 @@
 """``make demo``: the main job on material the demo makes itself.
 
-Development keys, a short clip, signed two ways, verified with and without the development
-root as trust anchor, then a tampered copy and a stripped (re-muxed) copy verified again, and a
-clip from the bundled generator, signed as it is written.
+Development keys, a short clip of real pixels (a simulated camera moving over scikit-image's
+``camera.png``, a photograph the bundled detector never saw in training), signed two ways,
+verified with and without the development root as trust anchor, then a tampered copy and a
+stripped (re-muxed) copy verified again, and a clip from the bundled generator, signed as it is
+written, verified with its manifest and after a re-upload that dropped it.
 Everything lands in ``out/demo/`` (or the folder given), so the files can be inspected after.
 """
 from __future__ import annotations
@@ -37,6 +39,17 @@ def moving_scene(frames: int = 24, width: int = 128, height: int = 96, seed: int
     return out
 
 
+def real_clip(frames: int = 24, width: int = 128, height: int = 96, seed: int = 0) -> np.ndarray:
+    """A camera move over a real photograph (the corpus' ``still-pan`` source): uint8 (T, H, W, 3).
+    Falls back to ``moving_scene`` where scikit-image's sample data is not installed."""
+    from clipproof.datasets.sources import still_sources
+    from clipproof.datasets.stills import camera_move, load_photo
+    sources, _ = still_sources(["camera"])
+    if not sources:
+        return moving_scene(frames, width, height, seed)
+    return camera_move(load_photo(sources[0].path), frames, width, height, np.random.default_rng(seed))
+
+
 def flip_byte(src: Path, dst: Path, box: str) -> Path:
     """Copy ``src`` with one byte inverted in the middle of its top-level ``box``."""
     shutil.copyfile(src, dst)
@@ -56,10 +69,10 @@ def run(out: Path) -> list[tuple[str, str, int]]:
     keys = init_dev_keys(out / "keys")
     print(f"1. development keys in {keys.root.parent} (root certificate: {keys.root.name})")
 
-    clip = write_mp4(moving_scene(), out / "clip.mp4", fps=12, crf=20)
+    clip = write_mp4(real_clip(), out / "clip.mp4", fps=12, crf=20)
     ai = sign(clip, out / "clip.ai.mp4", key=keys.key, cert=keys.chain, source_type="trainedAlgorithmicMedia")
     cam = sign(clip, out / "clip.capture.mp4", key=keys.key, cert=keys.chain, source_type="digitalCapture")
-    print(f"2. a {clip.stat().st_size // 1024} KiB clip, signed as AI-generated ({ai.name}) "
+    print(f"2. a {clip.stat().st_size // 1024} KiB clip of a real photograph, signed as AI-generated ({ai.name}) "
           f"and as a camera capture ({cam.name})")
     tampered = flip_byte(ai, out / "clip.ai.tampered.mp4", "mdat")
     stripped = remux(ai, out / "clip.ai.stripped.mp4")

@@ -5,13 +5,15 @@ Every FFmpeg failure becomes a ``clipproof.errors`` type with a one-line message
 """
 from __future__ import annotations
 
+import bisect
+import contextlib
 import itertools
 import math
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import av
 
@@ -168,50 +170,119 @@ def read_frames(
     otherwise it is stretched. Seeks to each target where the file allows, so a few frames of a
     long clip cost a few GOPs, not the whole file.
     """
-    import numpy as np
-    if n is not None and n <= 0:
-        raise UsageError(f"number of frames must be positive, got {n}")
-    if size is not None and (size[0] <= 0 or size[1] <= 0 or size[0] > MAX_SIDE or size[1] > MAX_SIDE):
-        raise UsageError(f"bad frame size {size[0]}x{size[1]}")
+    _check_size(n, size)
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         duration = _duration_s(container, stream)
         end = duration if end_s is None or (duration and end_s > duration) else end_s
-        try:
+        convert = _converter(size, crop)
+        with _decode_errors(path):
             if n is None or not duration or end <= start_s:
-                picked = _decode_window(container, stream, start_s, end_s, n)
+                picked = _subsample(_decode_windows(container, stream, [(start_s, end_s)], convert)[0], n)
             else:
                 targets = [start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
-                picked = _decode_targets(container, stream, targets)
-        except (av.FFmpegError, ValueError) as e:
-            raise InvalidMediaError(f"{path}: video data does not decode ({_reason(e)})") from e
-        if not picked:
-            raise InvalidMediaError(f"{path}: zero frames in the requested window")
-        arrays = [_to_rgb(f, size, crop) for f in picked]
-        times = [float(f.time) if f.time is not None else 0.0 for f in picked]
-    return np.stack(arrays), times
+                picked = _decode_targets(container, stream, targets, convert)
+    return _as_arrays(path, picked)
 
 
-def _decode_window(container, stream, start_s, end_s, n):
+def read_windows(
+    path: str | os.PathLike,
+    windows: Sequence[tuple[float, float]],
+    *,
+    size: tuple[int, int] | None = None,
+    crop: bool = False,
+) -> list[tuple[np.ndarray, list[float]]]:
+    """Every frame of each [start, end) window, as ``read_frames`` returns them, in one pass.
+
+    Windows are read in time order from one open file. Decoding runs forward from one window to
+    the next unless the container's index shows a keyframe in between (then a seek is cheaper):
+    a seek goes back to the keyframe before the window, which for sparse keyframes (x264's
+    default is one per 250 frames) would decode the same frames again for every window.
+    """
+    _check_size(1, size)
+    order = sorted(range(len(windows)), key=lambda i: windows[i][0])
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        with _decode_errors(path):
+            picked = _decode_windows(container, stream, [windows[i] for i in order], _converter(size, crop))
+    out: list = [None] * len(windows)
+    for i, frames in zip(order, picked):
+        out[i] = _as_arrays(path, frames)
+    return out
+
+
+def _check_size(n: int | None, size: tuple[int, int] | None) -> None:
+    if n is not None and n <= 0:
+        raise UsageError(f"number of frames must be positive, got {n}")
+    if size is not None and (size[0] <= 0 or size[1] <= 0 or size[0] > MAX_SIDE or size[1] > MAX_SIDE):
+        raise UsageError(f"bad frame size {size[0]}x{size[1]}")
+
+
+@contextlib.contextmanager
+def _decode_errors(path):
+    try:
+        yield
+    except (av.FFmpegError, ValueError) as e:
+        raise InvalidMediaError(f"{path}: video data does not decode ({_reason(e)})") from e
+
+
+def _converter(size, crop) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
+    """Frames become (RGB array, seconds) as soon as they are picked: holding decoded frames
+    instead would keep the decoder's full-size buffers alive (200 MB for 64 frames of 1080p)."""
+    return lambda f: (_to_rgb(f, size, crop), float(f.time) if f.time is not None else 0.0)
+
+
+def _as_arrays(path, picked: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, list[float]]:
     import numpy as np
-    frames = []
-    if start_s > 0:
-        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
-    for frame in container.decode(stream):
-        t = frame.time or 0.0
-        if t < start_s - 1e-6:
-            continue
-        if end_s is not None and t >= end_s:
-            break
-        frames.append(frame)
+    if not picked:
+        raise InvalidMediaError(f"{path}: zero frames in the requested window")
+    return np.stack([a for a, _ in picked]), [t for _, t in picked]
+
+
+def _subsample(frames: list, n: int | None) -> list:
+    import numpy as np
     if n is not None and len(frames) > n:
         idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
         frames = [frames[i] for i in idx]
     return frames
 
 
-def _decode_targets(container, stream, targets: Sequence[float]):
+def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> list[list]:
+    """Frames of each window (windows in time order), seeking only where it saves decoding."""
+    keyframes = sorted(float(e.timestamp * stream.time_base) for e in stream.index_entries if e.is_keyframe)
+    out, it, pos, pending = [], None, None, None
+    for start, end in windows:
+        if it is None or start < pos or _keyframe_between(keyframes, pos, start):
+            if start > 0 or it is not None:
+                container.seek(max(int(start / stream.time_base), 0), stream=stream, backward=True)
+            it, pending = container.decode(stream), None
+        frames = []
+        for frame in itertools.chain([pending] if pending is not None else [], it):
+            pending = None
+            t = frame.time or 0.0
+            pos = t
+            if t < start - 1e-6:
+                continue
+            if end is not None and t >= end:
+                pending = frame          # may open the next window
+                break
+            frames.append(convert(frame))
+        pos = pos if pos is not None else start
+        out.append(frames)
+    return out
+
+
+def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:
+    """True when a seek to ``start`` lands past ``pos`` (or the file has no index to tell)."""
+    if not keyframes:
+        return start - pos > 1.0
+    before = bisect.bisect_right(keyframes, start) - 1
+    return before >= 0 and keyframes[before] > pos
+
+
+def _decode_targets(container, stream, targets: Sequence[float], convert):
     """For each target time, the first frame at or after it (seek + decode forward)."""
     out = []
     it = None
@@ -233,7 +304,7 @@ def _decode_targets(container, stream, targets: Sequence[float]):
         if frame is None:
             frame = last
         if frame is not None:
-            out.append(frame)
+            out.append(convert(frame))
     return out
 
 

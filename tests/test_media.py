@@ -6,7 +6,7 @@ import pytest
 
 from clipproof.demo import moving_scene
 from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
-from clipproof.media import probe, read_frames, remux, write_mp4
+from clipproof.media import probe, read_frames, read_windows, remux, write_mp4
 from conftest import FIXTURES
 
 
@@ -52,6 +52,18 @@ def test_uniform_frames_resized_and_cropped(clip):
     assert times == pytest.approx([0.25, 0.75, 1.25, 1.75], abs=1 / 12)
     stretched, _ = read_frames(clip, 2, size=(40, 20))
     assert stretched.shape == (2, 20, 40, 3)
+
+
+@pytest.mark.parametrize("source", ["clip", "test.avi", "video1.mp4"])
+def test_windows_in_one_pass_match_separate_reads(source, clip):
+    path = clip if source == "clip" else FIXTURES / source
+    duration = probe(path).duration_s
+    # Out of order, overlapping, adjacent, and one far ahead (past a keyframe where the file has several).
+    windows = [(0.5 * duration, 0.6 * duration), (0.1, 0.4), (0.3, 0.5), (0.5, 0.7), (0.9 * duration, duration)]
+    together = read_windows(path, windows, size=(24, 16), crop=True)
+    for (start, end), (frames, times) in zip(windows, together):
+        alone, alone_times = read_frames(path, start_s=start, end_s=end, size=(24, 16), crop=True)
+        assert times == pytest.approx(alone_times) and np.array_equal(frames, alone)
 
 
 def test_window_read(clip):

@@ -1,8 +1,9 @@
 """The detector inside ``verify``: sample segments of a video, score each, combine.
 
 A video is cut into up to ``MAX_SEGMENTS`` equal segments; from each, ``frames`` frames are
-decoded at the model's input size (centre crop, aspect kept), seeking so that nothing else is
-decoded. Each segment gets a calibrated P(synthetic); the clip's is their mean.
+decoded at the model's input size (centre crop, aspect kept) in one pass over the file
+(``media.read_windows`` seeks only where the index shows it saves decoding). Each segment gets
+a calibrated P(synthetic); the clip's is their mean.
 """
 from __future__ import annotations
 
@@ -35,31 +36,37 @@ class Detector:
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._lock = threading.Lock()   # torch CPU inference is thread-safe; one at a time keeps memory flat
 
-    def score(self, path: str | os.PathLike, media) -> DetectorFindings:
-        from clipproof.media import read_frames
-
+    def segments(self, media) -> list[tuple[float, float]]:
+        """The [start, end) seconds of each segment: ``frames`` frames from the middle of each of
+        up to ``MAX_SEGMENTS`` equal parts of the video."""
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
         span = self.frames / (media.fps or SEGMENT_FPS)
         count = max(1, min(MAX_SEGMENTS, int(duration // span) if duration else 1))
         edges = np.linspace(0.0, duration, count + 1) if duration else np.zeros(count + 1)
-        clips, bounds = [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            mid = (lo + hi) / 2
-            start = max(0.0, min(mid - span / 2, duration - span)) if duration else 0.0
-            frames, _ = read_frames(path, start_s=start, end_s=start + span + 0.5 / max(media.fps, 1.0),
-                                    size=self.size, crop=True)
-            frames = _pad(frames[: self.frames], self.frames)
-            clips.append(frames)
-            bounds.append((round(start, 3), round(start + span, 3)))
-        x = torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+        starts = [max(0.0, min((lo + hi - span) / 2, duration - span)) if duration else 0.0
+                  for lo, hi in zip(edges[:-1], edges[1:])]
+        return [(round(start, 3), round(start + span, 3)) for start in starts]
+
+    def read_segments(self, path: str | os.PathLike, media) -> torch.Tensor:
+        """The segments' frames as the model's input, (S, T, 3, H, W) in [-1, 1]."""
+        from clipproof.media import read_windows
+
+        # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
+        slack = 0.5 / max(media.fps, 1.0)
+        read = read_windows(path, [(a, b + slack) for a, b in self.segments(media)], size=self.size, crop=True)
+        clips = np.stack([_pad(frames[: self.frames], self.frames) for frames, _ in read])
+        return torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+
+    def score(self, path: str | os.PathLike, media) -> DetectorFindings:
+        x = self.read_segments(path, media)
         with self._lock, torch.inference_mode():
             logits = self.model(x)["logits"].float().numpy()
         p = self.calibration.probability(logits)
         return DetectorFindings(
             model=self.config["model"], version=self.config.get("version", ""), p_synthetic=round(float(p.mean()), 4),
             thresholds={"low": round(self.calibration.low, 4), "high": round(self.calibration.high, 4)},
-            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(bounds, p)],
-            frames_used=len(clips) * self.frames)
+            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(self.segments(media), p)],
+            frames_used=len(x) * self.frames)
 
 
 def _pad(frames: np.ndarray, n: int) -> np.ndarray:

@@ -448,9 +448,11 @@ def _detector_eval(args) -> int:
 
 def _detector_loo(args) -> int:
     from clipproof.detector.loo import leave_one_out
-    results = leave_one_out(args.corpus, args.by, args.model, args.out, _detector_settings(args),
+    settings = _detector_settings(args)
+    results = leave_one_out(args.corpus, args.by, args.model, args.out, settings,
                             log=lambda m: print(m, file=sys.stderr))
-    print(json.dumps({"axis": args.by, "results": results}, indent=1))
+    print(json.dumps({"axis": args.by, "model": args.model, "epochs": settings.epochs, "patience": settings.patience,
+                      "results": results}, indent=1))
     return 0
 
 

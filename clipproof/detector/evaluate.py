@@ -55,18 +55,20 @@ def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | o
 def table(result: dict) -> str:
     rows = [("overall", result["overall"])] + list(result["per_generator"].items()) + \
            [(f"variant {k}", v) for k, v in result["robustness"].items()]
-    lines = ["| subset | clips (real/synth) | AUC | AP | acc | TNR@high | EER | ECE raw → cal |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| subset | clips (real/synth) | AUC | AP | acc | TNR@high | TPR@high | EER | ECE raw → cal |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in rows:
-        lines.append(f"| {name} | {m['real']}/{m['synthetic']} | {_f(m['auc'])} | {_f(m['ap'])} | {_f(m['accuracy'])} | "
-                     f"{_f(m['tnr_at_high'])} | {_f(m['eer'])} | {_f(m.get('ece_uncalibrated'))} → {_f(m['ece'])} |")
+        lines.append(f"| {name} | {m['real']}/{m['synthetic']} | {metric(m['auc'])} | {metric(m['ap'])} | {metric(m['accuracy'])} | "
+                     f"{metric(m['tnr_at_high'])} | {metric(m.get('tpr_at_high'))} | {metric(m['eer'])} | "
+                     f"{metric(m.get('ece_uncalibrated'))} → {metric(m['ece'])} |")
     hr = result["held_out_real"]
     lines.append(f"\nHeld-out real footage ({hr['clips']} clips from {', '.join(hr['sources'])}): false-positive "
-                 f"rate {_f(hr['false_positive_rate_at_high'])} at high = {result['thresholds']['high']:.3f}.")
+                 f"rate {metric(hr['false_positive_rate_at_high'])} at high = {result['thresholds']['high']:.3f}.")
     return "\n".join(lines)
 
 
-def _f(x) -> str:
+def metric(x) -> str:
+    """A figure for the tables: three decimals, or a dash where it is undefined."""
     return "–" if x is None else f"{x:.3f}"
 
 

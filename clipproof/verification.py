@@ -6,7 +6,6 @@ serialised inside ``clipproof.provenance``. ``verify(path)`` is the one-shot for
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -135,13 +134,6 @@ def _load_detector(choice: Any) -> tuple[Detector | None, str | None]:
         return None, "The detector is turned off (--no-detector), and nothing else decides."
     if not isinstance(choice, (str, os.PathLike)):
         return choice, None
-    # The detector package arrives with the detector issue; until then verify runs without it.
-    try:
-        installed = importlib.util.find_spec("clipproof.detector.inference") is not None
-    except ModuleNotFoundError:
-        installed = False
-    if not installed:
-        return None, "No detector is installed, and nothing else decides."
     from clipproof.detector.inference import load_detector  # torch is imported only here
     detector = load_detector(None if choice == "auto" else choice)
     if detector is None:

@@ -450,7 +450,7 @@ def _detector_loo(args) -> int:
     from clipproof.detector.loo import leave_one_out
     settings = _detector_settings(args)
     results = leave_one_out(args.corpus, args.by, args.model, args.out, settings,
-                            log=lambda m: print(m, file=sys.stderr))
+                            log=lambda m: print(m, file=sys.stderr), only=args.only)
     print(json.dumps({"axis": args.by, "model": args.model, "epochs": settings.epochs, "patience": settings.patience,
                       "results": results}, indent=1))
     return 0
@@ -491,6 +491,8 @@ def _add_detector(sub) -> None:
     lo = dsub.add_parser("loo", help="leave-one-generator-out: train without one variant, test on it")
     training_options(lo)
     lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True)
+    lo.add_argument("--only", action="append", metavar="VALUE",
+                    help="leave out just this value (repeatable; default: each in turn)")
     lo.set_defaults(run=_detector_loo)
     c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?")
     c.add_argument("--corpus", required=True)

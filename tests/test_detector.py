@@ -68,6 +68,22 @@ def test_training_beats_chance_on_held_out_clips(detector, mixed_corpus):
     assert config["best_val_auc"] > 0.75 and len(config["history"]) >= 1
 
 
+def test_training_resumes_where_it_stopped(mixed_corpus, tmp_path):
+    def run(epochs):
+        settings = DetectorSettings(epochs=epochs, batch_size=8, lr=2e-3, patience=9)
+        messages = []
+        config = train_detector(ClipDataset(mixed_corpus, "train"), ClipDataset(mixed_corpus, "val"), "frame-avg",
+                                tmp_path, settings, progress=False, log=messages.append)
+        return config, messages
+    first, _ = run(1)
+    second, messages = run(2)
+    assert "resuming after epoch 1" in messages
+    assert [h["epoch"] for h in second["history"]] == [1, 2]
+    assert second["history"][0] == first["history"][0]
+    finished, messages = run(2)                     # a finished run only reloads and calibrates
+    assert "resuming after epoch 2" in messages and finished["history"] == second["history"]
+
+
 def test_calibration_lowers_ece():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000)

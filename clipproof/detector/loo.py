@@ -13,6 +13,7 @@ import numpy as np
 
 from clipproof.detector.metrics import summary
 from clipproof.detector.train import DetectorSettings, load_weights, predict_logits, train_detector
+from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 
 AXES = ("generator", "mode", "sampler")
@@ -28,12 +29,19 @@ def axis_value(record: ClipRecord, axis: str) -> str | None:
 
 
 def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: str | os.PathLike,
-                  settings: DetectorSettings, log: Callable[[str], None] = print) -> dict:
+                  settings: DetectorSettings, log: Callable[[str], None] = print,
+                  only: list[str] | None = None) -> dict:
+    """``only``: leave out just these values (each run is resumable on its own)."""
     from clipproof.datasets.dataset import Augment, ClipDataset
 
     out = Path(out)
     base = ClipDataset(corpus, "train")
     values = sorted({v for r in base.records if (v := axis_value(r, axis)) is not None})
+    if only:
+        unknown = sorted(set(only) - set(values))
+        if unknown:
+            raise UsageError(f"no {axis} {', '.join(unknown)} in the corpus; it has {', '.join(values)}")
+        values = [v for v in values if v in only]
     results = {}
     for value in values:
         def keep(r, value=value) -> bool:

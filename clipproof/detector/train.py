@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -90,8 +91,11 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
         state = _resume(out, model, opt, model_name, kwargs)
         log(f"resuming after epoch {state['epoch']}")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs, last_epoch=state["epoch"] - 1) \
-        if state["epoch"] else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs)
+    with warnings.catch_warnings():     # replaying the schedule, not skipping an optimizer step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(state["epoch"]):
+            sched.step()
 
     # Class-balanced: each batch draws real and synthetic clips equally often.
     weights = np.where(labels == 1, 1.0 / labels.sum(), 1.0 / (len(labels) - labels.sum()))

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.timing import median_seconds
+
 CACHE = Path(".bench")
 
 
@@ -70,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     verifier = Verifier(detector=args.weights or "auto")
     verifier.verify(big)                                  # warm-up: imports, first allocations
 
-    end_to_end = statistics.median(_timed(lambda: verifier.verify(big)) for _ in range(args.runs))
+    end_to_end = median_seconds(lambda: verifier.verify(big), args.runs)
     info = probe(big)
-    decode_s = statistics.median(_timed(lambda: detector.read_segments(big, info)) for _ in range(args.runs))
-    x = detector.read_segments(big, info)
+    segments = detector.segments(info)
+    decode_s = median_seconds(lambda: detector.read_segments(big, info, segments), args.runs)
+    x = detector.read_segments(big, info, segments)
     with torch.inference_mode():
-        model_s = statistics.median(_timed(lambda: detector.model(x)) for _ in range(args.runs))
+        model_s = median_seconds(lambda: detector.model(x), args.runs)
     full_decode = statistics.median(plain_decode(big) for _ in range(3))
     start = time.perf_counter()
     outcomes = list(verifier.verify_many(smalls))
@@ -94,12 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| batch: clips per second | {len(smalls) / batch_s:.1f} |")
     print(f"\ntarget < 1 s per clip: {'met' if end_to_end < 1 else 'MISSED'} ({end_to_end:.2f} s)")
     return 0
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

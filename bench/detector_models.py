@@ -12,12 +12,12 @@ the same run with the same threads.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
+
+from bench.timing import median_seconds
 
 
 def _torchvision(name: str) -> nn.Module:
@@ -36,16 +36,6 @@ class _ChannelsFirst(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"logits": self.inner(x.transpose(1, 2)).squeeze(1)}
-
-
-def _timed(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             loss.backward()
             opt.step()
         model.train()
-        train_s = _timed(step, args.runs)
+        train_s = median_seconds(step, args.runs, warmup=1)
         model.eval()
         with torch.inference_mode():
-            infer_s = _timed(lambda: model(x[:1]), args.runs * 3)
+            infer_s = median_seconds(lambda: model(x[:1]), args.runs * 3, warmup=1)
         rows.append((name, params, train_s, infer_s))
 
     print(f"\ndetector candidates: clips {args.frames}x{args.size}x{args.size}, batch {args.batch}, "

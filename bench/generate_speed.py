@@ -14,14 +14,14 @@ this model's work, as zero; the benchmark registers torch's own SDPA formula for
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
+
+from bench.timing import median_seconds
 
 flop_counter.flop_registry.setdefault(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu,
                                       flop_counter.flop_registry[torch.ops.aten._scaled_dot_product_flash_attention])
@@ -29,14 +29,7 @@ flop_counter.flop_registry.setdefault(torch.ops.aten._scaled_dot_product_flash_a
 
 def matmul_flops_per_s(n: int = 1024, repeats: int = 20) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times)
+    return 2 * n ** 3 / median_seconds(lambda: a @ b, repeats, warmup=3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,12 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_clips(gen, classes, seeds, steps=1)
     flops = counter.get_total_flops() * args.steps
     sample_clips(gen, classes[:2], seeds[:2], steps=2)      # warm-up
-    times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        sample_clips(gen, classes, seeds, steps=args.steps)
-        times.append(time.perf_counter() - start)
-    sample_s = statistics.median(times)
+    sample_s = median_seconds(lambda: sample_clips(gen, classes, seeds, steps=args.steps), args.runs)
     matmul = matmul_flops_per_s()
 
     # Training steps per second on random clips of the right shape (a copy of the model).
@@ -81,16 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     sched = training_scheduler(cfg)
     x0 = torch.rand(8, cfg.frames, 3, cfg.size, cfg.size) * 2 - 1
     rng = np.random.default_rng(0)
-    step_times = []
-    for i in range(6):
-        start = time.perf_counter()
+
+    def train_step():
         loss = _loss(train_model, train_model, sched, x0, classes[:8], cfg, TrainSettings(), rng)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= 1:
-            step_times.append(time.perf_counter() - start)
-    train_s = statistics.median(step_times)
+    train_s = median_seconds(train_step, 5, warmup=1)
 
     achieved = flops / sample_s
     print(f"\ngenerate speed: {gen.model_id} ({cfg.frames}x{cfg.size}x{cfg.size}, {cfg.layout}), batch {args.batch}, "

@@ -73,6 +73,15 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         raise InvalidMediaError(f"{path}: not a readable video or image ({_reason(e)})") from e
 
 
+@contextlib.contextmanager
+def _open_video(path: str | os.PathLike):
+    """(container, its video stream) ready to decode, on as many threads as FFmpeg picks."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        yield container, stream
+
+
 def _reason(e: BaseException) -> str:
     msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return msg.split(":")[-1].strip() if ": '" in msg else msg.strip()
@@ -170,10 +179,10 @@ def read_frames(
     otherwise it is stretched. Seeks to each target where the file allows, so a few frames of a
     long clip cost a few GOPs, not the whole file.
     """
-    _check_size(n, size)
-    with _open(path) as container:
-        stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+    if n is not None and n <= 0:
+        raise UsageError(f"number of frames must be positive, got {n}")
+    _check_size(size)
+    with _open_video(path) as (container, stream):
         duration = _duration_s(container, stream)
         end = duration if end_s is None or (duration and end_s > duration) else end_s
         convert = _converter(size, crop)
@@ -200,11 +209,9 @@ def read_windows(
     a seek goes back to the keyframe before the window, which for sparse keyframes (x264's
     default is one per 250 frames) would decode the same frames again for every window.
     """
-    _check_size(1, size)
+    _check_size(size)
     order = sorted(range(len(windows)), key=lambda i: windows[i][0])
-    with _open(path) as container:
-        stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+    with _open_video(path) as (container, stream):
         with _decode_errors(path):
             picked = _decode_windows(container, stream, [windows[i] for i in order], _converter(size, crop))
     out: list = [None] * len(windows)
@@ -213,9 +220,7 @@ def read_windows(
     return out
 
 
-def _check_size(n: int | None, size: tuple[int, int] | None) -> None:
-    if n is not None and n <= 0:
-        raise UsageError(f"number of frames must be positive, got {n}")
+def _check_size(size: tuple[int, int] | None) -> None:
     if size is not None and (size[0] <= 0 or size[1] <= 0 or size[0] > MAX_SIDE or size[1] > MAX_SIDE):
         raise UsageError(f"bad frame size {size[0]}x{size[1]}")
 

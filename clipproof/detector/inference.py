@@ -47,25 +47,27 @@ class Detector:
                   for lo, hi in zip(edges[:-1], edges[1:])]
         return [(round(start, 3), round(start + span, 3)) for start in starts]
 
-    def read_segments(self, path: str | os.PathLike, media) -> torch.Tensor:
-        """The segments' frames as the model's input, (S, T, 3, H, W) in [-1, 1]."""
+    def read_segments(self, path: str | os.PathLike, media, segments: list[tuple[float, float]]) -> torch.Tensor:
+        """The frames of ``segments`` (from ``segments(media)``) as the model's input, (S, T, 3, H, W)
+        in [-1, 1]."""
         from clipproof.media import read_windows
 
         # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
         slack = 0.5 / max(media.fps, 1.0)
-        read = read_windows(path, [(a, b + slack) for a, b in self.segments(media)], size=self.size, crop=True)
+        read = read_windows(path, [(a, b + slack) for a, b in segments], size=self.size, crop=True)
         clips = np.stack([_pad(frames[: self.frames], self.frames) for frames, _ in read])
         return torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
 
     def score(self, path: str | os.PathLike, media) -> DetectorFindings:
-        x = self.read_segments(path, media)
+        segments = self.segments(media)
+        x = self.read_segments(path, media, segments)
         with self._lock, torch.inference_mode():
             logits = self.model(x)["logits"].float().numpy()
         p = self.calibration.probability(logits)
         return DetectorFindings(
             model=self.config["model"], version=self.config.get("version", ""), p_synthetic=round(float(p.mean()), 4),
             thresholds={"low": round(self.calibration.low, 4), "high": round(self.calibration.high, 4)},
-            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(self.segments(media), p)],
+            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(segments, p)],
             frames_used=len(x) * self.frames)
 
 

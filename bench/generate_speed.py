@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     gen = load_generator(args.config)
     cfg = gen.config
     model = gen.pipeline.transformer
-    classes = [model.class_names[i % len(model.class_names)] for i in range(args.batch)]
+    def some_classes(n: int) -> list[str]:
+        return [model.class_names[i % len(model.class_names)] for i in range(n)]
+    classes = some_classes(args.batch)
     seeds = list(range(args.batch))
 
     # FLOPs of one sampling call, counted on a one-step call and scaled (every step is alike).
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
 
     def train_step():
-        loss = _loss(train_model, train_model, sched, x0, classes[:8], cfg, TrainSettings(), rng)
+        loss = _loss(train_model, train_model, sched, x0, some_classes(8), cfg, TrainSettings(), rng)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -420,7 +420,7 @@ def _add_generator(sub) -> None:
 def _detector_settings(args):
     from clipproof.detector.train import DetectorSettings
     return DetectorSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            workers=args.workers, patience=args.patience)
+                            workers=args.workers, patience=args.patience, ema=args.ema)
 
 
 def _detector_train(args) -> int:
@@ -474,6 +474,7 @@ def _add_detector(sub) -> None:
         p.add_argument("--batch-size", type=int, default=16)
         p.add_argument("--lr", type=float, default=1e-3)
         p.add_argument("--patience", type=int, default=3, help="epochs without a better val AUC before stopping")
+        p.add_argument("--ema", type=float, default=0.99, help="per-step EMA decay of the weights (0: off)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
         p.add_argument("--threads", type=int, default=0, help="torch CPU threads")

@@ -43,7 +43,7 @@ def mixed_corpus(trained, tmp_path_factory):
 def detector(mixed_corpus, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("det") / "weights"
-    settings = DetectorSettings(epochs=6, batch_size=8, lr=2e-3, patience=6)
+    settings = DetectorSettings(epochs=6, batch_size=8, lr=2e-3, patience=6, ema=0)
     train = ClipDataset(mixed_corpus, "train", augment=Augment(flip=0.5), seed=0)
     config = train_detector(train, ClipDataset(mixed_corpus, "val"), "st-attention", out, settings,
                             progress=False, log=lambda m: None)

@@ -474,7 +474,8 @@ def _add_detector(sub) -> None:
         p.add_argument("--batch-size", type=int, default=16)
         p.add_argument("--lr", type=float, default=1e-3)
         p.add_argument("--patience", type=int, default=3, help="epochs without a better val AUC before stopping")
-        p.add_argument("--ema", type=float, default=0.99, help="per-step EMA decay of the weights (0: off)")
+        p.add_argument("--ema", type=float, default=0.0,
+                       help="per-step EMA decay of the weights, e.g. 0.99 (default 0: off)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
         p.add_argument("--threads", type=int, default=0, help="torch CPU threads")

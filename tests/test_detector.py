@@ -43,7 +43,7 @@ def mixed_corpus(trained, tmp_path_factory):
 def detector(mixed_corpus, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("det") / "weights"
-    settings = DetectorSettings(epochs=6, batch_size=8, lr=2e-3, patience=6, ema=0)
+    settings = DetectorSettings(epochs=6, batch_size=8, lr=2e-3, patience=6)
     train = ClipDataset(mixed_corpus, "train", augment=Augment(flip=0.5), seed=0)
     config = train_detector(train, ClipDataset(mixed_corpus, "val"), "st-attention", out, settings,
                             progress=False, log=lambda m: None)
@@ -69,17 +69,20 @@ def test_training_beats_chance_on_held_out_clips(detector, mixed_corpus):
 
 
 def test_training_resumes_where_it_stopped(mixed_corpus, tmp_path):
-    def run(epochs):
-        settings = DetectorSettings(epochs=epochs, batch_size=8, lr=2e-3, patience=9)
+    def run(epochs, folder=tmp_path / "resumed"):
+        # With an EMA of the weights, so the resumed run must restore that too.
+        settings = DetectorSettings(epochs=epochs, batch_size=8, lr=2e-3, patience=9, ema=0.9)
         messages = []
         config = train_detector(ClipDataset(mixed_corpus, "train"), ClipDataset(mixed_corpus, "val"), "frame-avg",
-                                tmp_path, settings, progress=False, log=messages.append)
+                                folder, settings, progress=False, log=messages.append)
         return config, messages
     first, _ = run(1)
     second, messages = run(2)
     assert "resuming after epoch 1" in messages
     assert [h["epoch"] for h in second["history"]] == [1, 2]
     assert second["history"][0] == first["history"][0]
+    uninterrupted, _ = run(2, tmp_path / "straight")
+    assert uninterrupted["history"] == second["history"]
     finished, messages = run(2)                     # a finished run only reloads and calibrates
     assert "resuming after epoch 2" in messages and finished["history"] == second["history"]
 

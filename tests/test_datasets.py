@@ -188,23 +188,14 @@ def test_dataloader_with_workers_and_seeded_augmentation(corpus):
     assert not torch.equal(torch.stack([ds[i][0] for i in range(4)]), serial)
 
 
-def test_hold_and_noise_augmentations():
+def test_sensor_noise_augmentation():
     from clipproof.datasets.dataset import _augment
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
-    held = [_augment(frames, Augment(hold=1.0), np.random.default_rng(s)) for s in range(12)]
-    for h in held:      # a slowed clip: its frames are the clip's own, in order, some repeated
-        idx = [next(i for i in range(16) if np.array_equal(f, frames[i])) for f in h]
-        assert h.shape == frames.shape and idx == sorted(idx) and len(set(idx)) <= 8
-    assert any(len({f.tobytes() for f in h}) == 1 for h in held)        # speed 0: a frozen frame
+    frames = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
     noisy = _augment(frames, Augment(noise=1.0), np.random.default_rng(1))
-    assert noisy.dtype == np.uint8
-    noisy = noisy.astype(int)
-    diff = noisy - frames
+    assert noisy.dtype == np.uint8 and noisy.shape == frames.shape
+    diff = noisy.astype(int) - frames
+    # Weak, and fresh in every frame, as a camera's sensor noise is.
     assert 0.5 < np.abs(diff).mean() < 4 and not np.array_equal(diff[0], diff[1])
-    # Off, they draw nothing: runs recorded before they existed replay the same augmentations.
-    old = _augment(frames, Augment(flip=0.5, crop=0.5), np.random.default_rng(3))
-    assert np.array_equal(old, _augment(frames, Augment(flip=0.5, crop=0.5, hold=0.0), np.random.default_rng(3)))
 
 
 def test_split_filter(corpus):

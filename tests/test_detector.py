@@ -59,6 +59,21 @@ def test_models_registered_and_forward():
         create_model("nope")
 
 
+def test_temporal_difference_input_reaches_each_frames_features():
+    torch.manual_seed(0)
+    clip = torch.rand(1, 4, 3, 16, 16) * 2 - 1
+    changed = clip.clone()
+    changed[:, 1] = -changed[:, 1]            # only frame 1 differs
+    for name, sees_previous in (("st-attention", True), ("frame-avg", False)):
+        model = create_model(name, frames=4).eval()
+        with torch.no_grad():
+            a, b = model.features(clip), model.features(changed)
+        assert not torch.allclose(a[:, 1], b[:, 1])
+        # Frame 2's own pixels are the same; only a model that sees differences notices frame 1.
+        assert torch.allclose(a[:, 2], b[:, 2]) != sees_previous
+        assert torch.allclose(a[:, 3], b[:, 3])
+
+
 def test_training_beats_chance_on_held_out_clips(detector, mixed_corpus):
     model, config, cal = load_weights(detector[0])
     logits, y, records = predict_logits(model, ClipDataset(mixed_corpus, "test"))

@@ -32,10 +32,8 @@ class Augment:
     crf_range: tuple[int, int] = (18, 35)
     downscale: float = 0.0       # probability of a downscale (to 50-90 %) and back up
     blur: float = 0.0            # probability of a Gaussian blur (sigma 0.3-1.0)
-    # Applied to both labels alike, so neither can be told by them. They widen what "real" looks
-    # like beyond the panning stills and moving sample footage: a near-static camera (CCTV, a
-    # tripod interview) and the frame-to-frame sensor noise every real camera adds.
-    hold: float = 0.0            # probability of slowing the clip to 0-1/2 speed (frames repeated)
+    # The frame-to-frame sensor noise every real camera adds, on both labels alike: the corpus'
+    # panning stills have none, and weak fresh noise alone must not read as "generated".
     noise: float = 0.0           # probability of per-frame Gaussian noise (sigma 1-4 grey levels)
 
 
@@ -88,11 +86,7 @@ def collate_clips(batch):
 
 def _augment(frames: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
     t, h, w, _ = frames.shape
-    if aug.hold and rng.random() < aug.hold:      # (no draw when off: older runs replay unchanged)
-        speed = rng.choice([0.0, 0.25, 0.5])
-        start = int(rng.integers(0, t - int(speed * (t - 1))))
-        frames = frames[start + (np.arange(t) * speed).astype(int)]
-    if aug.noise and rng.random() < aug.noise:
+    if aug.noise and rng.random() < aug.noise:      # (no draw when off: older runs replay unchanged)
         sigma = rng.uniform(1.0, 4.0)
         frames = np.clip(frames + rng.normal(0.0, sigma, frames.shape), 0, 255).astype(np.uint8)
     if rng.random() < aug.crop:

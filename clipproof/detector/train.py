@@ -1,9 +1,9 @@
 """Training a detector: class-balanced batches, the degradations re-uploads cause (H.264
-re-encode at a random CRF, downscale, crop, blur, flip) plus a held camera and sensor noise on
-both labels, optionally an exponential moving average of the weights (timm's ModelEmaV3, then
-validated and saved in their place), early stopping on validation AUC,
-temperature scaling and thresholds fitted on the validation split, safetensors checkpoints,
-resume, progress, and DDP under ``torchrun`` like the generator.
+re-encode at a random CRF, downscale, crop, blur, flip) plus sensor noise on both labels,
+optionally an exponential moving average of the weights (timm's ModelEmaV3, then validated and
+saved in their place), early stopping on validation AUC, temperature scaling and thresholds
+fitted on the validation split, safetensors checkpoints, resume, progress, and DDP under
+``torchrun`` like the generator.
 
 A weights folder holds ``model.safetensors`` (best validation AUC), ``config.json`` (model
 name and arguments, clip shape, training settings and history) and ``calibration.json``;
@@ -50,8 +50,7 @@ class DetectorSettings:
     seed: int = 0
     workers: int = 0
     augment: dict = field(default_factory=lambda: {"crop": 0.3, "flip": 0.5, "reencode": 0.3,
-                                                   "downscale": 0.2, "blur": 0.2, "hold": 0.2,
-                                                   "noise": 0.3})
+                                                   "downscale": 0.2, "blur": 0.2, "noise": 0.3})
 
 
 def collate(batch):

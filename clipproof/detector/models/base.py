@@ -5,6 +5,12 @@ batch of clips into per-frame features, ``classifier`` turns those into logits, 
 Clips arrive as float (B, T, C, H, W) in [-1, 1]. Frames are upsampled 2× (nearest) before
 the backbone: its stride-2 stem would otherwise average away the pixel-level traces a
 generator leaves at the small sizes the corpora use.
+
+With ``temporal_diff`` the backbone sees each frame beside its difference from the previous
+one (6 input channels, the "RGB difference" input of action recognition). Attention over
+globally pooled frame features cannot see whether fine detail persists from frame to frame —
+pooled statistics of fresh noise look the same in every frame — and that persistence is what
+separates a static real camera from a generator's noise.
 """
 from __future__ import annotations
 
@@ -15,16 +21,22 @@ from torch import nn
 
 class DetectorBase(nn.Module):
     def __init__(self, backbone: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
-                 upsample: int = 2, frames: int = 16):
+                 upsample: int = 2, frames: int = 16, temporal_diff: bool = False):
         super().__init__()
         self.upsample = upsample
         self.frames = frames
-        self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, channels=channels)
+        self.temporal_diff = temporal_diff
+        self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, channels=channels,
+                                          in_chans=6 if temporal_diff else 3)
         self.feature_dim = self.backbone.num_features
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) → per-frame features (B, T, D)."""
         b, t = clips.shape[:2]
+        if self.temporal_diff:
+            diff = clips.diff(dim=1)
+            # The first frame has no predecessor: it borrows the second frame's difference.
+            clips = torch.cat([clips, torch.cat([diff[:, :1], diff], dim=1) if t > 1 else torch.zeros_like(clips)], dim=2)
         x = clips.flatten(0, 1)
         if self.upsample > 1:
             x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="nearest")

@@ -1,7 +1,8 @@
 """``st-attention``: per-frame features from a timm ResNet, then self-attention over time (a
 small transformer encoder with a learned position per frame and a class token), then a linear
 head. Attention over time sees what single frames cannot: flicker, drift, motion that does not
-follow from one frame to the next."""
+follow from one frame to the next; the backbone also gets each frame's difference from the one
+before (``temporal_diff``), so whether fine detail persists reaches the features."""
 from __future__ import annotations
 
 import torch
@@ -12,8 +13,8 @@ from clipproof.detector.registry import register_model
 
 
 class TemporalAttentionDetector(DetectorBase):
-    def __init__(self, depth: int = 2, heads: int = 4, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, depth: int = 2, heads: int = 4, temporal_diff: bool = True, **kwargs):
+        super().__init__(temporal_diff=temporal_diff, **kwargs)
         d = self.feature_dim
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.pos = nn.Parameter(torch.zeros(1, self.frames + 1, d))

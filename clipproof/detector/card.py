@@ -22,9 +22,11 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
     result = json.loads((weights / "eval" / "eval.json").read_text())
     o = result["overall"]
     lines = [f"# {config['model']}: clipproof's bundled detector", "",
-             f"Per-frame features from a timm ResNet-10-T (half width, random init), a transformer over time, a "
-             f"linear head; {config['frames']} frames at {config['size'][0]}×{config['size'][1]} (upsampled 2× nearest "
-             f"inside the model). Output: calibrated P(synthetic) per 16-frame segment.", "",
+             f"Per-frame features from a timm ResNet-10-T (half width, random init"
+             f"{', input: each frame beside its difference from the previous one' if _sees_differences(config) else ''}"
+             f"), a transformer over time, a linear head; {config['frames']} frames at "
+             f"{config['size'][0]}×{config['size'][1]} (upsampled 2× nearest inside the model). Output: calibrated "
+             f"P(synthetic) per 16-frame segment.", "",
              "Chosen over torchvision's R(2+1)D-18 and MC3-18 on measurements (`python -m bench.detector_models`): "
              "a similar training step, 3–4× faster inference per segment, and 2.3 M parameters against 31 M / 11 M, "
              "which keeps the weights small enough to ship in the package.", "",
@@ -68,6 +70,11 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
               "Trained and tested on clips of clipproof's own small generators, whose noise is easy to see; real "
               "generators are far better. Treat its scores on other generators as untested until measured.", ""]
     return "\n".join(lines)
+
+
+def _sees_differences(config: dict) -> bool:
+    from clipproof.detector.registry import create_model
+    return bool(getattr(create_model(config["model"], **config["kwargs"]), "temporal_diff", False))
 
 
 def _shortfalls(result: dict, loo: list[dict]) -> list[str]:

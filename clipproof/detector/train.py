@@ -43,9 +43,10 @@ class DetectorSettings:
     lr: float = 1e-3
     weight_decay: float = 0.05
     patience: int = 3                # epochs without a better validation AUC before stopping
-    # Per-step EMA decay of the weights (0: off). Off by default, on a measurement: leaving
-    # `extend` out of detector-16x32 (20 epochs, patience 5), EMA 0.99 smoothed the validation
-    # curve but stopped at a best AUC of 0.93 and reached 0.89 on `extend`; without it, 1.00.
+    # Per-step EMA decay of the weights (0: off). Off by default, on a measurement (frames-only
+    # st-attention, before the difference input): leaving `extend` out of detector-16x32 (20
+    # epochs, patience 5), EMA 0.99 smoothed the validation curve but stopped at a best AUC of
+    # 0.93 and reached 0.89 on `extend`; without it, 1.00.
     ema: float = 0.0
     seed: int = 0
     workers: int = 0

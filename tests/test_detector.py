@@ -178,3 +178,20 @@ def test_bundled_weights_score_a_generated_clip_high(tmp_path, keys):
     from clipproof.media import probe
     scores = [detector.score(tmp_path / r.path, probe(tmp_path / r.path)).p_synthetic for r in records]
     assert all(p >= detector.calibration.high for p in scores), scores
+
+
+def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):
+    import shutil
+
+    from clipproof.detector.card import card
+    weights = tmp_path / "weights"
+    shutil.copytree(detector[0], weights)
+    result = evaluate(weights, mixed_corpus, weights / "eval")
+    text = card(weights, None, [], None, "build", "train")
+    assert "| overall |" in text and "train" in text
+    # Rewrite the held-out real figure both ways: the card must name a miss and stay quiet otherwise.
+    for fpr, named in ((0.25, True), (0.0, False)):
+        result["held_out_real"].update(clips=8, false_positive_rate_at_high=fpr)
+        (weights / "eval" / "eval.json").write_text(json.dumps(result))
+        text = card(weights, None, [], None, "build", "train")
+        assert ("Held-out real footage: 2 of 8 clips score above `high`" in text) is named

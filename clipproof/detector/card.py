@@ -90,6 +90,12 @@ def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
               for value, m in run["results"].items() if m.get("auc") is not None and m["auc"] < 0.95]
     if missed:
         out.append(f"- Unseen generator variants below AUC 0.95: {', '.join(missed)}.")
+    real = result.get("held_out_real") or {}
+    fpr = real.get("false_positive_rate_at_high")
+    if fpr is not None and fpr > 0.01:
+        flagged = round(fpr * real["clips"])
+        out.append(f"- Held-out real footage: {flagged} of {real['clips']} clips score above `high` "
+                   f"(true-negative rate {1 - fpr:.3f}, target ≥ 0.99).")
     crf35 = result["robustness"].get("crf35", {}).get("auc")
     if crf35 is not None and crf35 < 0.95:
         out.append(f"- Re-encoded at CRF 35: AUC {crf35:.3f}, below 0.95.")

@@ -195,3 +195,5 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):
         (weights / "eval" / "eval.json").write_text(json.dumps(result))
         text = card(weights, None, [], None, "build", "train")
         assert ("Held-out real footage: 2 of 8 clips score above `high`" in text) is named
+    text = card(weights, None, [], None, "build", "train", known_limits=["Calls rendered graphics synthetic."])
+    assert "- Calls rendered graphics synthetic." in text.split("## Limits")[1]

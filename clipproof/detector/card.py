@@ -16,7 +16,7 @@ from clipproof.detector.evaluate import table
 
 
 def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict | None, corpus_cmd: str,
-         train_cmd: str, loo_cmd: str = "") -> str:
+         train_cmd: str, loo_cmd: str = "", known_limits: list[str] | None = None) -> str:
     config = json.loads((weights / "config.json").read_text())
     cal = json.loads((weights / "calibration.json").read_text())
     result = json.loads((weights / "eval" / "eval.json").read_text())
@@ -66,7 +66,8 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
                   f"A gradient-boosted classifier on container metadata alone ({', '.join(metadata['features'])}) "
                   f"reaches accuracy {metadata['accuracy']:.3f} (majority rate {metadata['majority_rate']:.3f}, AUC "
                   f"{_f(metadata['auc'])}) on the test split: at chance. `clipproof detector check-metadata`.", ""]
-    lines += ["## Limits", "", *_shortfalls(result, loo),
+    bullets = _shortfalls(result, loo) + [f"- {text}" for text in known_limits or []]
+    lines += ["## Limits", "", *bullets, *([""] if bullets else []),
               "Trained and tested on clips of clipproof's own small generators, whose noise is easy to see; real "
               "generators are far better. Treat its scores on other generators as untested until measured.", ""]
     return "\n".join(lines)
@@ -99,7 +100,7 @@ def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
     crf35 = result["robustness"].get("crf35", {}).get("auc")
     if crf35 is not None and crf35 < 0.95:
         out.append(f"- Re-encoded at CRF 35: AUC {crf35:.3f}, below 0.95.")
-    return out + [""] if out else []
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus-command", required=True)
     p.add_argument("--train-command", required=True)
     p.add_argument("--loo-command", default="", help="the leave-one-out command, for the card")
+    p.add_argument("--known-limit", action="append", default=[], metavar="TEXT",
+                   help="a failure measured outside the eval (e.g. on footage from elsewhere); repeatable")
     args = p.parse_args(argv)
     read = lambda path: json.loads(path.read_text()) if path and path.is_file() else None
     text = card(args.weights, read(args.baseline), [r for r in map(read, args.loo) if r], read(args.metadata),
-                args.corpus_command, args.train_command, args.loo_command)
+                args.corpus_command, args.train_command, args.loo_command, args.known_limit)
     (args.weights / "MODEL_CARD.md").write_text(text, encoding="utf-8")
     print(text)
     return 0

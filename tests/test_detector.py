@@ -18,7 +18,7 @@ from clipproof.detector.metrics import ece, eer
 from clipproof.detector.registry import create_model, list_models
 from clipproof.detector.train import DetectorSettings, load_weights, predict_logits, train_detector
 from clipproof.errors import UsageError
-from conftest import run_cli
+from conftest import FIXTURES, run_cli
 
 STILLS = ["coffee", "astronaut", "rocket", "brick", "chelsea", "moon", "camera", "coins", "grass", "gravel",
           "china", "flower"]
@@ -178,6 +178,19 @@ def test_bundled_weights_score_a_generated_clip_high(tmp_path, keys):
     from clipproof.media import probe
     scores = [detector.score(tmp_path / r.path, probe(tmp_path / r.path)).p_synthetic for r in records]
     assert all(p >= detector.calibration.high for p in scores), scores
+
+
+def test_bundled_weights_call_phone_footage_real():
+    # Footage nobody here made (the c2pa-rs project's unsigned test video, a handheld phone clip):
+    # with no credentials the detector alone decides, and it must not call a camera clip generated.
+    from clipproof.detector.inference import load_detector
+    if load_detector() is None:
+        pytest.skip("no bundled detector weights in this checkout")
+    report = run_cli("clipproof", "verify", "--json", str(FIXTURES / "video1_no_manifest.mp4"))
+    result = json.loads(report.stdout)
+    assert result["verdict"] == "likely-real" and report.returncode == 0
+    assert result["detector"]["p_synthetic"] <= result["detector"]["thresholds"]["low"]
+    assert result["detector"]["frames_used"] == 16 * len(result["detector"]["segments"])
 
 
 def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):

@@ -53,8 +53,9 @@ def detector(mixed_corpus, tmp_path_factory):
 def test_models_registered_and_forward():
     assert {"st-attention", "frame-avg"} <= set(list_models())
     for name in ("st-attention", "frame-avg"):
-        out = create_model(name, frames=8)(torch.randn(2, 8, 3, 16, 16))
+        out = create_model(name, frames=8)({"frames": torch.randn(2, 8, 3, 16, 16)})
         assert out["logits"].shape == (2,)
+        assert torch.allclose(out["scores"], torch.sigmoid(out["logits"]))
     with pytest.raises(UsageError):
         create_model("nope")
 

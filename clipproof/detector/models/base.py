@@ -46,5 +46,8 @@ class DetectorBase(nn.Module):
         raise NotImplementedError
 
     def forward(self, batch: torch.Tensor | dict) -> dict[str, torch.Tensor]:
+        """One batch row is one segment: ``logits`` (B,) and ``scores``, the per-segment P(synthetic)
+        before calibration (``Calibration.probability`` of the logits is the calibrated one)."""
         clips = batch["frames"] if isinstance(batch, dict) else batch
-        return self.classifier(self.features(clips))
+        out = self.classifier(self.features(clips))
+        return {**out, "scores": torch.sigmoid(out["logits"])}

@@ -5,6 +5,10 @@ turns them into exit codes (see ``EXIT_CODES`` there and the README's table).
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class ClipproofError(Exception):
     """Base class: every error clipproof raises on purpose."""
@@ -34,3 +38,16 @@ class OutputExistsError(ClipproofError):
 
 class SigningError(ClipproofError):
     """The C2PA library refused to sign this input with this identity."""
+
+
+@contextmanager
+def loading_weights(folder: str | os.PathLike, kind: str) -> Iterator[None]:
+    """Weights that exist but do not load — a truncated or foreign file, a config that does not
+    fit its tensors — become one line naming the folder, not a library's traceback."""
+    from safetensors import SafetensorError
+    try:
+        yield
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        reason = reason if len(reason) <= 200 else reason[:199] + "…"
+        raise InputMissingError(f"{folder}: unreadable {kind} weights ({reason})") from None

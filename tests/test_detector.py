@@ -152,6 +152,24 @@ def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path)
     assert "Detector:" in text and "█" in text
 
 
+def test_unusable_detector_weights_are_one_line(detector, mixed_corpus, tmp_path):
+    import shutil
+    clip = str(next(mixed_corpus.rglob("*.mp4")))
+    damages = {
+        "truncated": lambda w: (w / "model.safetensors").write_bytes((w / "model.safetensors").read_bytes()[:100]),
+        "calibration without thresholds": lambda w: (w / "calibration.json").write_text('{"temperature": 1.0}'),
+        "tensors of another model": lambda w: (w / "config.json").write_text(
+            (w / "config.json").read_text().replace('"st-attention"', '"frame-avg"')),
+    }
+    for name, damage in damages.items():
+        weights = tmp_path / name.replace(" ", "-")
+        shutil.copytree(detector[0], weights)
+        damage(weights)
+        out = run_cli("verify", "--detector-weights", str(weights), clip)
+        assert out.returncode == 66, (name, out.stderr)
+        assert "unreadable detector weights" in out.stderr and out.stderr.strip().count("\n") == 0, name
+
+
 def test_leave_one_out_axes_name_every_variant(mixed_corpus):
     from clipproof.detector.loo import axis_value
     records = ClipDataset(mixed_corpus, "train").records + ClipDataset(mixed_corpus, "test").records
@@ -211,3 +229,9 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):
         assert ("Held-out real footage: 2 of 8 clips score above `high`" in text) is named
     text = card(weights, None, [], None, "build", "train", known_limits=["Calls rendered graphics synthetic."])
     assert "- Calls rendered graphics synthetic." in text.split("## Limits")[1]
+    # A misspelt results file is an error with its name, and the card on disk is left as it was.
+    before = (weights / "MODEL_CARD.md").read_text() if (weights / "MODEL_CARD.md").exists() else None
+    out = run_cli("python", "-m", "clipproof.detector.card", "--weights", str(weights), "--loo",
+                  str(tmp_path / "loo-typo.json"), "--corpus-command", "c", "--train-command", "t")
+    assert out.returncode == 66 and "loo-typo.json: no such file" in out.stderr
+    assert ((weights / "MODEL_CARD.md").read_text() if (weights / "MODEL_CARD.md").exists() else None) == before

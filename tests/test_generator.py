@@ -152,6 +152,22 @@ def test_bad_arguments_one_line(trained, tmp_path, args, code, text):
     assert text in out.stderr and out.stderr.strip().count("\n") <= 1 and "Traceback" not in out.stderr
 
 
+def test_corrupt_weights_are_one_line(trained, tmp_path):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(trained[0], broken)
+    weights = next(broken.rglob("transformer/diffusion_pytorch_model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])             # a truncated download or copy
+    out = run_cli("clipproof", "generate", "--weights", str(broken), "--n", "1", "--steps", "2",
+                  "--out", str(tmp_path / "out"))
+    assert out.returncode == 66, out.stderr
+    # (the line before it, if any, is the once-only notice that development keys were made)
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("clipproof generate: ") and "unreadable generator weights" in last
+    assert "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("out/*.mp4"))
+
+
 def test_not_an_image_for_i2v(trained, tmp_path):
     bad = tmp_path / "x.png"
     bad.write_text("no image")

@@ -11,8 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+from clipproof.atomic import atomic_output
 from clipproof.detector.evaluate import metric as _f
 from clipproof.detector.evaluate import table
+from clipproof.errors import ClipproofError, InputMissingError
 
 
 def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict | None, corpus_cmd: str,
@@ -116,12 +118,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--known-limit", action="append", default=[], metavar="TEXT",
                    help="a failure measured outside the eval (e.g. on footage from elsewhere); repeatable")
     args = p.parse_args(argv)
-    read = lambda path: json.loads(path.read_text()) if path and path.is_file() else None
-    text = card(args.weights, read(args.baseline), [r for r in map(read, args.loo) if r], read(args.metadata),
-                args.corpus_command, args.train_command, args.loo_command, args.known_limit)
-    (args.weights / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+    try:
+        for name in ("config.json", "calibration.json"):
+            if not (args.weights / name).is_file():
+                raise InputMissingError(f"{args.weights}: not detector weights (no {name})")
+        if not (args.weights / "eval" / "eval.json").is_file():
+            raise InputMissingError(f"{args.weights}: not evaluated yet (no eval/eval.json; run "
+                                    f"`clipproof detector eval --corpus CORPUS --weights {args.weights} --out {args.weights / 'eval'}`)")
+        text = card(args.weights, _read_json(args.baseline), [_read_json(path) for path in args.loo],
+                    _read_json(args.metadata), args.corpus_command, args.train_command, args.loo_command,
+                    args.known_limit)
+        with atomic_output(args.weights / "MODEL_CARD.md") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except ClipproofError as e:
+        from clipproof.cli import exit_code
+        print(f"{p.prog}: {e}", file=sys.stderr)
+        return exit_code(e)
     print(text)
     return 0
+
+
+def _read_json(path: Path | None) -> dict | None:
+    """A results file named on the command line: a misspelt one is an error, not a missing table."""
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputMissingError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise InputMissingError(f"{path}: unreadable results file ({' '.join(str(e).split())[:200]})") from None
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from clipproof.atomic import atomic_output
 from clipproof.detector.calibration import Calibration, calibrate
 from clipproof.detector.registry import create_model
-from clipproof.errors import InputMissingError, UsageError
+from clipproof.errors import InputMissingError, UsageError, loading_weights
 from clipproof.version import __version__
 
 MODEL_FILE, CONFIG_FILE, CALIBRATION_FILE = "model.safetensors", "config.json", "calibration.json"
@@ -179,11 +179,13 @@ def load_weights(folder: str | os.PathLike):
     for name in (MODEL_FILE, CONFIG_FILE, CALIBRATION_FILE):
         if not (folder / name).is_file():
             raise InputMissingError(f"{folder}: not detector weights (no {name})")
-    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    model = create_model(config["model"], **config["kwargs"])
-    model.load_state_dict(load_file(str(folder / MODEL_FILE)))
+    with loading_weights(folder, "detector"):
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        model = create_model(config["model"], **config["kwargs"])
+        model.load_state_dict(load_file(str(folder / MODEL_FILE)))
+        calibration = Calibration.load(folder / CALIBRATION_FILE)
     model.eval()
-    return model, config, Calibration.load(folder / CALIBRATION_FILE)
+    return model, config, calibration
 
 
 def _save_tensors(tensors: dict, path: Path) -> None:

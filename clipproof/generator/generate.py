@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from clipproof.digest import sha256_file
-from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError
+from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError, loading_weights
 from clipproof.records import MANIFEST, ClipRecord, read_manifest, write_manifest
 from clipproof.version import __version__
 
@@ -78,7 +78,8 @@ def load_generator(config: str | None = None, weights: str | os.PathLike | None 
             raise InputMissingError(f"no bundled weights for {name!r}; bundled: {', '.join(bundled_configs()) or 'none'}")
     diffusers_logging.set_verbosity_error()
     diffusers_logging.disable_progress_bar()
-    pipe = ClipproofVideoPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)
+    with loading_weights(folder, "generator"):
+        pipe = ClipproofVideoPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)
     pipe.set_progress_bar_config(disable=True)
     pipe.transformer.eval()
     weights_file = folder / "transformer" / "diffusion_pytorch_model.safetensors"

@@ -47,3 +47,17 @@ def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iter
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """Make ``path`` (and its parents) to hold a command's outputs, or say in one line why not."""
+    from clipproof.errors import OutputUnwritableError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputUnwritableError(f"{path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputUnwritableError(f"{path}: cannot make the output folder ({e.strerror or e})") from None
+    return path

@@ -4,7 +4,7 @@ Exit codes (DESIGN.md; with many files, the highest that applies):
   0  no red flag (authentic-declared, likely-real)      65  not a readable video or image
   1  red flag (tampered, ai-generated-declared,         66  input missing or unreadable
      likely-synthetic)                                   70  internal error (a bug)
-  2  uncertain                                           73  output exists (keys, signed file)
+  2  uncertain                                           73  output exists or cannot be made
   64 usage error                                         78  unusable key or certificate
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
 from clipproof.errors import (ClipproofError, CredentialError, InputMissingError, InvalidMediaError,
-                              OutputExistsError, SigningError, UsageError)
+                              OutputExistsError, OutputUnwritableError, SigningError, UsageError)
 from clipproof.version import __version__
 
 EXIT_USAGE = 64
@@ -27,6 +27,7 @@ EXIT_CODES: dict[type[ClipproofError], int] = {
     InvalidMediaError: 65,
     InputMissingError: 66,
     OutputExistsError: 73,
+    OutputUnwritableError: 73,
     CredentialError: 78,
     SigningError: 78,
 }
@@ -505,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
                 "a trained detector, and a reference generator whose every clip is signed.",
                 epilog="exit codes: 0 ok; 64 usage; 65 unreadable media; 66 missing input; "
-                       "70 internal error; 73 output exists; 78 unusable key or certificate. "
+                       "70 internal error; 73 output exists or cannot be made; 78 unusable key or certificate. "
                        "`clipproof verify` exits as `verify` does.")
     p.add_argument("--version", action="version", version=f"clipproof {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)

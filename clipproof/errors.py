@@ -36,6 +36,11 @@ class OutputExistsError(ClipproofError):
     """Refusing to overwrite something that already exists (keys, a signed output)."""
 
 
+class OutputUnwritableError(ClipproofError):
+    """An output cannot be made where asked: a file stands where a folder is due, or the
+    place is read-only."""
+
+
 class SigningError(ClipproofError):
     """The C2PA library refused to sign this input with this identity."""
 
@@ -51,3 +56,11 @@ def loading_weights(folder: str | os.PathLike, kind: str) -> Iterator[None]:
         reason = " ".join(str(e).split()) or type(e).__name__
         reason = reason if len(reason) <= 200 else reason[:199] + "…"
         raise InputMissingError(f"{folder}: unreadable {kind} weights ({reason})") from None
+
+
+def check_settings(rules: dict[str, bool]) -> None:
+    """Training settings checked where they are made, so a bad number is one line naming the
+    option rather than an error from deep inside torch: ``{message: holds}``, first failure wins."""
+    for message, holds in rules.items():
+        if not holds:
+            raise UsageError(message)

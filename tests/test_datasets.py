@@ -276,6 +276,10 @@ def test_cli_build_and_info(footage, tmp_path):
     assert sum(r["clips"] for r in rows) == len(read_manifest(tmp_path / "c"))
     assert run_cli("clipproof", "datasets", "build", "--out", str(tmp_path / "x")).returncode == 64
     assert run_cli("clipproof", "datasets", "info", str(tmp_path / "nothing")).returncode == 66
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    out = run_cli("clipproof", "datasets", "build", "--real", str(footage), "--out", str(a_file))
+    assert out.returncode == 73 and "exists and is not a folder" in out.stderr and a_file.read_text() == "keep me"
 
 
 def test_fetch_samples_goes_on_when_a_set_cannot_be_fetched(tmp_path, monkeypatch):

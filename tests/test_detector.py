@@ -170,6 +170,26 @@ def test_unusable_detector_weights_are_one_line(detector, mixed_corpus, tmp_path
         assert "unreadable detector weights" in out.stderr and out.stderr.strip().count("\n") == 0, name
 
 
+def test_bad_output_folder_split_and_training_numbers_are_one_line(detector, mixed_corpus, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    corpus, weights = str(mixed_corpus), str(detector[0])
+    cases = [
+        (["train", "--corpus", corpus, "--out", str(a_file), "--epochs", "1"], 73, "exists and is not a folder"),
+        (["eval", "--corpus", corpus, "--weights", weights, "--out", str(a_file)], 73, "exists and is not a folder"),
+        (["eval", "--corpus", corpus, "--weights", weights, "--split", "nope"], 64,
+         "needs both real and synthetic clips"),
+        (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--epochs", "0"], 64, "--epochs must be at least 1"),
+        (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--ema", "1"], 64, "--ema must be"),
+        (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--lr", "-1"], 64, "--lr must be above 0"),
+    ]
+    for args, code, text in cases:
+        out = run_cli("clipproof", "detector", *args)
+        assert out.returncode == code, (args, out.stderr)
+        assert text in out.stderr and out.stderr.strip().count("\n") == 0, (args, out.stderr)
+    assert a_file.read_text() == "keep me"
+
+
 def test_leave_one_out_axes_name_every_variant(mixed_corpus):
     from clipproof.detector.loo import axis_value
     records = ClipDataset(mixed_corpus, "train").records + ClipDataset(mixed_corpus, "test").records

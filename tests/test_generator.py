@@ -9,16 +9,14 @@ import pytest
 import torch
 
 from clipproof import verify
-from clipproof.datasets.build import build_corpus
 from clipproof.datasets.dataset import ClipDataset
-from clipproof.datasets.recipe import recipe_from_dict
 from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
 from clipproof.generator.configs import get_config
 from clipproof.generator.generate import (GenerateOptions, extend_clip, fit_image, generate, load_generator,
                                           sample_clips)
 from clipproof.generator.model import VideoDiT
 from clipproof.generator.train import TrainSettings, train
-from clipproof.media import probe, read_frames
+from clipproof.media import probe
 from clipproof.provenance.keys import load_identity
 from conftest import FIXTURES, fixed_batch, run_cli
 
@@ -166,6 +164,26 @@ def test_corrupt_weights_are_one_line(trained, tmp_path):
     assert last.startswith("clipproof generate: ") and "unreadable generator weights" in last
     assert "Traceback" not in out.stderr
     assert not list(tmp_path.glob("out/*.mp4"))
+
+
+def test_bad_output_folder_and_training_numbers_are_one_line(trained, tiny_corpus, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    cases = [
+        (["generate", "--weights", str(trained[0]), "--n", "1", "--out", str(a_file)], 73, "exists and is not a folder"),
+        (["generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--out", str(a_file)], 73,
+         "exists and is not a folder"),
+        (["generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--steps", "0",
+          "--out", str(tmp_path / "t")], 64, "--steps must be at least 1"),
+        (["generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--batch-size", "0",
+          "--out", str(tmp_path / "t")], 64, "--batch-size must be at least 1"),
+    ]
+    for args, code, text in cases:
+        out = run_cli("clipproof", *args)
+        assert out.returncode == code, (args, out.stderr)
+        last = out.stderr.strip().splitlines()[-1]
+        assert text in last and "Traceback" not in out.stderr, (args, out.stderr)
+    assert a_file.read_text() == "keep me"
 
 
 def test_not_an_image_for_i2v(trained, tmp_path):

@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from clipproof.atomic import atomic_output
+from clipproof.atomic import atomic_output, output_folder
 from clipproof.datasets.clips import ClipSpec, cut_windows, stable_seed
 from clipproof.datasets.recipe import Recipe
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
@@ -138,8 +138,7 @@ def resolve_sources(recipe: Recipe, log: Callable[[str], None]) -> tuple[list[So
 def build_corpus(recipe: Recipe, out: str | os.PathLike, *, workers: int = 1, show_progress: bool | None = None,
                  log: Callable[[str], None] | None = None) -> BuildResult:
     """Build (or finish building) the corpus of ``recipe`` in ``out``."""
-    corpus = Path(out)
-    corpus.mkdir(parents=True, exist_ok=True)
+    corpus = output_folder(out)
     say = log or (lambda m: print(m, file=sys.stderr))
     _check_recipe(corpus, recipe)
     started = time.time()

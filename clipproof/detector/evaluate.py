@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clipproof.atomic import atomic_output
+from clipproof.atomic import atomic_output, output_folder
 from clipproof.detector.metrics import summary
 from clipproof.detector.train import load_weights, predict_logits
+from clipproof.errors import UsageError
 
 
 def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -24,8 +25,13 @@ def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | o
     from clipproof.datasets.dataset import ClipDataset
 
     model, config, cal = load_weights(weights)
+    if out is not None:
+        output_folder(out)          # before the work, so a bad --out costs nothing
     size = tuple(config["size"])
     data = ClipDataset(corpus, split, variants=None, size=size)
+    if {r.label for r in data.records} != {"real", "synthetic"}:
+        raise UsageError(f"{corpus}: the {split!r} split needs both real and synthetic clips to evaluate "
+                         f"(it has {len(data)} clips)")
     logits, y, records = predict_logits(model, data)
     p = cal.probability(logits)
     p_raw = 1 / (1 + np.exp(-logits))

@@ -26,10 +26,10 @@ from safetensors.torch import load_file, save_file
 from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from clipproof.atomic import atomic_output
+from clipproof.atomic import atomic_output, output_folder
 from clipproof.detector.calibration import Calibration, calibrate
 from clipproof.detector.registry import create_model
-from clipproof.errors import InputMissingError, UsageError, loading_weights
+from clipproof.errors import InputMissingError, UsageError, check_settings, loading_weights
 from clipproof.version import __version__
 
 MODEL_FILE, CONFIG_FILE, CALIBRATION_FILE = "model.safetensors", "config.json", "calibration.json"
@@ -52,6 +52,17 @@ class DetectorSettings:
     workers: int = 0
     augment: dict = field(default_factory=lambda: {"crop": 0.3, "flip": 0.5, "reencode": 0.3,
                                                    "downscale": 0.2, "blur": 0.2, "noise": 0.3})
+
+    def __post_init__(self):
+        check_settings({
+            "--epochs must be at least 1": self.epochs >= 1,
+            "--batch-size must be at least 1": self.batch_size >= 1,
+            "--lr must be above 0": self.lr > 0,
+            "weight decay must not be negative": self.weight_decay >= 0,
+            "--patience must be at least 1": self.patience >= 1,
+            "--ema must be 0 (off) or a decay below 1, e.g. 0.99": 0 <= self.ema < 1,
+            "--workers must not be negative": self.workers >= 0,
+        })
 
 
 def collate(batch):
@@ -77,8 +88,7 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
     """Train, keep the best epoch by validation AUC, calibrate on validation; return the config."""
     from sklearn.metrics import roc_auc_score
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from clipproof.atomic import output_folder
 from clipproof.digest import sha256_file
 from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError, loading_weights
 from clipproof.records import MANIFEST, ClipRecord, read_manifest, write_manifest
@@ -197,8 +198,7 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
 
     cfg = gen.config
     _check(opts, gen)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     conditioning: dict = {}
     first = None
     fps = opts.fps

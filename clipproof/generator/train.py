@@ -24,8 +24,8 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
-from clipproof.atomic import atomic_output
-from clipproof.errors import UsageError
+from clipproof.atomic import atomic_output, output_folder
+from clipproof.errors import UsageError, check_settings
 from clipproof.generator.configs import GeneratorConfig
 from clipproof.generator.model import VideoDiT
 from clipproof.generator.pipeline import ClipproofVideoPipeline, training_scheduler
@@ -48,6 +48,20 @@ class TrainSettings:
     seed: int = 0
     workers: int = 0
 
+    def __post_init__(self):
+        check_settings({
+            "--steps must be at least 1": self.steps >= 1,
+            "--batch-size must be at least 1": self.batch_size >= 1,
+            "--lr must be above 0": self.lr > 0,
+            "warmup must not be negative": self.warmup >= 0,
+            "EMA decay must be in [0, 1)": 0 <= self.ema_decay < 1,
+            "class dropout must be in [0, 1]": 0 <= self.class_dropout <= 1,
+            "mode probabilities must be 3 non-negative numbers, not all 0":
+                len(self.mode_probs) == 3 and min(self.mode_probs) >= 0 and sum(self.mode_probs) > 0,
+            "--checkpoint-every must be at least 1": self.checkpoint_every >= 1,
+            "--workers must not be negative": self.workers >= 0,
+        })
+
 
 @dataclass
 class TrainResult:
@@ -66,7 +80,7 @@ def train(dataset: Dataset, class_of: Callable[[object], str], config: Generator
           log: Callable[[str], None] = print) -> TrainResult:
     """Train ``config`` on ``dataset`` items ``(frames (T,C,H,W) in [-1,1], label, record)``;
     ``class_of(record)`` names each clip's class. Resumes from ``out`` when it holds a state."""
-    out = Path(out)
+    out = output_folder(out)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -53,9 +53,13 @@ def loading_weights(folder: str | os.PathLike, kind: str) -> Iterator[None]:
     try:
         yield
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        reason = reason if len(reason) <= 200 else reason[:199] + "…"
-        raise InputMissingError(f"{folder}: unreadable {kind} weights ({reason})") from None
+        raise InputMissingError(f"{folder}: unreadable {kind} weights ({one_line(e)})") from None
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """A library's error message as one line of at most ``limit`` characters, for our own."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_settings(rules: dict[str, bool]) -> None:

@@ -14,18 +14,21 @@ from pathlib import Path
 from clipproof.atomic import atomic_output
 from clipproof.detector.evaluate import metric as _f
 from clipproof.detector.evaluate import table
-from clipproof.errors import ClipproofError, InputMissingError
+from clipproof.detector.train import load_weights
+from clipproof.errors import ClipproofError, InputMissingError, one_line
 
 
 def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict | None, corpus_cmd: str,
          train_cmd: str, loo_cmd: str = "", known_limits: list[str] | None = None) -> str:
-    config = json.loads((weights / "config.json").read_text())
-    cal = json.loads((weights / "calibration.json").read_text())
+    model, config, cal = load_weights(weights)
+    if not (weights / "eval" / "eval.json").is_file():
+        raise InputMissingError(f"{weights}: not evaluated yet (no eval/eval.json; run "
+                                f"`clipproof detector eval --corpus CORPUS --weights {weights} --out {weights / 'eval'}`)")
     result = json.loads((weights / "eval" / "eval.json").read_text())
     o = result["overall"]
     lines = [f"# {config['model']}: clipproof's bundled detector", "",
              f"Per-frame features from a timm ResNet-10-T (half width, random init"
-             f"{', input: each frame beside its difference from the previous one' if _sees_differences(config) else ''}"
+             f"{', input: each frame beside its difference from the previous one' if getattr(model, 'temporal_diff', False) else ''}"
              f"), a transformer over time, a linear head; {config['frames']} frames at "
              f"{config['size'][0]}×{config['size'][1]} (upsampled 2× nearest inside the model). Output: calibrated "
              f"P(synthetic) per 16-frame segment.", "",
@@ -40,8 +43,8 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
              f"- {config['train_clips']} training clips, {config['val_clips']} validation clips; best epoch "
              f"{config['best_epoch']} of {len(config['history'])} (validation AUC {config['best_val_auc']:.3f}); "
              f"{config['seconds'] / 60:.1f} min on CPU.",
-             f"- Calibration on the validation split: temperature {cal['temperature']:.3f}, low {cal['low']:.3f}, "
-             f"high {cal['high']:.3f} (true-negative rate ≥ 0.99 on real validation clips).", "",
+             f"- Calibration on the validation split: temperature {cal.temperature:.3f}, low {cal.low:.3f}, "
+             f"high {cal.high:.3f} (true-negative rate ≥ 0.99 on real validation clips).", "",
              "## Evaluation (test split, never seen in training; clip level)", "", table(result), "",
              "![ROC](eval/roc.png) ![reliability](eval/reliability.png)", ""]
     if baseline:
@@ -73,11 +76,6 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
               "Trained and tested on clips of clipproof's own small generators, whose noise is easy to see; real "
               "generators are far better. Treat its scores on other generators as untested until measured.", ""]
     return "\n".join(lines)
-
-
-def _sees_differences(config: dict) -> bool:
-    from clipproof.detector.registry import create_model
-    return bool(getattr(create_model(config["model"], **config["kwargs"]), "temporal_diff", False))
 
 
 def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
@@ -119,12 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="a failure measured outside the eval (e.g. on footage from elsewhere); repeatable")
     args = p.parse_args(argv)
     try:
-        for name in ("config.json", "calibration.json"):
-            if not (args.weights / name).is_file():
-                raise InputMissingError(f"{args.weights}: not detector weights (no {name})")
-        if not (args.weights / "eval" / "eval.json").is_file():
-            raise InputMissingError(f"{args.weights}: not evaluated yet (no eval/eval.json; run "
-                                    f"`clipproof detector eval --corpus CORPUS --weights {args.weights} --out {args.weights / 'eval'}`)")
         text = card(args.weights, _read_json(args.baseline), [_read_json(path) for path in args.loo],
                     _read_json(args.metadata), args.corpus_command, args.train_command, args.loo_command,
                     args.known_limit)
@@ -147,7 +139,7 @@ def _read_json(path: Path | None) -> dict | None:
     except FileNotFoundError:
         raise InputMissingError(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
-        raise InputMissingError(f"{path}: unreadable results file ({' '.join(str(e).split())[:200]})") from None
+        raise InputMissingError(f"{path}: unreadable results file ({one_line(e)})") from None
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from clipproof.media import write_mp4
 from clipproof.provenance.keys import init_dev_keys
 from clipproof.provenance.sign import sign
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "c2pa-fixtures"
+# Signed, broken and unsigned files from the reference implementation (c2pa-rs, MIT: see its
+# LICENSE-MIT and README beside them), copied in so a clean clone tests alone.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "c2pa"
 CERTS = FIXTURES / "certs"
 BIN = Path(sys.executable).parent
 

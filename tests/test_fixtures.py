@@ -1,4 +1,4 @@
-"""Every file in ../shared/c2pa-fixtures verifies as its README's table says."""
+"""Every file in tests/fixtures/c2pa (copied from the reference implementation) verifies as its README's table says."""
 from __future__ import annotations
 
 import pytest

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from clipproof.generator.generate import load_generator, sample_clips
     from clipproof.generator.pipeline import training_scheduler
-    from clipproof.generator.train import TrainSettings, _loss
+    from clipproof.generator.settings import TrainSettings
+    from clipproof.generator.train import _loss, training_draws
 
     gen = load_generator(args.config)
     cfg = gen.config
@@ -70,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(train_model.parameters(), lr=1e-4)
     sched = training_scheduler(cfg)
     x0 = torch.rand(8, cfg.frames, 3, cfg.size, cfg.size) * 2 - 1
-    rng = np.random.default_rng(0)
+    draws = training_draws(cfg, TrainSettings(), 0, len(x0))
 
     def train_step():
-        loss = _loss(train_model, train_model, sched, x0, some_classes(8), cfg, TrainSettings(), rng)
+        loss = _loss(train_model, train_model, sched, x0, some_classes(8), draws)
         opt.zero_grad()
         loss.backward()
         opt.step()

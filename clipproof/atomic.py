@@ -55,9 +55,9 @@ def output_folder(path: str | os.PathLike) -> Path:
 
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise OutputUnwritableError(f"{path}: exists and is not a folder")
+        raise OutputUnwritableError("exists and is not a folder", path=path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputUnwritableError(f"{path}: cannot make the output folder ({e.strerror or e})") from None
+        raise OutputUnwritableError(f"cannot make the output folder ({e.strerror or e})", path=path) from None
     return path

@@ -16,35 +16,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
-from clipproof.errors import (ClipproofError, CredentialError, InputMissingError, InvalidMediaError,
-                              OutputExistsError, OutputUnwritableError, SigningError, UsageError)
+from clipproof.errors import (EXIT_INTERRUPTED, ClipproofError, CredentialError, InvalidMediaError, UsageError,
+                              exit_code, exit_code_table)
 from clipproof.version import __version__
 
-EXIT_USAGE = 64
-EXIT_INTERNAL = 70
-EXIT_CODES: dict[type[ClipproofError], int] = {
-    UsageError: 64,
-    InvalidMediaError: 65,
-    InputMissingError: 66,
-    OutputExistsError: 73,
-    OutputUnwritableError: 73,
-    CredentialError: 78,
-    SigningError: 78,
-}
-# Files a folder walk treats as media; anything else inside a folder is skipped with a note.
-# A file named explicitly is always verified, whatever its name.
-MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m4s",
-                  ".3gp", ".flv", ".wmv", ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif",
-                  ".avif", ".tif", ".tiff", ".gif"}
 # A progress bar is worth its noise from this many files on.
 PROGRESS_MIN_FILES = 5
-
-
-def exit_code(error: BaseException) -> int:
-    for cls in type(error).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return EXIT_INTERNAL
+# What a Unix tool exits with when its reader goes away (128 + SIGPIPE), as `yes | head` does.
+EXIT_BROKEN_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,14 +32,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(UsageError.exit_code)
 
 
 def _fail(prog: str, error: BaseException) -> int:
-    code = exit_code(error)
     text = str(error) if isinstance(error, ClipproofError) else f"internal error (a bug): {type(error).__name__}: {error}"
     print(f"{prog}: {text}", file=sys.stderr)
-    return code
+    return exit_code(error)
 
 
 def _guarded(prog: str, run: Callable[[], int]) -> int:
@@ -71,11 +49,22 @@ def _guarded(prog: str, run: Callable[[], int]) -> int:
         return _fail(prog, e)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped (`verify ... | head -3`): stop quietly, as Unix tools do. Point
+        # stdout at /dev/null so the interpreter's last flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as e:  # a bug: say so, in one line, with the code for "internal error"
         if os.environ.get("CLIPPROOF_DEBUG"):
             raise
         return _fail(prog, e)
+
+
+def _exit_codes_text(extra: str = "") -> str:
+    rows = "\n".join(f"  {code:<4}{kind:<18}{meaning}" for code, kind, meaning in exit_code_table())
+    return f"exit codes:\n{extra}{rows}\n  141 the output was closed early (a reader such as `head` stopped)\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,21 +72,29 @@ def _guarded(prog: str, run: Callable[[], int]) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="video or image files, or folders (searched recursively)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines, schema clipproof.report/1)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="video or image files, folders (searched recursively), or - for standard input")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true",
+                     help="one JSON object per file (JSON Lines, schema clipproof.report/1), each with its exit_code")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="print no reports: the exit code answers (errors still go to stderr)")
     p.add_argument("--trust", action="append", default=[], metavar="PEM",
                    help="trust anchor certificate(s), added to CLIPPROOF_TRUST_ANCHORS and the config file; repeatable")
     p.add_argument("--no-detector", action="store_true", help="check credentials only (fast; never loads a model)")
-    p.add_argument("--detector-weights", metavar="PATH", help="use these detector weights instead of the bundled ones")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="verify N files at a time (default 1)")
+    p.add_argument("--weights", "--detector-weights", dest="weights", metavar="DIR",
+                   help="detector weights folder to use instead of the bundled one")
+    p.add_argument("--workers", "--jobs", dest="workers", type=int, default=1, metavar="N",
+                   help="verify N files at a time (default 1)")
 
 
 VERIFY_EPILOG = """\
 verdicts: ai-generated-declared, authentic-declared, tampered, likely-synthetic, likely-real, uncertain
-exit codes (many files: the highest that applies):
+exit codes (many files: 1 if any file has a red flag, otherwise the highest):
   0 no red flag   1 red flag (tampered, AI-generated, likely synthetic)   2 uncertain
   64 usage error  65 not a readable video or image   66 missing or unreadable   70 internal error
-trust anchors: --trust PEM, $CLIPPROOF_TRUST_ANCHORS (path list), or [trust] anchors in
+  141 the output was closed early (a reader such as `head` stopped)
+trust anchors: --trust PEM, $CLIPPROOF_TRUST_ANCHORS (a path list), or [trust] anchors in
   ~/.config/clipproof/config.toml
 """
 
@@ -114,61 +111,50 @@ def verify_main(argv: list[str] | None = None) -> int:
 
 
 def _run_verify(args: argparse.Namespace, prog: str) -> int:
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.no_detector and args.detector_weights:
-        raise UsageError("--no-detector and --detector-weights contradict each other")
-    from clipproof.verification import Verifier
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.no_detector and args.weights:
+        raise UsageError("--no-detector and --weights contradict each other")
+    from clipproof.verification import Verifier, batch_exit_code, expand_paths
     try:
-        verifier = Verifier(trust=args.trust,
-                            detector=None if args.no_detector else (args.detector_weights or "auto"))
+        verifier = Verifier(trust=args.trust, detector=None if args.no_detector else (args.weights or "auto"))
     except CredentialError as e:
-        raise UsageError(f"trust anchors: {e}") from e
+        raise UsageError(f"trust anchor: {e.reason}", path=e.path) from e
 
     files = []
-    for path, note in _expand(args.paths):
-        if note:
-            print(f"{prog}: note: skipping {path} ({note})", file=sys.stderr)
+    for path, skipped in expand_paths(args.paths):
+        if skipped:
+            print(f"{prog}: note: skipping {path} ({skipped})", file=sys.stderr)
         else:
             files.append(path)
     if not files:
         raise UsageError("no media files to verify")
 
-    show = _printer(args.json, prog)
-    outcomes = verifier.verify_many(files, workers=args.jobs)
-    if not args.json and len(files) >= PROGRESS_MIN_FILES and sys.stdout.isatty() and sys.stderr.isatty():
+    show = None if args.quiet else _printer(args.json, prog)
+    outcomes = verifier.verify_many(files, workers=args.workers)
+    if show and not args.json and len(files) >= PROGRESS_MIN_FILES and sys.stdout.isatty() and sys.stderr.isatty():
         outcomes = _with_progress(outcomes, len(files))
         show = None
-    worst = 0
+    codes = []
     for outcome in outcomes:
-        worst = max(worst, _outcome_code(outcome))
+        codes.append(outcome.exit_code)
         if show:
             show(outcome)
-    return worst
-
-
-def _outcome_code(outcome) -> int:
-    return outcome.report.exit_code if outcome.report else exit_code(outcome.error)
+        elif args.quiet and outcome.error:
+            print(f"{prog}: {outcome.error}", file=sys.stderr, flush=True)
+    return batch_exit_code(codes)
 
 
 def _printer(as_json: bool, prog: str):
     def show(outcome) -> None:
         if as_json:
-            obj = outcome.report.to_dict() if outcome.report else _error_object(outcome)
-            print(json.dumps(obj, ensure_ascii=False), flush=True)
+            print(json.dumps(outcome.to_dict(), ensure_ascii=False), flush=True)
         elif outcome.report:
             from clipproof.provenance.report import render_text
             print(render_text(outcome.report) + "\n", flush=True)
         else:
             print(f"{prog}: {outcome.error}", file=sys.stderr, flush=True)
     return show
-
-
-def _error_object(outcome) -> dict:
-    from clipproof.provenance.report import SCHEMA
-    kind = {65: "invalid-media", 66: "missing", 64: "usage"}.get(exit_code(outcome.error), "internal")
-    return {"schema": SCHEMA, "path": outcome.path,
-            "error": {"exit_code": exit_code(outcome.error), "kind": kind, "message": str(outcome.error)}}
 
 
 def _with_progress(outcomes, total: int) -> Iterable:
@@ -185,24 +171,6 @@ def _with_progress(outcomes, total: int) -> Iterable:
                 console.print(f"verify: {outcome.error}", markup=False, style="red")
             bar.advance(task)
             yield outcome
-
-
-def _expand(paths: list[str]) -> Iterable[tuple[Path, str | None]]:
-    """Files named on the command line as given; folders walked (sorted, hidden entries left
-    out), with non-media files reported as skipped."""
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            yield path, None
-            continue
-        for sub in sorted(path.rglob("*")):
-            rel = sub.relative_to(path)
-            if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
-                continue
-            if sub.suffix.lower() in MEDIA_SUFFIXES:
-                yield sub, None
-            else:
-                yield sub, "not a media file"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,11 +197,11 @@ def _sign(args) -> int:
         from clipproof.provenance.manifest import load_assertions
         for f in args.assertion:
             assertions += load_assertions(f)
-    out = sign(args.input, args.output, key=args.key, cert=args.cert, source_type=source_type,
+    out = sign(args.input, args.out, key=args.key, cert=args.cert, source_type=source_type,
                assertions=assertions, overwrite=args.force)
     if args.json:
         print(json.dumps({"input": args.input, "output": str(out), "source_type": source_type}))
-    else:
+    elif not args.quiet:
         print(f"signed: {out} ({source_type})")
     return 0
 
@@ -254,7 +222,9 @@ def _datasets_fetch(args) -> int:
     sources = fetch_samples(args.dir, log=lambda m: print(m, file=sys.stderr))
     for s in sources:
         print(f"{s.name}\t{s.sha256}\t{s.path}")
-    return 0 if sources else 65
+    if not sources:
+        raise InvalidMediaError("no sample set could be fetched (see the lines above)", path=args.dir)
+    return 0
 
 
 def _datasets_build(args) -> int:
@@ -277,9 +247,10 @@ def _datasets_build(args) -> int:
         if args.variants:
             data["variants"] = {"reencode_crf": [23, 28, 35], "downscale": [0.5], "center_crop": [0.8]}
         recipe = recipe_from_dict(data)
-    result = build_corpus(recipe, args.out, workers=args.workers)
-    print(f"{len(result.records)} clips in {result.corpus} ({len(result.skipped)} inputs skipped, "
-          f"{result.duplicates} duplicates dropped; see {result.corpus / 'build.log'})")
+    result = build_corpus(recipe, args.out, workers=args.workers, show_progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"{len(result.records)} clips in {result.corpus} ({len(result.skipped)} inputs skipped, "
+              f"{result.duplicates} duplicates dropped; see {result.corpus / 'build.log'})")
     return 0
 
 
@@ -317,13 +288,14 @@ def _add_datasets(sub) -> None:
     b.add_argument("--stride", type=int, default=1, help="keep every N-th frame when --fps is not given")
     b.add_argument("--crf", type=int, default=18, help="H.264 CRF of the clips (default 18)")
     b.add_argument("--variants", action="store_true", help="add re-encoded (CRF 23/28/35), 0.5x and 80%%-crop variants")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seed of the windows and the split (default 0)")
     b.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _add_common(b)
     b.set_defaults(run=_datasets_build)
 
     i = dsub.add_parser("info", help="clip counts per split x label x source x variant")
     i.add_argument("dir", help="corpus folder")
-    i.add_argument("--json", action="store_true")
+    _add_common(i, quiet=False, json_output=True)
     i.set_defaults(run=_datasets_info)
 
 
@@ -336,13 +308,12 @@ def _generator_train(args) -> int:
 
     from clipproof.datasets.dataset import ClipDataset
     from clipproof.generator.configs import get_config
-    from clipproof.generator.train import TrainSettings, train
+    from clipproof.generator.train import train
     torch.set_num_threads(args.threads or torch.get_num_threads())
     config = get_config(args.config)
     dataset = ClipDataset(args.corpus, "train", labels=["real"])
-    settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                             workers=args.workers, checkpoint_every=args.checkpoint_every)
-    result = train(dataset, lambda r: r.group, config, args.out, settings,
+    settings = _generator_settings(args)
+    result = train(dataset, lambda r: r.group, config, args.out, settings, progress=not args.quiet,
                    log=lambda m: print(m, file=sys.stderr))
     if int(os.environ.get("RANK", "0")) == 0:     # under torchrun, rank 0 speaks for all
         print(f"{config.name}: {result.steps} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}, "
@@ -350,10 +321,17 @@ def _generator_train(args) -> int:
     return 0
 
 
+def _generator_settings(args):
+    from clipproof.generator.settings import TrainSettings
+    return TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         workers=args.workers, checkpoint_every=args.checkpoint_every)
+
+
 def _generate(args) -> int:
     import torch
 
-    from clipproof.generator.generate import GenerateOptions, generate, load_generator
+    from clipproof.generator.generate import generate, load_generator
+    from clipproof.generator.settings import GenerateOptions
     from clipproof.provenance.dev_identity import default_identity
     torch.set_num_threads(args.threads or torch.get_num_threads())
     identity = default_identity(args.key, args.cert)     # before any work: a bad key fails at once
@@ -362,55 +340,82 @@ def _generate(args) -> int:
                            seconds=args.seconds, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
                            seed=args.seed, batch=args.batch, crf=args.crf)
     from rich.progress import Progress
-    with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+    with Progress(disable=args.quiet or not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task(f"generating ({gen.model_id}, {args.mode})", total=args.n)
         records = generate(gen, opts, args.out, identity, progress=lambda k: bar.advance(task, k))
-    for r in records:
-        print(f"{Path(args.out) / r.path}\t{r.frames} frames {r.width}x{r.height}\t{r.sha256}")
+    if args.json:
+        for r in records:
+            print(json.dumps(r.to_dict()))
+    elif not args.quiet:
+        for r in records:
+            print(f"{Path(args.out) / r.path}\t{r.frames} frames {r.width}x{r.height}\t{r.sha256}")
     return 0
 
 
+def _add_common(p: argparse.ArgumentParser, *, quiet: bool = True, json_output: bool = False,
+                threads: bool = False) -> None:
+    """The options every command of a kind spells the same way."""
+    if quiet:
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary on stdout")
+    if json_output:
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if threads:
+        p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's choice)")
+
+
 def _add_generate(sub) -> None:
+    from clipproof.generator.configs import CONFIGS
+    from clipproof.generator.settings import MODES, GenerateOptions
+    d = GenerateOptions()
     g = sub.add_parser("generate", help="make synthetic clips with the bundled generator; every clip is signed",
                        description="Sample clips (t2v from a class, i2v from a still, extend a clip), write them "
-                                   "as H.264 MP4 signed as AI-generated, and a manifest.jsonl beside them.")
-    g.add_argument("--config", help="bundled generator config (default: the best bundled one; "
-                                     "bundled: wan-xs, latte-xs, latte-xs-spatial)")
-    g.add_argument("--weights", help="a pipeline or training folder instead of bundled weights")
-    g.add_argument("--n", type=int, default=4, help="clips to make (default 4)")
-    g.add_argument("--mode", choices=("t2v", "i2v", "extend"), default="t2v")
+                                   "as H.264 MP4 signed as AI-generated, and a manifest.jsonl beside them.",
+                       epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("--config", choices=sorted(CONFIGS), metavar="NAME",
+                   help=f"generator config: {', '.join(sorted(CONFIGS))} (default: the best bundled one)")
+    g.add_argument("--weights", metavar="DIR", help="a pipeline or training folder instead of bundled weights")
+    g.add_argument("--n", type=int, default=d.n, help=f"clips to make (default {d.n})")
+    g.add_argument("--mode", choices=MODES, default=d.mode, help=f"how clips start (default {d.mode})")
     g.add_argument("--class", dest="cls", metavar="C", help="class (a training source); default: random per clip")
     g.add_argument("--image", help="i2v: the first frame (any size; fitted to the clip)")
     g.add_argument("--clip", help="extend: the clip to continue")
     g.add_argument("--seconds", type=float, help="extend: seconds to add (default: as long again as the clip)")
-    g.add_argument("--sampler", choices=("ddim", "dpm++"), default="ddim")
-    g.add_argument("--steps", type=int, default=25)
-    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1 = off)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--batch", type=int, default=8)
-    g.add_argument("--crf", type=int, default=18)
-    g.add_argument("--threads", type=int, default=0)
+    g.add_argument("--sampler", choices=("ddim", "dpm++"), default=d.sampler, help=f"default {d.sampler}")
+    g.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
+    g.add_argument("--guidance", type=float, default=d.guidance,
+                   help=f"classifier-free guidance scale, 1 = off (default {d.guidance:g})")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of the first clip; clip i uses seed + i")
+    g.add_argument("--batch", type=int, default=d.batch, help=f"clips sampled at once (default {d.batch})")
+    g.add_argument("--crf", type=int, default=d.crf, help=f"H.264 CRF of the clips (default {d.crf})")
     g.add_argument("--key", help="signer private key (default: development identity made on first use)")
     g.add_argument("--cert", help="signer certificate chain, leaf first")
     g.add_argument("--out", required=True, help="output folder")
+    _add_common(g, json_output=True, threads=True)
     g.set_defaults(run=_generate)
 
 
 def _add_generator(sub) -> None:
+    from clipproof.generator.configs import CONFIGS
+    from clipproof.generator.settings import TrainSettings
+    d = TrainSettings()
     g = sub.add_parser("generator", help="train the reference video generator")
     gsub = g.add_subparsers(dest="generator_command", required=True, metavar="ACTION", parser_class=_Parser)
     t = gsub.add_parser("train", help="train a generator config on a corpus' real train clips",
-                        description="Train (or resume) a generator; runs under torchrun for DDP.")
+                        description="Train (or resume) a generator; runs under torchrun for DDP.",
+                        epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--corpus", required=True, help="corpus folder from `clipproof datasets build`")
-    t.add_argument("--config", required=True, help="generator config name (wan-xs, latte-xs, latte-xs-spatial, ...)")
+    t.add_argument("--config", required=True, choices=sorted(CONFIGS), metavar="NAME",
+                   help=f"generator config: {', '.join(sorted(CONFIGS))}")
     t.add_argument("--out", required=True, help="checkpoint folder (resumed when it holds a checkpoint)")
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    t.add_argument("--checkpoint-every", type=int, default=250)
+    t.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    t.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"clips per step, shared by the processes of a DDP run (default {d.batch_size})")
+    t.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr:g})")
+    t.add_argument("--seed", type=int, default=d.seed, help="seed of the weights, data order and noise")
+    t.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
+    t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help=f"steps between checkpoints (default {d.checkpoint_every})")
+    _add_common(t, threads=True)
     t.set_defaults(run=_generator_train)
 
 
@@ -419,7 +424,7 @@ def _add_generator(sub) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _detector_settings(args):
-    from clipproof.detector.train import DetectorSettings
+    from clipproof.detector.settings import DetectorSettings
     return DetectorSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                             workers=args.workers, patience=args.patience, ema=args.ema)
 
@@ -433,7 +438,8 @@ def _detector_train(args) -> int:
     settings = _detector_settings(args)
     train = ClipDataset(args.corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
     val = ClipDataset(args.corpus, "val")
-    config = train_detector(train, val, args.model, args.out, settings, log=lambda m: print(m, file=sys.stderr))
+    config = train_detector(train, val, args.model, args.out, settings, progress=not args.quiet,
+                            log=lambda m: print(m, file=sys.stderr))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{args.model}: best validation AUC {config['best_val_auc']:.4f} at epoch {config['best_epoch']}; "
               f"weights in {args.out}")
@@ -464,50 +470,57 @@ def _detector_check(args) -> int:
 
 
 def _add_detector(sub) -> None:
-    d = sub.add_parser("detector", help="train and evaluate the real-vs-generated detector")
-    dsub = d.add_subparsers(dest="detector_command", required=True, metavar="ACTION", parser_class=_Parser)
+    from clipproof.detector.registry import list_models
+    from clipproof.detector.settings import DetectorSettings
+    d = DetectorSettings()
+    models = list_models()
+    det = sub.add_parser("detector", help="train and evaluate the real-vs-generated detector")
+    dsub = det.add_subparsers(dest="detector_command", required=True, metavar="ACTION", parser_class=_Parser)
 
     def training_options(p) -> None:
         p.add_argument("--corpus", required=True, help="corpus with real and synthetic clips")
-        p.add_argument("--model", default="st-attention", help="st-attention (default) or frame-avg")
+        p.add_argument("--model", default="st-attention", choices=models, metavar="NAME",
+                       help=f"detector model: {', '.join(models)} (default st-attention)")
         p.add_argument("--out", required=True, help="weights folder (resumed when it holds a run)")
-        p.add_argument("--epochs", type=int, default=10)
-        p.add_argument("--batch-size", type=int, default=16)
-        p.add_argument("--lr", type=float, default=1e-3)
-        p.add_argument("--patience", type=int, default=3, help="epochs without a better val AUC before stopping")
-        p.add_argument("--ema", type=float, default=0.0,
+        p.add_argument("--epochs", type=int, default=d.epochs, help=f"most epochs (default {d.epochs})")
+        p.add_argument("--batch-size", type=int, default=d.batch_size,
+                       help=f"clips per step, shared by the processes of a DDP run (default {d.batch_size})")
+        p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr:g})")
+        p.add_argument("--patience", type=int, default=d.patience,
+                       help=f"epochs without a better validation AUC before stopping (default {d.patience})")
+        p.add_argument("--ema", type=float, default=d.ema,
                        help="per-step EMA decay of the weights, e.g. 0.99 (default 0: off)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-        p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+        p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights, data order and augmentation")
+        p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
+        _add_common(p, threads=True)
 
-    t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val")
+    kw = {"epilog": _exit_codes_text(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+    t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val", **kw)
     training_options(t)
     t.set_defaults(run=_detector_train)
-    e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png")
-    e.add_argument("--corpus", required=True)
-    e.add_argument("--weights", required=True)
+    e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png", **kw)
+    e.add_argument("--corpus", required=True, help="corpus to evaluate on")
+    e.add_argument("--weights", required=True, metavar="DIR", help="detector weights folder")
     e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
-    e.add_argument("--split", default="test")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
+    _add_common(e, quiet=False, json_output=True)
     e.set_defaults(run=_detector_eval)
-    lo = dsub.add_parser("loo", help="leave-one-generator-out: train without one variant, test on it")
+    lo = dsub.add_parser("loo", help="leave-one-generator-out: train without one variant, test on it", **kw)
     training_options(lo)
-    lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True)
+    lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True, help="the axis to leave out along")
     lo.add_argument("--only", action="append", metavar="VALUE",
                     help="leave out just this value (repeatable; default: each in turn)")
     lo.set_defaults(run=_detector_loo)
-    c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?")
-    c.add_argument("--corpus", required=True)
+    c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?", **kw)
+    c.add_argument("--corpus", required=True, help="corpus to check")
     c.set_defaults(run=_detector_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clipproof", description="clipproof: video provenance — Content Credentials, "
                 "a trained detector, and a reference generator whose every clip is signed.",
-                epilog="exit codes: 0 ok; 64 usage; 65 unreadable media; 66 missing input; "
-                       "70 internal error; 73 output exists or cannot be made; 78 unusable key or certificate. "
-                       "`clipproof verify` exits as `verify` does.")
+                epilog=_exit_codes_text("  `clipproof verify` exits as `verify` does (see its --help)\n"),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"clipproof {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -523,9 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("--common-name", default="clipproof dev signer", help="the signer's name")
     ki.set_defaults(run=_keys_init)
 
-    s = sub.add_parser("sign", help="sign a video or image with a C2PA manifest (offline, atomic)")
+    s = sub.add_parser("sign", help="sign a video or image with a C2PA manifest (offline, atomic)",
+                       epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("input", help="MP4, MOV, M4V, AVI, JPEG, PNG or WebP file")
-    s.add_argument("-o", "--output", help="output path (default: INPUT with .signed before the extension)")
+    s.add_argument("-o", "--out", "--output", dest="out",
+                   help="output path (default: INPUT with .signed before the extension)")
     s.add_argument("--key", required=True, help="signer private key (PEM)")
     s.add_argument("--cert", required=True, help="signer certificate chain, leaf first (PEM)")
     kind = s.add_mutually_exclusive_group(required=True)
@@ -533,8 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("--capture", action="store_true", help="declare digitalCapture (camera footage)")
     kind.add_argument("--source-type", metavar="TERM", help="any IPTC digital source type term")
     s.add_argument("--assertion", action="append", metavar="FILE.json", help="extra assertion(s) as JSON; repeatable")
-    s.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--force", action="store_true", help="replace the output if it exists")
+    _add_common(s, json_output=True)
     s.set_defaults(run=_sign)
     _add_datasets(sub)
     _add_generator(sub)

@@ -11,11 +11,11 @@ def require_readable_file(path: str | os.PathLike) -> Path:
     """Raise InputMissingError (missing, a folder, no permission) or InvalidMediaError (empty)."""
     path = Path(path)
     if not path.exists():
-        raise InputMissingError(f"{path}: no such file")
+        raise InputMissingError("no such file", path=path)
     if path.is_dir():
-        raise InputMissingError(f"{path}: is a folder, not a file")
+        raise InputMissingError("is a folder, not a file", path=path)
     if not os.access(path, os.R_OK):
-        raise InputMissingError(f"{path}: permission denied")
+        raise InputMissingError("permission denied", path=path)
     if path.stat().st_size == 0:
-        raise InvalidMediaError(f"{path}: empty file")
+        raise InvalidMediaError("empty file", path=path)
     return path

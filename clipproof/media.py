@@ -68,9 +68,9 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
     except PermissionError as e:
-        raise InputMissingError(f"{path}: permission denied") from e
+        raise InputMissingError("permission denied", path=path) from e
     except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
-        raise InvalidMediaError(f"{path}: not a readable video or image ({_reason(e)})") from e
+        raise InvalidMediaError(f"not a readable video or image ({_reason(e)})", path=path) from e
 
 
 @contextlib.contextmanager
@@ -89,13 +89,13 @@ def _reason(e: BaseException) -> str:
 
 def _video_stream(container, path) -> av.VideoStream:
     if not container.streams.video:
-        raise InvalidMediaError(f"{path}: no video stream")
+        raise InvalidMediaError("no video stream", path=path)
     stream = container.streams.video[0]
     w, h = stream.codec_context.width, stream.codec_context.height
     if w <= 0 or h <= 0:
-        raise InvalidMediaError(f"{path}: video stream has no frame size (corrupt header)")
+        raise InvalidMediaError("video stream has no frame size (corrupt header)", path=path)
     if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
-        raise InvalidMediaError(f"{path}: absurd frame size {w}x{h}")
+        raise InvalidMediaError(f"absurd frame size {w}x{h}", path=path)
     return stream
 
 
@@ -123,9 +123,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         try:
             first = next((p for p in container.demux(stream) if p.size), None)
         except (av.FFmpegError, ValueError) as e:
-            raise InvalidMediaError(f"{path}: video data cannot be read ({_reason(e)})") from e
+            raise InvalidMediaError(f"video data cannot be read ({_reason(e)})", path=path) from e
         if first is None:
-            raise InvalidMediaError(f"{path}: zero frames")
+            raise InvalidMediaError("zero frames", path=path)
         return MediaInfo(
             container=fmt,
             codec=stream.codec_context.name,
@@ -230,7 +230,7 @@ def _decode_errors(path):
     try:
         yield
     except (av.FFmpegError, ValueError) as e:
-        raise InvalidMediaError(f"{path}: video data does not decode ({_reason(e)})") from e
+        raise InvalidMediaError(f"video data does not decode ({_reason(e)})", path=path) from e
 
 
 def _converter(size, crop) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
@@ -242,7 +242,7 @@ def _converter(size, crop) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]
 def _as_arrays(path, picked: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, list[float]]:
     import numpy as np
     if not picked:
-        raise InvalidMediaError(f"{path}: zero frames in the requested window")
+        raise InvalidMediaError("zero frames in the requested window", path=path)
     return np.stack([a for a, _ in picked]), [t for _, t in picked]
 
 
@@ -403,7 +403,7 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
                 if s.type in ("video", "audio"):
                     mapping[s.index] = out.add_stream_from_template(s)
             if not mapping:
-                raise InvalidMediaError(f"{src}: no audio or video streams to copy")
+                raise InvalidMediaError("no audio or video streams to copy", path=src)
             try:
                 for packet in inp.demux(*[inp.streams[i] for i in mapping]):
                     if packet.dts is None:
@@ -411,7 +411,7 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
                     packet.stream = mapping[packet.stream.index]
                     out.mux(packet)
             except av.FFmpegError as e:
-                raise InvalidMediaError(f"{src}: cannot be remuxed ({_reason(e)})") from e
+                raise InvalidMediaError(f"cannot be remuxed ({_reason(e)})", path=src) from e
     return dst
 
 

@@ -5,6 +5,7 @@ the clips it makes so that a corpus recipe can take them as a synthetic source.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -69,7 +70,7 @@ def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
     if path.is_dir():
         path = path / MANIFEST
     if not path.is_file():
-        raise InputMissingError(f"{path}: no manifest (is this a corpus folder?)")
+        raise InputMissingError("no manifest (is this a corpus folder?)", path=path)
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -78,5 +79,12 @@ def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
             try:
                 out.append(ClipRecord.from_dict(json.loads(line)))
             except (ValueError, TypeError, UsageError) as e:
-                raise UsageError(f"{path}:{n}: not a clip record ({e})") from e
+                raise UsageError(f"line {n}: not a clip record ({e})", path=path) from e
     return out
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from strings and numbers, the same on every machine and run (corpus
+    windows, splits and the generator's per-clip seeds all derive from it)."""
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1

@@ -6,19 +6,29 @@ serialised inside ``clipproof.provenance``. ``verify(path)`` is the one-shot for
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
-from clipproof.errors import ClipproofError, InvalidMediaError
+from clipproof.errors import EXIT_RED_FLAG, ClipproofError, InvalidMediaError, exit_code
+from clipproof.findings import DetectorFindings
 from clipproof.inputs import require_readable_file
 from clipproof.provenance.read import read_credentials
-from clipproof.findings import DetectorFindings
 from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
+
+# Files a folder walk treats as media; anything else inside a folder is skipped with a note.
+# A file named explicitly is always verified, whatever its name.
+MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m4s",
+                  ".3gp", ".flv", ".wmv", ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif",
+                  ".avif", ".tif", ".tiff", ".gif"}
 
 if TYPE_CHECKING:
     from clipproof.media import MediaInfo
@@ -37,6 +47,15 @@ class Outcome:
     path: str
     report: Report | None
     error: ClipproofError | None
+
+    @property
+    def exit_code(self) -> int:
+        return self.report.exit_code if self.report else exit_code(self.error)
+
+    def to_dict(self) -> dict:
+        """The ``verify --json`` row: the report, or the error record."""
+        from clipproof.provenance.report import error_record
+        return self.report.to_dict() if self.report else error_record(self.path, self.error)
 
 
 class Verifier:
@@ -70,7 +89,8 @@ class Verifier:
             # Nothing to report on: not media, and no credentials that say otherwise. The C2PA
             # parser's reason is often the sharper one ("boxes are too deeply nested").
             if credentials.unreadable_asset:
-                raise InvalidMediaError(f"{media_error}; C2PA reader: {_short_c2pa(credentials)}")
+                c2pa_says = credentials.failures[0].detail or credentials.failures[0].explanation
+                raise InvalidMediaError(f"{media_error.reason}; C2PA reader: {c2pa_says}", path=path)
             raise media_error
         findings = None
         if self.detector is not None and media is not None and not media.is_image:
@@ -80,16 +100,33 @@ class Verifier:
             reason = "The detector scores video only; this is a still image."
         verdict, reasons = decide(credentials, findings, reason)
         if media is None:
-            reasons.append(f"The media itself cannot be decoded ({_short(media_error)}).")
+            reasons.append(f"The media itself cannot be decoded ({media_error.reason}).")
         return Report(path=str(path), sha256=sha, media=media, credentials=credentials,
                       detector=findings, verdict=verdict, reasons=reasons)
 
+    def verify_stream(self, stream: BinaryIO, name: str = "-") -> Report:
+        """Verify a file read from ``stream`` (e.g. standard input); the Report's path is ``name``.
+
+        The bytes are spooled to a temporary file first: the C2PA reader and the decoder seek."""
+        with tempfile.TemporaryDirectory(prefix="clipproof-") as tmp:
+            spooled = Path(tmp) / "input"
+            with open(spooled, "wb") as f:
+                shutil.copyfileobj(stream, f, 1 << 20)
+            if spooled.stat().st_size == 0:
+                raise InvalidMediaError("empty input", path=name)
+            try:
+                return dataclasses.replace(self.verify(spooled), path=name)
+            except ClipproofError as e:
+                raise type(e)(e.reason, path=name) from None
+
     def verify_many(self, paths: Iterable[str | os.PathLike], *, workers: int = 1) -> Iterator[Outcome]:
         """Verify each path, in order; a bad file becomes an Outcome with its error, and the
-        others are still verified. ``workers`` > 1 verifies that many files at a time."""
+        others are still verified. ``workers`` > 1 verifies that many files at a time. The path
+        ``-`` reads standard input."""
         def one(p) -> Outcome:
             try:
-                return Outcome(str(p), self.verify(p), None)
+                report = self.verify_stream(sys.stdin.buffer) if str(p) == "-" else self.verify(p)
+                return Outcome(str(p), report, None)
             except ClipproofError as e:
                 return Outcome(str(p), None, e)
         if workers <= 1:
@@ -105,6 +142,33 @@ def verify(path: str | os.PathLike, *, trust: Iterable[str | os.PathLike] | str 
     return Verifier(trust=trust, detector=detector).verify(path)
 
 
+def batch_exit_code(codes: Iterable[int]) -> int:
+    """The exit code of a batch: 1 when any file has a red flag (a red flag is never hidden
+    behind an unreadable file or an uncertain one), otherwise the highest code; 0 for none."""
+    codes = list(codes)
+    if EXIT_RED_FLAG in codes:
+        return EXIT_RED_FLAG
+    return max(codes, default=0)
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, str | None]]:
+    """``(path, None)`` for each file to verify, ``(path, why)`` for each one skipped.
+
+    Files named as given (whatever their name: a missing one is reported when verified);
+    folders walked recursively in sorted order, hidden entries left out, files without a media
+    suffix skipped with a reason."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            yield path, None
+            continue
+        for sub in sorted(path.rglob("*")):
+            rel = sub.relative_to(path)
+            if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
+                continue
+            yield sub, None if sub.suffix.lower() in MEDIA_SUFFIXES else "not a media file"
+
+
 # ---------------------------------------------------------------------------------------------
 
 def _hash_and_probe(path: Path) -> tuple[str, tuple[MediaInfo | None, InvalidMediaError | None]]:
@@ -117,16 +181,6 @@ def _probe(path: Path) -> tuple[MediaInfo | None, InvalidMediaError | None]:
         return probe(path), None
     except InvalidMediaError as e:
         return None, e
-
-
-def _short(e: Exception | None) -> str:
-    # Errors carry "<path>: <reason>"; inside a report the path is already known.
-    return str(e).split(": ", 1)[-1] if e else "unknown reason"
-
-
-def _short_c2pa(credentials) -> str:
-    text = credentials.failures[0].explanation
-    return text[text.find("(") + 1:text.rfind(")")] if "(" in text else text
 
 
 def _load_detector(choice: Any) -> tuple[Detector | None, str | None]:

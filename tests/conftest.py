@@ -1,6 +1,8 @@
 """Shared test material: real clips made here, development keys, the reference fixtures."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -56,11 +58,37 @@ def capture_clip(clip, keys, tmp_path_factory) -> Path:
                 source_type="digitalCapture")
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a console script of this environment (``verify`` or ``clipproof``)."""
+def run_process(*args: str, env: dict | None = None, cwd: Path | None = None,
+                input: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run a console script of this environment (``verify`` or ``clipproof``) as a user does:
+    a new process (torch imported afresh: seconds). One end-to-end check per command uses this."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=120)
+    out = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, env=full_env, cwd=cwd,
+                         timeout=300, input=input)
+    return subprocess.CompletedProcess(out.args, out.returncode, out.stdout.decode(), out.stderr.decode())
+
+
+def run_cli(*args: str, env: dict | None = None, input: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ``verify ...`` or ``clipproof ...`` in this process (``cli.main``), with the exit code,
+    stdout and stderr a process would give; ``input`` is standard input."""
+    from clipproof import cli
+    entry = {"verify": cli.verify_main, "clipproof": cli.main}[args[0]]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    stdin = io.TextIOWrapper(io.BytesIO(input or b""))
+    saved_env = dict(os.environ)
+    os.environ.update(env or {})
+    saved_stdin, sys.stdin = sys.stdin, stdin
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = entry(list(args[1:]))
+            except SystemExit as e:        # argparse: --help, --version, usage errors
+                code = e.code if isinstance(e.code, int) else 0
+    finally:
+        sys.stdin = saved_stdin
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,7 +120,8 @@ def trained(tiny_corpus, tmp_path_factory):
     import torch
 
     from clipproof.generator.configs import get_config
-    from clipproof.generator.train import TrainSettings, train
+    from clipproof.generator.settings import TrainSettings
+    from clipproof.generator.train import train
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("gen") / "tiny"
     result = train(fixed_batch(tiny_corpus), lambda r: r.group, get_config("tiny"), out,

@@ -1,7 +1,9 @@
 """The command lines, run as users run them: exit codes, text and JSON output, bad input."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from clipproof.provenance.report import SCHEMA
-from conftest import FIXTURES, run_cli
+from conftest import BIN, FIXTURES, run_cli, run_process
 
 
 def records(stdout: str) -> list[dict]:
@@ -48,10 +50,12 @@ def test_json_lines_follow_the_schema(ai_clip, capture_clip, clip, keys):
                   str(ai_clip), str(capture_clip), str(clip))
     rows = records(out.stdout)
     assert [r["verdict"] for r in rows] == ["ai-generated-declared", "authentic-declared", "uncertain"]
-    assert out.returncode == 2  # the highest: uncertain
+    assert out.returncode == 1  # a red flag (the AI declaration) outranks the uncertain clip
+    assert [r["exit_code"] for r in rows] == [1, 0, 2]
     for r in rows:
         assert r["schema"] == SCHEMA
-        assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons"}
+        assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons",
+                          "exit_code"}
         assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio"}
         assert {"state", "signer", "signed_at", "claim_generator", "actions", "ai_generated",
                 "ingredients", "failures"} <= set(r["credentials"])
@@ -114,8 +118,10 @@ def test_batch_goes_on_after_bad_files(bad_inputs, ai_clip, tmp_path):
     rows = records(out.stdout)
     assert len(rows) == 4
     assert rows[0]["error"]["exit_code"] == 65 and rows[2]["error"]["exit_code"] == 66
+    assert [r["error"]["kind"] for r in rows if "error" in r] == ["invalid-media", "missing", "invalid-media"]
+    assert [r["exit_code"] for r in rows] == [65, 1, 66, 65]
     assert rows[1]["verdict"] == "ai-generated-declared"
-    assert out.returncode == 66
+    assert out.returncode == 1          # the AI-declared clip is not hidden behind the unreadable files
 
 
 def test_folder_recursion_skips_non_media(ai_clip, clip, tmp_path):
@@ -129,7 +135,7 @@ def test_folder_recursion_skips_non_media(ai_clip, clip, tmp_path):
     rows = records(out.stdout)
     assert sorted(r["path"].rsplit("/", 1)[-1] for r in rows) == ["plain.mp4", "ünïcode clip.mp4"]
     assert "skipping" in out.stderr and "notes.txt" in out.stderr
-    assert out.returncode == 2
+    assert out.returncode == 1      # the AI-declared clip in the sub-folder
 
 
 def test_paths_with_spaces_and_non_ascii(ai_clip, tmp_path):
@@ -145,7 +151,8 @@ def test_bad_trust_anchor(ai_clip, tmp_path):
     junk = tmp_path / "junk.pem"
     junk.write_text("nope")
     assert run_cli("verify", "--trust", str(junk), str(ai_clip)).returncode == 64
-    assert run_cli("verify", "--trust", str(tmp_path / "none.pem"), str(ai_clip)).returncode == 66
+    missing = run_cli("verify", "--trust", str(tmp_path / "none.pem"), str(ai_clip))
+    assert missing.returncode == 64 and "none.pem" in missing.stderr
 
 
 def test_no_detector_never_imports_torch(ai_clip):
@@ -190,3 +197,83 @@ def test_sign_with_assertion_file(clip, keys, tmp_path):
     out = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "t.mp4"), "--ai-generated",
                   "--key", str(keys.key), "--cert", str(keys.chain), "--assertion", str(bad))
     assert out.returncode == 64
+
+
+def test_batch_exit_rule(ai_clip, clip, tmp_path):
+    from clipproof.verification import batch_exit_code
+    assert batch_exit_code([65, 1, 66]) == 1 and batch_exit_code([2, 1]) == 1
+    assert batch_exit_code([0, 2, 65]) == 65 and batch_exit_code([0, 0]) == 0 and batch_exit_code([]) == 0
+    tampered = tmp_path / "tampered.mp4"
+    data = bytearray(ai_clip.read_bytes())
+    data[-100] ^= 0xFF                                       # inside mdat: the hash no longer matches
+    tampered.write_bytes(bytes(data))
+    out = run_cli("verify", "--json", "--no-detector", str(tampered), str(clip))
+    assert [r["verdict"] for r in records(out.stdout)] == ["tampered", "uncertain"] and out.returncode == 1
+    assert run_cli("verify", "--json", "--no-detector", str(clip), str(tmp_path / "gone.mp4")).returncode == 66
+
+
+def test_broken_pipe_stops_quietly(clip):
+    # `verify ... | head -1`: the reader goes away; verify stops without a traceback or "internal error".
+    files = [str(clip)] * 40
+    out = subprocess.run(f"{BIN / 'verify'} --no-detector {' '.join(files)} | head -1", shell=True,
+                         capture_output=True, text=True, executable="/bin/bash")
+    assert out.stdout == f"{clip}\n"
+    assert out.stderr == "", out.stderr
+    piped = subprocess.run(["bash", "-c", f"set -o pipefail; {BIN / 'verify'} --json --no-detector "
+                            f"{' '.join(files)} | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+                           capture_output=True, text=True)
+    assert piped.stdout.strip() == "141" and "Traceback" not in piped.stderr
+
+
+def test_standard_input(ai_clip, keys):
+    out = run_cli("verify", "--json", "--no-detector", "--trust", str(keys.root), "-", input=ai_clip.read_bytes())
+    (row,) = records(out.stdout)
+    assert row["path"] == "-" and row["verdict"] == "ai-generated-declared" and out.returncode == 1
+    empty = run_cli("verify", "-", input=b"")
+    assert empty.returncode == 65 and empty.stderr == "verify: -: empty input\n"
+
+
+def test_quiet_prints_nothing_and_answers_by_exit_code(ai_clip, tmp_path):
+    out = run_cli("verify", "--quiet", "--no-detector", str(ai_clip), str(tmp_path / "gone.mp4"))
+    assert out.stdout == "" and out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "gone.mp4: no such file" in out.stderr
+
+
+def test_config_file_rejects_unknown_keys_and_env_urls(ai_clip, keys, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[trust]\nanchor = "root.pem"\n')            # misspelt: would drop the anchors
+    out = run_cli("verify", "--no-detector", str(ai_clip), env={"CLIPPROOF_CONFIG": str(cfg)})
+    assert out.returncode == 64 and "trust.anchor" in out.stderr
+    cfg.write_text(f'[trust]\nanchors = ["{keys.root}"]\n')
+    assert run_cli("verify", "--no-detector", str(ai_clip), env={"CLIPPROOF_CONFIG": str(cfg)}).returncode == 1
+    url = run_cli("verify", "--no-detector", str(ai_clip),
+                  env={"CLIPPROOF_TRUST_ANCHORS": f"{keys.root}{os.pathsep}https://example.com/root.pem"})
+    assert url.returncode == 64 and "URL" in url.stderr and url.stderr.count("\n") == 1
+
+
+def test_every_option_has_help():
+    from clipproof.cli import build_parser
+
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from walk(sub, f"{name} {sub_name}")
+            elif action.help is None and action.option_strings:
+                yield f"{name} {action.option_strings[0]}"
+    assert list(walk(build_parser(), "clipproof")) == []
+
+
+def test_errors_carry_their_code_kind_and_fields(tmp_path):
+    import pickle
+
+    from clipproof.errors import InputMissingError, InvalidMediaError, exit_code_table
+    from clipproof.media import probe
+    with pytest.raises(InputMissingError) as e:
+        probe(tmp_path / "gone.mp4")
+    assert (e.value.exit_code, e.value.kind, e.value.reason) == (66, "missing", "no such file")
+    assert e.value.path == str(tmp_path / "gone.mp4") and str(e.value) == f"{tmp_path / 'gone.mp4'}: no such file"
+    again = pickle.loads(pickle.dumps(InvalidMediaError("zero frames", path="a.mp4")))
+    assert (type(again), again.reason, again.path) == (InvalidMediaError, "zero frames", "a.mp4")
+    codes = {code for code, _, _ in exit_code_table()}
+    assert {64, 65, 66, 70, 73, 78} == codes

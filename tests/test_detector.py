@@ -16,7 +16,10 @@ from clipproof.detector.calibration import calibrate
 from clipproof.detector.evaluate import evaluate
 from clipproof.detector.metrics import ece, eer
 from clipproof.detector.registry import create_model, list_models
-from clipproof.detector.train import DetectorSettings, load_weights, predict_logits, train_detector
+from clipproof.detector.evaluate import predict_logits
+from clipproof.detector.settings import DetectorSettings
+from clipproof.detector.train import train_detector
+from clipproof.detector.weights import load_weights
 from clipproof.errors import UsageError
 from conftest import FIXTURES, run_cli
 
@@ -232,10 +235,10 @@ def test_bundled_weights_call_phone_footage_real():
     assert result["detector"]["frames_used"] == 16 * len(result["detector"]["segments"])
 
 
-def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):
+def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsys):
     import shutil
 
-    from clipproof.detector.card import card
+    from tools.detector_card import card
     weights = tmp_path / "weights"
     shutil.copytree(detector[0], weights)
     result = evaluate(weights, mixed_corpus, weights / "eval")
@@ -251,7 +254,8 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path):
     assert "- Calls rendered graphics synthetic." in text.split("## Limits")[1]
     # A misspelt results file is an error with its name, and the card on disk is left as it was.
     before = (weights / "MODEL_CARD.md").read_text() if (weights / "MODEL_CARD.md").exists() else None
-    out = run_cli("python", "-m", "clipproof.detector.card", "--weights", str(weights), "--loo",
-                  str(tmp_path / "loo-typo.json"), "--corpus-command", "c", "--train-command", "t")
-    assert out.returncode == 66 and "loo-typo.json: no such file" in out.stderr
+    from tools.detector_card import main
+    code = main(["--weights", str(weights), "--loo", str(tmp_path / "loo-typo.json"),
+                 "--corpus-command", "c", "--train-command", "t"])
+    assert code == 66 and "loo-typo.json: no such file" in capsys.readouterr().err
     assert ((weights / "MODEL_CARD.md").read_text() if (weights / "MODEL_CARD.md").exists() else None) == before

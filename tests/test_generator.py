@@ -15,7 +15,8 @@ from clipproof.generator.configs import get_config
 from clipproof.generator.generate import (GenerateOptions, extend_clip, fit_image, generate, load_generator,
                                           sample_clips)
 from clipproof.generator.model import VideoDiT
-from clipproof.generator.train import TrainSettings, train
+from clipproof.generator.settings import TrainSettings
+from clipproof.generator.train import train
 from clipproof.media import probe
 from clipproof.provenance.keys import load_identity
 from conftest import FIXTURES, fixed_batch, run_cli
@@ -23,7 +24,7 @@ from conftest import FIXTURES, fixed_batch, run_cli
 
 def test_loss_falls_on_a_fixed_batch(trained, tiny_corpus):
     from clipproof.generator.pipeline import training_scheduler
-    from clipproof.generator.train import _loss
+    from clipproof.generator.train import _loss, training_draws
     ds = fixed_batch(tiny_corpus)
     frames = torch.stack([ds[i][0] for i in range(len(ds))])
     classes = [r.group for r in ds.records]
@@ -31,11 +32,11 @@ def test_loss_falls_on_a_fixed_batch(trained, tiny_corpus):
     untrained = VideoDiT.from_generator_config(cfg, sorted(set(classes)))
     learned = load_generator(weights=trained[0]).pipeline.transformer
 
+    draws = training_draws(cfg, TrainSettings(seed=123), 0, len(frames))   # the same noise and tasks for both
+
     def loss(model) -> float:
-        torch.manual_seed(123)             # the same noise, timesteps and tasks for both
         with torch.no_grad():
-            return _loss(model, model, training_scheduler(cfg), frames, classes, cfg, TrainSettings(),
-                         np.random.default_rng(0)).item()
+            return _loss(model, model, training_scheduler(cfg), frames, classes, draws).item()
     before, after = loss(untrained), loss(learned)
     assert after < 0.7 * before, (before, after)
     assert trained[1].steps == 60 and len(trained[1].losses) >= 2

@@ -27,14 +27,14 @@ from typing import Callable, Iterable
 import numpy as np
 
 from clipproof.atomic import atomic_output, output_folder
-from clipproof.datasets.clips import ClipSpec, cut_windows, stable_seed
+from clipproof.datasets.clips import ClipSpec, cut_windows
 from clipproof.datasets.recipe import Recipe
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
                                         sample_sources, still_sources)
 from clipproof.datasets.variants import Variant
 from clipproof.digest import sha256_file
 from clipproof.errors import ClipproofError, UsageError
-from clipproof.records import MANIFEST, ClipRecord, write_manifest
+from clipproof.records import MANIFEST, ClipRecord, stable_seed, write_manifest
 
 PROGRESS = ".progress.jsonl"
 BUILD_LOG = "build.log"
@@ -222,10 +222,10 @@ def _check_recipe(corpus: Path, recipe: Recipe) -> None:
     copy = corpus / RECIPE_COPY
     if copy.is_file():
         if json.loads(copy.read_text(encoding="utf-8")) != current:
-            raise UsageError(f"{corpus}: holds a corpus of another recipe; build into a new folder")
+            raise UsageError("holds a corpus of another recipe; build into a new folder", path=corpus)
         return
     if any(corpus.iterdir()):
-        raise UsageError(f"{corpus}: not empty and not a corpus; build into a new folder")
+        raise UsageError("not empty and not a corpus; build into a new folder", path=corpus)
     with atomic_output(copy) as tmp:
         tmp.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 

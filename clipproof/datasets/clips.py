@@ -2,7 +2,6 @@
 non-overlapping windows per source, deterministic for a seed."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from clipproof.datasets.sources import Source
 from clipproof.errors import InvalidMediaError, UsageError
+from clipproof.records import stable_seed
 
 # Frame rate given to clips animated from stills when the spec sets none.
 STILL_FPS = 24.0
@@ -44,12 +44,6 @@ class Window:
     frames: np.ndarray     # uint8 (T, H, W, 3)
 
 
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed from strings and numbers, the same on every machine and run."""
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
-
-
 def window_starts(total: int, span: int, windows: int, rng: np.random.Generator) -> list[int]:
     """Start frames of up to ``windows`` non-overlapping spans of ``span`` frames in ``total``:
     one per equal segment of the video, at a random offset inside it."""
@@ -70,13 +64,13 @@ def cut_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window]:
 
     info = probe(source.path)
     if not info.fps or info.frames < 1:
-        raise InvalidMediaError(f"{source.path}: no frame rate or frame count in its headers")
+        raise InvalidMediaError("no frame rate or frame count in its headers", path=source.path)
     stride = max(1, round(info.fps / spec.fps)) if spec.fps else spec.stride
     span = spec.frames * stride
     rng = np.random.default_rng(stable_seed(seed, source.name))
     starts = window_starts(info.frames, span, spec.windows, rng)
     if not starts:
-        raise InvalidMediaError(f"{source.path}: {info.frames} frames, shorter than one clip ({span})")
+        raise InvalidMediaError(f"{info.frames} frames, shorter than one clip ({span})", path=source.path)
     for i, start in enumerate(starts):
         # From half a frame before the start (timestamps are rounded, frame indices are not),
         # a few frames of slack at the end, then count frames rather than trust timestamps.
@@ -97,7 +91,7 @@ def _still_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window
     try:
         photo = load_photo(source.path)
     except OSError as e:
-        raise InvalidMediaError(f"{source.path}: not a readable image ({e})") from e
+        raise InvalidMediaError(f"not a readable image ({e})", path=source.path) from e
     for i in range(spec.windows):
         rng = np.random.default_rng(stable_seed(seed, source.name, i))
         yield Window(i, 0.0, spec.fps or STILL_FPS, camera_move(photo, spec.frames, spec.width, spec.height, rng))

@@ -92,11 +92,11 @@ def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
         path = RECIPES / f"{path_or_name}.toml"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
-        raise InputMissingError(f"{path_or_name}: no such recipe file (shipped recipes: {shipped})")
+        raise InputMissingError(f"no such recipe file (shipped recipes: {shipped})", path=path_or_name)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not a valid TOML recipe ({e})") from e
+        raise UsageError(f"not a valid TOML recipe ({e})", path=path) from e
     return recipe_from_dict(data, base=path.parent)
 
 

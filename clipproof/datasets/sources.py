@@ -58,7 +58,7 @@ def folder_sources(folder: str | os.PathLike, prefix: str = "folder") -> tuple[l
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputMissingError(f"{folder}: no such folder")
+        raise InputMissingError("no such folder", path=folder)
     sources, skipped = [], []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
@@ -182,7 +182,7 @@ def sample_sources(cache: str | os.PathLike) -> list[Source]:
     cache = Path(cache)
     index = cache / SAMPLES_INDEX
     if not index.is_file():
-        raise InputMissingError(f"{cache}: no {SAMPLES_INDEX}; run `clipproof datasets fetch-samples {cache}` first")
+        raise InputMissingError(f"no {SAMPLES_INDEX}; run `clipproof datasets fetch-samples {cache}` first", path=cache)
     out = []
     for item in json.loads(index.read_text(encoding="utf-8")):
         item["path"] = str(cache / item["path"])

@@ -14,10 +14,32 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+from torch.utils.data import DataLoader, Dataset
+
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.detector.metrics import summary
-from clipproof.detector.train import load_weights, predict_logits
+from clipproof.detector.weights import load_weights
 from clipproof.errors import UsageError
+
+
+def collate(batch):
+    """Dataset items ``(frames, label, record)`` as (frames (B, T, C, H, W), labels (B,) float, records)."""
+    frames, labels, records = zip(*batch)
+    return torch.stack(frames), torch.tensor(labels, dtype=torch.float32), list(records)
+
+
+@torch.no_grad()
+def predict_logits(model, dataset: Dataset, batch_size: int = 32, workers: int = 0,
+                   device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray, list]:
+    """Logits, labels and records of every clip of ``dataset``."""
+    model.eval()
+    logits, labels, records = [], [], []
+    for frames, y, recs in DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate):
+        logits.append(model(frames.to(device))["logits"].float().cpu())
+        labels.append(y)
+        records += recs
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy().astype(int), records
 
 
 def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -30,8 +52,8 @@ def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | o
     size = tuple(config["size"])
     data = ClipDataset(corpus, split, variants=None, size=size)
     if {r.label for r in data.records} != {"real", "synthetic"}:
-        raise UsageError(f"{corpus}: the {split!r} split needs both real and synthetic clips to evaluate "
-                         f"(it has {len(data)} clips)")
+        raise UsageError(f"the {split!r} split needs both real and synthetic clips to evaluate "
+                         f"(it has {len(data)} clips)", path=corpus)
     logits, y, records = predict_logits(model, data)
     p = cal.probability(logits)
     p_raw = 1 / (1 + np.exp(-logits))

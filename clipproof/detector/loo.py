@@ -12,7 +12,10 @@ from typing import Callable
 import numpy as np
 
 from clipproof.detector.metrics import summary
-from clipproof.detector.train import DetectorSettings, load_weights, predict_logits, train_detector
+from clipproof.detector.evaluate import predict_logits
+from clipproof.detector.settings import DetectorSettings
+from clipproof.detector.train import train_detector
+from clipproof.detector.weights import load_weights
 from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 

@@ -24,12 +24,10 @@ from clipproof.atomic import output_folder
 from clipproof.digest import sha256_file
 from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError, loading_weights
 from clipproof.records import MANIFEST, ClipRecord, read_manifest, write_manifest
+from clipproof.generator.settings import DEFAULT_FPS, MODES, GenerateOptions
 from clipproof.version import __version__
 
 WEIGHTS = Path(__file__).parent / "weights"
-MODES = ("t2v", "i2v", "extend")
-# Frame rate of generated clips (the bundled models learn from clips at the sources' rates).
-DEFAULT_FPS = 12.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def load_generator(config: str | None = None, weights: str | os.PathLike | None 
         if (folder / "pipeline" / "model_index.json").is_file():   # a training folder
             folder = folder / "pipeline"
         if not (folder / "model_index.json").is_file():
-            raise InputMissingError(f"{folder}: not a generator pipeline folder (no model_index.json)")
+            raise InputMissingError("not a generator pipeline folder (no model_index.json)", path=folder)
     else:
         name = config or default_config()
         get_config(name)  # unknown names fail here, with the list
@@ -97,12 +95,12 @@ def fit_image(path: str | os.PathLike, size: int) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise InputMissingError(f"{path}: no such image")
+        raise InputMissingError("no such image", path=path)
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
     except (UnidentifiedImageError, OSError) as e:
-        raise InvalidMediaError(f"{path}: not a readable image") from e
+        raise InvalidMediaError("not a readable image", path=path) from e
     w, h = im.size
     scale = size / min(w, h)
     im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.LANCZOS)
@@ -172,23 +170,6 @@ def extend_clip(gen: LoadedGenerator, frames: np.ndarray, add: int, seed: int, *
 # The command
 # ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class GenerateOptions:
-    n: int = 4
-    mode: str = "t2v"
-    cls: str | None = None
-    image: str | None = None
-    clip: str | None = None
-    seconds: float | None = None
-    sampler: str = "ddim"
-    steps: int = 25
-    guidance: float = 2.0
-    seed: int = 0
-    batch: int = 8
-    crf: int = 18
-    fps: float = DEFAULT_FPS
-
-
 def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike, identity,
              progress: Callable[[int], None] | None = None) -> list[ClipRecord]:
     """Make, sign and record ``opts.n`` clips in ``out``; returns their records."""
@@ -221,7 +202,7 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
     ids = [f"{gen.model_id}-{opts.mode}-{s:06d}" for s in seeds]
     for i in ids:
         if (out / f"{i}.mp4").exists():
-            raise OutputExistsError(f"{out / (i + '.mp4')}: already exists (another seed, or another folder)")
+            raise OutputExistsError("already exists (another seed, or another folder)", path=out / (i + '.mp4'))
 
     records: list[ClipRecord] = []
     with tempfile.TemporaryDirectory(dir=out, prefix=".unsigned-") as tmp:

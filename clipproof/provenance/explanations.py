@@ -63,13 +63,13 @@ def explain(code: str, detail: str | None = None) -> str:
         return f"{code}: {detail}" if detail else code
     if detail and code == "manifest.remoteNotFetched":
         url = re.search(r"https?://\S+", detail)
-        return f"{base} ({url.group(0) if url else _short(detail)})."
+        return f"{base} ({url.group(0) if url else library_detail(detail)})."
     if detail and code in ( "asset.unsupportedFormat", "asset.unparseable", "general.error"):
-        return f"{base} ({_short(detail)})."
+        return f"{base} ({library_detail(detail)})."
     return base
 
 
-def _short(detail: str) -> str:
+def library_detail(detail: str) -> str:
     # Library errors arrive as "Kind: message"; the kind repeats what our sentence says.
     detail = detail.split(": ", 1)[-1] if ": " in detail else detail
     return detail.replace("deply", "deeply").strip().rstrip(".")

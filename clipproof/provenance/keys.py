@@ -62,11 +62,11 @@ def init_dev_keys(folder: str | os.PathLike, *, common_name: str = "clipproof de
     paths = DevKeyPaths(folder / ROOT_CERT, folder / SIGNER_CHAIN, folder / SIGNER_KEY)
     existing = [p.name for p in (paths.root, paths.chain, paths.key) if p.exists()]
     if existing:
-        raise OutputExistsError(f"{folder}: already holds {', '.join(existing)}; refusing to overwrite keys")
+        raise OutputExistsError(f"already holds {', '.join(existing)}; refusing to overwrite keys", path=folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputMissingError(f"{folder}: cannot create folder ({e.strerror})") from e
+        raise InputMissingError(f"cannot create folder ({e.strerror})", path=folder) from e
 
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -137,11 +137,11 @@ def _read(path: str | os.PathLike, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError as e:
-        raise InputMissingError(f"{path}: {what} not found") from e
+        raise InputMissingError(f"{what} not found", path=path) from e
     except IsADirectoryError as e:
-        raise InputMissingError(f"{path}: {what} is a folder, not a file") from e
+        raise InputMissingError(f"{what} is a folder, not a file", path=path) from e
     except OSError as e:
-        raise InputMissingError(f"{path}: cannot read {what} ({e.strerror})") from e
+        raise InputMissingError(f"cannot read {what} ({e.strerror})", path=path) from e
 
 
 def load_certificates(path: str | os.PathLike, what: str = "certificate") -> list[x509.Certificate]:
@@ -150,7 +150,7 @@ def load_certificates(path: str | os.PathLike, what: str = "certificate") -> lis
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as e:
-        raise CredentialError(f"{path}: not a PEM {what} ({e})") from e
+        raise CredentialError(f"not a PEM {what} ({e})", path=path) from e
     return certs
 
 
@@ -161,9 +161,9 @@ def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) ->
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError as e:
-        raise CredentialError(f"{key_path}: private key is encrypted; give an unencrypted PEM key") from e
+        raise CredentialError("private key is encrypted; give an unencrypted PEM key", path=key_path) from e
     except (ValueError, UnsupportedAlgorithm) as e:
-        raise CredentialError(f"{key_path}: not a PEM private key") from e
+        raise CredentialError("not a PEM private key", path=key_path) from e
     chain = load_certificates(chain_path, "certificate chain")
     leaf = chain[0]
 
@@ -171,7 +171,7 @@ def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) ->
         return k.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     if spki(key.public_key()) != spki(leaf.public_key()):
-        raise CredentialError(f"{key_path}: private key does not match the certificate in {chain_path}")
+        raise CredentialError(f"private key does not match the certificate in {chain_path}", path=key_path)
     now = dt.datetime.now(dt.timezone.utc)
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise CredentialError(
@@ -180,9 +180,9 @@ def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) ->
     try:
         eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
-        raise CredentialError(f"{chain_path}: certificate has no extended key usage; C2PA signers need one") from None
+        raise CredentialError("certificate has no extended key usage; C2PA signers need one", path=chain_path) from None
     if ObjectIdentifier("2.5.29.37.0") in eku:
-        raise CredentialError(f"{chain_path}: certificate uses anyExtendedKeyUsage, which C2PA forbids")
+        raise CredentialError("certificate uses anyExtendedKeyUsage, which C2PA forbids", path=chain_path)
     return SigningIdentity(
         alg=_algorithm(key, key_path), key_pem=key_pem,
         chain_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain),
@@ -196,12 +196,12 @@ def _algorithm(key, key_path) -> str:
         by_curve = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
         if key.curve.name in by_curve:
             return by_curve[key.curve.name]
-        raise CredentialError(f"{key_path}: EC curve {key.curve.name} is not allowed by C2PA")
+        raise CredentialError(f"EC curve {key.curve.name} is not allowed by C2PA", path=key_path)
     if isinstance(key, rsa.RSAPrivateKey):
         return "ps256"
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return "ed25519"
-    raise CredentialError(f"{key_path}: key type {type(key).__name__} is not allowed by C2PA")
+    raise CredentialError(f"key type {type(key).__name__} is not allowed by C2PA", path=key_path)
 
 
 def _attr(name: x509.Name, oid) -> str | None:

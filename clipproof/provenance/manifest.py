@@ -27,8 +27,8 @@ MIME_TYPES = {
 def mime_type(path: str | os.PathLike) -> str:
     ext = Path(path).suffix.lower()
     if ext not in MIME_TYPES:
-        raise UsageError(f"{path}: cannot sign {ext or 'extensionless'} files; "
-                         f"supported: {', '.join(sorted(MIME_TYPES))}")
+        raise UsageError(f"cannot sign {ext or 'extensionless'} files; "
+                         f"supported: {', '.join(sorted(MIME_TYPES))}", path=path)
     return MIME_TYPES[ext]
 
 
@@ -75,15 +75,15 @@ def load_assertions(path: str | os.PathLike) -> list[dict]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
-        raise InputMissingError(f"{path}: assertion file not found") from e
+        raise InputMissingError("assertion file not found", path=path) from e
     except OSError as e:
-        raise InputMissingError(f"{path}: cannot read assertion file ({e.strerror})") from e
+        raise InputMissingError(f"cannot read assertion file ({e.strerror})", path=path) from e
     except (ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not valid JSON ({e})") from e
+        raise UsageError(f"not valid JSON ({e})", path=path) from e
     items = data if isinstance(data, list) else [data]
     for item in items:
         if not (isinstance(item, dict) and isinstance(item.get("label"), str) and "data" in item):
-            raise UsageError(f"{path}: each assertion needs a string 'label' and a 'data' field")
+            raise UsageError("each assertion needs a string 'label' and a 'data' field", path=path)
         if item["label"].startswith("c2pa.actions"):
-            raise UsageError(f"{path}: actions are written by clipproof; add other assertions only")
+            raise UsageError("actions are written by clipproof; add other assertions only", path=path)
     return items

@@ -14,7 +14,7 @@ from typing import Literal
 
 import c2pa
 
-from clipproof.provenance.explanations import explain
+from clipproof.provenance.explanations import explain, library_detail
 from clipproof.provenance.native import NATIVE_LOCK, context
 
 CredentialState = Literal["absent", "valid", "trusted", "invalid", "error"]
@@ -39,6 +39,7 @@ LIBRARY_ERROR = "general.error"
 class Failure:
     code: str
     explanation: str
+    detail: str | None = None      # the library's own words, when it gave any
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = No
             return Credentials(state="absent", failures=[Failure(NO_MANIFEST, explain(NO_MANIFEST))])
         except c2pa.C2paError as e:
             code = _error_code(e)
-            return Credentials(state="error", failures=[Failure(code, explain(code, str(e)))])
+            return Credentials(state="error", failures=[Failure(code, explain(code, str(e)),
+                                                                library_detail(str(e)))])
         with reader:
             store = json.loads(reader.json())
             state = reader.get_validation_state()

@@ -10,11 +10,14 @@ This module knows nothing of models: the detector's findings arrive as plain dat
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from clipproof.findings import DetectorFindings
-from clipproof.provenance.read import Credentials
+from clipproof.errors import exit_code, kind
+from clipproof.findings import DetectorFindings, Segment
+from clipproof.provenance.read import Action, Credentials, Failure, Ingredient, Signer
 
 if TYPE_CHECKING:
     from clipproof.media import MediaInfo
@@ -77,7 +80,46 @@ class Report:
             "detector": asdict(self.detector) if self.detector else None,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
+            "exit_code": self.exit_code,
         }
+
+    def to_json(self) -> str:
+        """``to_dict`` as one line of JSON (a row of ``verify --json``)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        """The Report a ``to_dict`` object (or a ``verify --json`` row) describes.
+
+        Raises ValueError for an object of another schema, or for an error row (which has no
+        report: see ``error_record``)."""
+        from clipproof.media import MediaInfo
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} object (schema {data.get('schema')!r})")
+        if "error" in data:
+            raise ValueError(f"{data.get('path')}: an error row, not a report")
+        c = data["credentials"]
+        credentials = Credentials(
+            state=c["state"], signer=Signer(**c["signer"]) if c.get("signer") else None,
+            signed_at=c.get("signed_at"), claim_generator=c.get("claim_generator"),
+            actions=[Action(**a) for a in c.get("actions", [])], ai_generated=c.get("ai_generated"),
+            ingredients=[Ingredient(**{**i, "failures": [Failure(**f) for f in i.get("failures", [])]})
+                         for i in c.get("ingredients", [])],
+            failures=[Failure(**f) for f in c.get("failures", [])])
+        d = data.get("detector")
+        detector = DetectorFindings(**{**d, "segments": [Segment(**s) for s in d["segments"]]}) if d else None
+        return cls(path=data["path"], sha256=data["sha256"],
+                   media=MediaInfo(**data["media"]) if data.get("media") else None,
+                   credentials=credentials, detector=detector, verdict=data["verdict"],
+                   reasons=list(data.get("reasons", [])))
+
+
+def error_record(path: str | os.PathLike, error: BaseException) -> dict:
+    """The ``verify --json`` row of a file that got no report: its error's exit code, kind and
+    one-line message, read from the error's fields."""
+    return {"schema": SCHEMA, "path": os.fspath(path),
+            "error": {"exit_code": exit_code(error), "kind": kind(error), "message": str(error)},
+            "exit_code": exit_code(error)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,12 +41,12 @@ def sign_file(
     dst = Path(dst) if dst is not None else default_output(src)
     require_readable_file(src)
     if dst.exists() and not overwrite and dst.resolve() != src.resolve():
-        raise OutputExistsError(f"{dst}: already exists (use --force to replace it)")
+        raise OutputExistsError("already exists (use --force to replace it)", path=dst)
     if not dst.parent.is_dir():
-        raise InputMissingError(f"{dst.parent}: output folder does not exist")
+        raise InputMissingError("output folder does not exist", path=dst.parent)
     mime = mime_type(src)
     if mime_type(dst) != mime:
-        raise SigningError(f"{dst}: output type must match the input's ({mime})")
+        raise SigningError(f"output type must match the input's ({mime})", path=dst)
     manifest = build_manifest(title=dst.name, mime=mime, source_type=source_type,
                               software_agent=software_agent, parameters=parameters, assertions=assertions)
     info = c2pa.C2paSignerInfo(alg=identity.alg.encode(), sign_cert=identity.chain_pem,
@@ -67,8 +67,8 @@ def sign_file(
 def _signing_error(src: Path, e: c2pa.C2paError) -> Exception:
     text = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
     if isinstance(e, (c2pa.C2paError.Signature,)) or "certificate" in text.lower() or "key" in text.lower():
-        return SigningError(f"{src}: the C2PA library refused the signing identity ({text})")
-    return InvalidMediaError(f"{src}: cannot be signed, not a well-formed {src.suffix.lstrip('.')} file ({text})")
+        return SigningError(f"the C2PA library refused the signing identity ({text})", path=src)
+    return InvalidMediaError(f"cannot be signed, not a well-formed {src.suffix.lstrip('.')} file ({text})", path=src)
 
 
 def sign(

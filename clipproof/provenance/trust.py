@@ -8,13 +8,17 @@ clip authentic.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Iterable
 
-from clipproof.errors import CredentialError
+from clipproof.errors import CredentialError, InputMissingError, UsageError
 
 ENV_VAR = "CLIPPROOF_TRUST_ANCHORS"
+# What the config file may hold: {table: {key, ...}}. Anything else is refused, so a misspelt
+# key (which would silently drop a desk's anchors) is an error, not a no-op.
+CONFIG_KEYS = {"trust": {"anchors"}}
 
 
 def config_dir() -> Path:
@@ -31,27 +35,44 @@ def anchor_paths(explicit: Iterable[str | os.PathLike] = ()) -> list[Path]:
     """Anchor files from every source, explicit first, without duplicates."""
     paths: list[Path] = [Path(p) for p in explicit]
     env = os.environ.get(ENV_VAR, "")
+    # Looked for before splitting: os.pathsep (":" here) would cut "https://..." in two.
+    url = re.search(r"[A-Za-z][A-Za-z0-9+.-]*://\S*", env)
+    if url:
+        raise UsageError(f"{ENV_VAR} holds a URL ({url.group(0)}); anchors are local PEM files, never fetched")
     paths += [Path(p) for p in env.split(os.pathsep) if p]
     cfg = config_file()
     if cfg.is_file():
-        try:
-            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise CredentialError(f"{cfg}: not a valid TOML config ({e})") from e
-        listed = data.get("trust", {}).get("anchors", [])
-        if isinstance(listed, str):
-            listed = [listed]
-        paths += [(cfg.parent / Path(p).expanduser()) for p in listed]
+        paths += _config_anchors(cfg)
     seen: dict[Path, None] = {}
     for p in paths:
         seen.setdefault(p.expanduser(), None)
     return list(seen)
 
 
+def _config_anchors(cfg: Path) -> list[Path]:
+    try:
+        data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CredentialError(f"not a valid TOML config ({e})", path=cfg) from e
+    for table, value in data.items():
+        if table not in CONFIG_KEYS or not isinstance(value, dict):
+            raise UsageError(f"unknown setting {table!r} in the config (known: [trust] anchors)", path=cfg)
+        unknown = sorted(set(value) - CONFIG_KEYS[table])
+        if unknown:
+            raise UsageError(f"unknown key {table}.{unknown[0]} in the config (known: [trust] anchors)", path=cfg)
+    listed = data.get("trust", {}).get("anchors", [])
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+        raise UsageError("[trust] anchors must be a path or a list of paths", path=cfg)
+    return [cfg.parent / Path(p).expanduser() for p in listed]
+
+
 def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
     """One PEM bundle of every configured anchor certificate, or None when there are none.
 
-    Raises CredentialError (unparseable) or InputMissingError (missing file) with the path.
+    Raises CredentialError (unparseable) or UsageError (an anchor file that is not there: the
+    setting is wrong, not the clip) with the path.
     """
     paths = anchor_paths(explicit)
     if not paths:
@@ -61,6 +82,10 @@ def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
     from clipproof.provenance.keys import load_certificates
     pems: list[bytes] = []
     for path in paths:
-        for cert in load_certificates(path, "trust anchor"):
+        try:
+            certs = load_certificates(path, "trust anchor")
+        except InputMissingError as e:
+            raise UsageError(e.reason, path=e.path) from None
+        for cert in certs:
             pems.append(cert.public_bytes(serialization.Encoding.PEM))
     return b"".join(pems).decode("ascii") if pems else None

@@ -14,20 +14,29 @@ separates a static real camera from a generator's noise.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import timm
 import torch
+from timm.layers import GroupNorm1
 from torch import nn
 
 
-class DetectorBase(nn.Module):
+# The backbone's normalisation. ``group`` (one group: no statistics across the batch) makes a
+# clip's score independent of its batch-mates, which is what a DDP run on CPUs needs to match
+# one process exactly (CPUs have no SyncBatchNorm); the bundled weights use ``batch``.
+NORMS = {"batch": nn.BatchNorm2d, "group": GroupNorm1}
+
+
+class DetectorBase(nn.Module, ABC):
     def __init__(self, backbone: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
-                 upsample: int = 2, frames: int = 16, temporal_diff: bool = False):
+                 upsample: int = 2, frames: int = 16, temporal_diff: bool = False, norm: str = "batch"):
         super().__init__()
         self.upsample = upsample
         self.frames = frames
         self.temporal_diff = temporal_diff
         self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, channels=channels,
-                                          in_chans=6 if temporal_diff else 3)
+                                          in_chans=6 if temporal_diff else 3, norm_layer=NORMS[norm])
         self.feature_dim = self.backbone.num_features
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:
@@ -42,8 +51,9 @@ class DetectorBase(nn.Module):
             x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="nearest")
         return self.backbone(x).view(b, t, -1)
 
+    @abstractmethod
     def classifier(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """Per-frame features (B, T, D) → at least ``logits`` (B,)."""
 
     def forward(self, batch: torch.Tensor | dict) -> dict[str, torch.Tensor]:
         """One batch row is one segment: ``logits`` (B,) and ``scores``, the per-segment P(synthetic)

@@ -1,6 +1,6 @@
 """Package trained generators as the bundled weights, measure their quality, write model cards.
 
-    python -m clipproof.generator.bundle --corpus .train/corpus --train-dir .train \\
+    python -m tools.bundle_generator --corpus .train/corpus --train-dir .train \\
         --configs latte-xs wan-xs latte-xs-spatial
 
 For each config: copies ``<train-dir>/<config>/pipeline`` into ``clipproof/generator/weights/
@@ -149,7 +149,7 @@ Temporal statistics on the 0–255 scale: real clips frame difference
 |---|---:|---:|---:|---:|---:|
 {rows}
 
-Measured by `python -m clipproof.generator.bundle` ({N_CLIPS} t2v clips per generator, 8 i2v, 8 extend).
+Measured by `python -m tools.bundle_generator` ({N_CLIPS} t2v clips per generator, 8 i2v, 8 extend).
 These are small CPU-trained models: the classifier tells their clips from real ones easily; that
 is what a detector needs to learn from, and the figures say how far each is from real footage.
 """
@@ -160,7 +160,7 @@ def _fmt(x: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m clipproof.generator.bundle", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.bundle_generator", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True, type=Path)
     p.add_argument("--train-dir", required=True, type=Path)

@@ -13,13 +13,13 @@ from clipproof.detector.registry import register_model
 
 
 class TemporalAttentionDetector(DetectorBase):
-    def __init__(self, depth: int = 2, heads: int = 4, temporal_diff: bool = True, **kwargs):
+    def __init__(self, depth: int = 2, heads: int = 4, temporal_diff: bool = True, dropout: float = 0.1, **kwargs):
         super().__init__(temporal_diff=temporal_diff, **kwargs)
         d = self.feature_dim
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.pos = nn.Parameter(torch.zeros(1, self.frames + 1, d))
         nn.init.trunc_normal_(self.pos, std=0.02)
-        layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=0.1, batch_first=True,
+        layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True,
                                            norm_first=True)
         self.temporal = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)

@@ -1,6 +1,6 @@
 """Write a detector's MODEL_CARD.md from its config, its evaluation and the leave-one-out runs.
 
-    python -m clipproof.detector.card --weights clipproof/detector/weights/st-attention \\
+    python -m tools.detector_card --weights clipproof/detector/weights/st-attention \\
         --baseline .train/det-frame/eval/eval.json --loo .train/loo-*.json --metadata .train/metadata.json \\
         --corpus-command "..." --train-command "..."
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from clipproof.atomic import atomic_output
 from clipproof.detector.evaluate import metric as _f
 from clipproof.detector.evaluate import table
-from clipproof.detector.train import load_weights
+from clipproof.detector.weights import load_weights
 from clipproof.errors import ClipproofError, InputMissingError, one_line
 
 
@@ -22,8 +22,9 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
          train_cmd: str, loo_cmd: str = "", known_limits: list[str] | None = None) -> str:
     model, config, cal = load_weights(weights)
     if not (weights / "eval" / "eval.json").is_file():
-        raise InputMissingError(f"{weights}: not evaluated yet (no eval/eval.json; run "
-                                f"`clipproof detector eval --corpus CORPUS --weights {weights} --out {weights / 'eval'}`)")
+        raise InputMissingError("not evaluated yet (no eval/eval.json; run "
+                                f"`clipproof detector eval --corpus CORPUS --weights {weights} --out {weights / 'eval'}`)",
+                                path=weights)
     result = json.loads((weights / "eval" / "eval.json").read_text())
     o = result["overall"]
     lines = [f"# {config['model']}: clipproof's bundled detector", "",
@@ -104,7 +105,7 @@ def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m clipproof.detector.card", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.detector_card", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--baseline", type=Path)
@@ -123,9 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_output(args.weights / "MODEL_CARD.md") as tmp:
             tmp.write_text(text, encoding="utf-8")
     except ClipproofError as e:
-        from clipproof.cli import exit_code
         print(f"{p.prog}: {e}", file=sys.stderr)
-        return exit_code(e)
+        return e.exit_code
     print(text)
     return 0
 
@@ -137,9 +137,9 @@ def _read_json(path: Path | None) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputMissingError(f"{path}: no such file") from None
+        raise InputMissingError("no such file", path=path) from None
     except (OSError, ValueError) as e:
-        raise InputMissingError(f"{path}: unreadable results file ({one_line(e)})") from None
+        raise InputMissingError(f"unreadable results file ({one_line(e)})", path=path) from None
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ EXIT_BROKEN_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage; 2 means `uncertain` here, so usage errors exit 64."""
+    """argparse exits 2 on bad usage; 2 means `uncertain` here, so usage errors exit 64. The
+    message is one line, like every other error (the usage is a --help away)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(UsageError.exit_code)
 
 

@@ -128,3 +128,35 @@ def trained(tiny_corpus, tmp_path_factory):
                    TrainSettings(steps=60, batch_size=8, lr=2e-3, warmup=5, checkpoint_every=30,
                                  ema_decay=0.9), progress=False, log=lambda m: None)
     return out, result
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP: a training function run on 2 processes (gloo on CPU), as torchrun would run it
+# ---------------------------------------------------------------------------------------------
+
+def _ddp_entry(rank: int, world: int, port: int, target: str, kwargs: dict) -> None:
+    import importlib
+
+    import torch
+    import torch.distributed as dist
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    module, name = target.split(":")
+    try:
+        getattr(importlib.import_module(module), name)(**kwargs)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_ddp(target: str, world: int = 2, **kwargs) -> None:
+    """Run ``module:function(**kwargs)`` on ``world`` processes that form one DDP job on the
+    loopback interface (each sees RANK, WORLD_SIZE and MASTER_* as under torchrun)."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_entry, args=(world, port, target, kwargs), nprocs=world, join=True)

@@ -32,6 +32,9 @@ MAX_PIXELS = 8192 * 8192
 # Upper bound on what we decode to find one frame after a seek; a file whose keyframes are
 # further apart than this is read sequentially instead.
 _MAX_SEEK_DECODE = 600
+# How many packets a probe reads to count frames when the header does not say (about an hour
+# at 30 fps; longer headerless streams are reported as that long).
+_MAX_COUNTED_PACKETS = 100_000
 
 # FFmpeg format names for still images (the image2 demuxer and friends).
 _IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
@@ -115,16 +118,24 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         duration_s = _duration_s(container, stream)
         frames = stream.frames or (round(duration_s * fps) if fps and duration_s else 0)
         fmt = _container_name(container, path)
-        if container.format.name.split(",")[0] in _IMAGE_FORMATS:
-            frames, duration_s, fps = 1, 0.0, 0.0
-        # Headers can lie: insist that the first packet of video is really there. (Opening
-        # already decoded a frame to learn the stream's parameters; decoding one more here
-        # doubled the probe's cost on large frames for nothing.)
+        still_format = container.format.name.split(",")[0] in _IMAGE_FORMATS
         try:
-            first = next((p for p in container.demux(stream) if p.size), None)
+            if still_format or not duration_s:
+                # An animated GIF, or a stream whose header has no duration (a live WebM): the
+                # packets say how many frames and how long (demuxed, not decoded).
+                frames, duration_s = _count_packets(container, stream)
+                if frames > 1 and duration_s:
+                    fps = fps if not still_format and fps else frames / duration_s
+                elif still_format:
+                    frames, duration_s, fps = 1, 0.0, 0.0
+            # Headers can lie: insist that the first packet of video is really there. (Opening
+            # already decoded a frame to learn the stream's parameters; decoding one more here
+            # doubled the probe's cost on large frames for nothing.)
+            elif next((p for p in container.demux(stream) if p.size), None) is None:
+                frames = 0
         except (av.FFmpegError, ValueError) as e:
             raise InvalidMediaError(f"video data cannot be read ({_reason(e)})", path=path) from e
-        if first is None:
+        if frames == 0:
             raise InvalidMediaError("zero frames", path=path)
         return MediaInfo(
             container=fmt,
@@ -159,6 +170,29 @@ def _duration_s(container, stream) -> float:
     return 0.0
 
 
+def _count_packets(container, stream) -> tuple[int, float]:
+    """(frames, seconds) of a video stream from its packets: for headers that do not say."""
+    frames, first, end = 0, None, 0.0
+    for packet in container.demux(stream):
+        if not packet.size or packet.pts is None:
+            continue
+        frames += 1
+        t = float(packet.pts * packet.time_base)
+        first = t if first is None else min(first, t)
+        end = max(end, t + float((packet.duration or 0) * packet.time_base))
+        if frames >= _MAX_COUNTED_PACKETS:
+            break
+    return frames, (end - first if first is not None else 0.0)
+
+
+def _origin(stream) -> float:
+    """When the stream's first frame is shown, in seconds: times in this module count from it,
+    so a stream that starts late (at 1.075 s, say) still has a frame at 0."""
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # Read frames
 # ---------------------------------------------------------------------------------------------
@@ -185,12 +219,14 @@ def read_frames(
     with _open_video(path) as (container, stream):
         duration = _duration_s(container, stream)
         end = duration if end_s is None or (duration and end_s > duration) else end_s
-        convert = _converter(size, crop)
+        origin = _origin(stream)
+        convert = _converter(size, crop, origin)
         with _decode_errors(path):
             if n is None or not duration or end <= start_s:
-                picked = _subsample(_decode_windows(container, stream, [(start_s, end_s)], convert)[0], n)
+                window = (start_s + origin, None if end_s is None else end_s + origin)
+                picked = _subsample(_decode_windows(container, stream, [window], convert)[0], n)
             else:
-                targets = [start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
+                targets = [origin + start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
                 picked = _decode_targets(container, stream, targets, convert)
     return _as_arrays(path, picked)
 
@@ -212,8 +248,10 @@ def read_windows(
     _check_size(size)
     order = sorted(range(len(windows)), key=lambda i: windows[i][0])
     with _open_video(path) as (container, stream):
+        origin = _origin(stream)
         with _decode_errors(path):
-            picked = _decode_windows(container, stream, [windows[i] for i in order], _converter(size, crop))
+            picked = _decode_windows(container, stream, [(windows[i][0] + origin, windows[i][1] + origin) for i in order],
+                                     _converter(size, crop, origin))
     out: list = [None] * len(windows)
     for i, frames in zip(order, picked):
         out[i] = _as_arrays(path, frames)
@@ -233,10 +271,11 @@ def _decode_errors(path):
         raise InvalidMediaError(f"video data does not decode ({_reason(e)})", path=path) from e
 
 
-def _converter(size, crop) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
-    """Frames become (RGB array, seconds) as soon as they are picked: holding decoded frames
-    instead would keep the decoder's full-size buffers alive (200 MB for 64 frames of 1080p)."""
-    return lambda f: (_to_rgb(f, size, crop), float(f.time) if f.time is not None else 0.0)
+def _converter(size, crop, origin: float = 0.0) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
+    """Frames become (RGB array, seconds from the stream's first frame) as soon as they are
+    picked: holding decoded frames instead would keep the decoder's full-size buffers alive
+    (200 MB for 64 frames of 1080p)."""
+    return lambda f: (_to_rgb(f, size, crop), float(f.time) - origin if f.time is not None else 0.0)
 
 
 def _as_arrays(path, picked: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, list[float]]:

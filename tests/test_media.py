@@ -1,6 +1,8 @@
 """media.py on real encodes: probe, frame reading, MP4 writing, remuxing, bad input."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,67 @@ def test_outputs_get_the_umask_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+# ---------------------------------------------------------------------------------------------
+# The formats clips arrive in (each file made here, as the world makes them)
+# ---------------------------------------------------------------------------------------------
+
+def _frames(n: int = 12, w: int = 64, h: int = 48) -> np.ndarray:
+    from clipproof.demo import moving_scene
+    return moving_scene(n, w, h)
+
+
+def test_animated_gif_is_a_video(tmp_path):
+    from PIL import Image
+    frames = _frames(12)
+    path = tmp_path / "anim.gif"
+    Image.fromarray(frames[0]).save(path, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]],
+                                    duration=100, loop=0)                  # 10 fps, 1.2 s
+    info = probe(path)
+    assert not info.is_image and info.frames == 12 and info.fps == pytest.approx(10, rel=0.05)
+    assert info.duration_s == pytest.approx(1.2, abs=0.11)
+    got, times = read_frames(path, 4)
+    assert got.shape == (4, 48, 64, 3) and times == sorted(times)
+    (window, _), = read_windows(path, [(0.3, 0.7)])
+    assert len(window) == 4
+    still = tmp_path / "still.gif"
+    Image.fromarray(frames[0]).save(still)
+    assert probe(still).is_image
+
+
+def test_webm_without_duration_in_its_header(tmp_path):
+    import av
+    path = tmp_path / "live.webm"
+    with av.open(str(path), "w", format="webm", options={"live": "1"}) as out:     # as a live recorder writes
+        stream = out.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for f in _frames(20):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as c:
+        assert c.duration is None and c.streams.video[0].duration is None      # the case at hand
+    info = probe(path)
+    assert not info.is_image and info.frames == 20 and info.duration_s == pytest.approx(2.0, abs=0.11)
+    (window, times), = read_windows(path, [(0.5, 1.5)])
+    assert len(window) == 10 and times[0] == pytest.approx(0.5)
+
+
+def test_stream_that_starts_late(tmp_path):
+    import av
+    path = tmp_path / "late.mp4"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 12000)
+        for i, f in enumerate(_frames(24)):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            frame.pts, frame.time_base = 12900 + i * 1000, Fraction(1, 12000)        # starts at 1.075 s
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    assert info.frames == 24 and info.duration_s == pytest.approx(2.0, abs=0.1)
+    (window, times), = read_windows(path, [(0.0, 1.0)])          # seconds from the first frame
+    assert len(window) == 12 and times[0] == pytest.approx(0.0)
+    got, _ = read_frames(path, 4)
+    assert len(got) == 4

@@ -288,3 +288,24 @@ def test_ddp_on_two_processes_matches_one(mixed_corpus, tmp_path):
         # The validation loss after each epoch shows the weights agree too (Adam's step on a
         # near-zero gradient can differ in sign at float rounding, so tensors are not compared).
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3)
+
+
+def test_metadata_check_flags_a_corpus_that_leaks_the_label(tmp_path):
+    # Positive control: real clips at 12 fps and 16 frames, synthetic at 24 fps and 8 frames. The
+    # pixels are alike (the same kind of noise); the container alone gives the label away.
+    from clipproof.detector.shortcuts import metadata_check
+    from clipproof.media import write_mp4
+    from clipproof.records import ClipRecord, write_manifest
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(40):
+        label = "real" if i % 2 == 0 else "synthetic"
+        fps, frames = (12.0, 16) if label == "real" else (24.0, 8)
+        path = write_mp4(rng.integers(0, 256, (frames, 16, 16, 3), dtype=np.uint8), tmp_path / f"c{i}.mp4", fps=fps)
+        records.append(ClipRecord(id=f"c{i}", path=path.name, sha256="", label=label, source=f"s{i}",
+                                  generator=None if label == "real" else "g", mode=None,
+                                  split="train" if i < 28 else "test", frames=frames, fps=fps, width=16,
+                                  height=16, codec="h264", crf=18, parent_id=None, seed=i))
+    write_manifest(records, tmp_path / "manifest.jsonl")
+    result = metadata_check(tmp_path)
+    assert result["accuracy"] >= 0.9 and result["accuracy"] > result["majority_rate"] + 0.3

@@ -61,6 +61,8 @@ register(GeneratorConfig("tiny", backbone="latte", layout="factorized", frames=8
                          heads=2, head_dim=16, depth=1, cond_dim=16, context_frames=4))
 register(GeneratorConfig("tiny-wan", backbone="wan", layout="full", frames=8, size=16, patch=4,
                          heads=2, head_dim=16, depth=1, cond_dim=16, context_frames=4))
+register(GeneratorConfig("tiny-spatial", backbone="latte", layout="spatial", frames=8, size=16, patch=4,
+                         heads=2, head_dim=16, depth=1, cond_dim=16, context_frames=4))
 
 DEFAULT = "latte-xs"
 

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m clipproof.demo
 
+# The whole suite (under 10 minutes on 2 cores).
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The edit-test loop: everything but what trains models or starts new processes (under 2 minutes).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -160,3 +160,14 @@ def run_ddp(target: str, world: int = 2, **kwargs) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(_ddp_entry, args=(world, port, target, kwargs), nprocs=world, join=True)
+
+
+# Tests that use these fixtures train a model (or build a corpus with one): `slow`, left out of
+# `make test-fast`. Tests that start new processes say so with their own mark.
+_TRAINING_FIXTURES = {"trained", "mixed_corpus", "detector"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

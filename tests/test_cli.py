@@ -36,8 +36,9 @@ def test_usage_errors_exit_64():
     assert out.returncode == 64 and out.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_text_report_verdict_first(ai_clip, keys):
-    out = run_cli("verify", "--trust", str(keys.root), str(ai_clip))
+    out = run_process("verify", "--trust", str(keys.root), str(ai_clip))   # end to end: a new process
     assert out.returncode == 1
     lines = out.stdout.splitlines()
     assert lines[0] == str(ai_clip) and "[ai-generated-declared]" in lines[1]
@@ -155,6 +156,7 @@ def test_bad_trust_anchor(ai_clip, tmp_path):
     assert missing.returncode == 64 and "none.pem" in missing.stderr
 
 
+@pytest.mark.slow
 def test_no_detector_never_imports_torch(ai_clip):
     code = ("import sys; from clipproof.cli import verify_main; "
             f"rc = verify_main(['--no-detector', '--json', {str(ai_clip)!r}]); "
@@ -163,9 +165,10 @@ def test_no_detector_never_imports_torch(ai_clip):
     assert out.returncode == 1, out.stderr
 
 
+@pytest.mark.slow
 def test_keys_init_and_sign_cli(clip, tmp_path):
     kdir = tmp_path / "keys"
-    out = run_cli("clipproof", "keys", "init", str(kdir))
+    out = run_process("clipproof", "keys", "init", str(kdir))             # end to end: a new process
     assert out.returncode == 0 and "NOT FOR PRODUCTION" in out.stdout
     assert run_cli("clipproof", "keys", "init", str(kdir)).returncode == 73
 
@@ -212,6 +215,7 @@ def test_batch_exit_rule(ai_clip, clip, tmp_path):
     assert run_cli("verify", "--json", "--no-detector", str(clip), str(tmp_path / "gone.mp4")).returncode == 66
 
 
+@pytest.mark.slow
 def test_broken_pipe_stops_quietly(clip):
     # `verify ... | head -1`: the reader goes away; verify stops without a traceback or "internal error".
     files = [str(clip)] * 40

@@ -265,9 +265,10 @@ def test_shipped_recipe_loads_and_bad_recipes_fail(tmp_path):
         load_recipe(bad)
 
 
+@pytest.mark.slow
 def test_cli_build_and_info(footage, tmp_path):
-    from conftest import run_cli
-    out = run_cli("clipproof", "datasets", "build", "--real", str(footage), "--frames", "4", "--size", "32x32",
+    from conftest import run_cli, run_process
+    out = run_process("clipproof", "datasets", "build", "--real", str(footage), "--frames", "4", "--size", "32x32",
                   "--windows", "1", "--seed", "5", "--out", str(tmp_path / "c"))
     assert out.returncode == 0, out.stderr
     assert "clips in" in out.stdout

@@ -21,7 +21,7 @@ from clipproof.detector.settings import DetectorSettings
 from clipproof.detector.train import train_detector
 from clipproof.detector.weights import load_weights
 from clipproof.errors import UsageError
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, run_cli, run_process
 
 STILLS = ["coffee", "astronaut", "rocket", "brick", "chelsea", "moon", "camera", "coins", "grass", "gravel",
           "china", "flower"]
@@ -208,7 +208,7 @@ def test_leave_one_out_axes_name_every_variant(mixed_corpus):
 
 
 def test_metadata_alone_is_at_chance(mixed_corpus):
-    out = run_cli("clipproof", "detector", "check-metadata", "--corpus", str(mixed_corpus))
+    out = run_process("clipproof", "detector", "check-metadata", "--corpus", str(mixed_corpus))
     result = json.loads(out.stdout)
     assert result["accuracy"] <= result["majority_rate"] + 0.1
 

@@ -19,7 +19,7 @@ from clipproof.generator.settings import TrainSettings
 from clipproof.generator.train import train
 from clipproof.media import probe
 from clipproof.provenance.keys import load_identity
-from conftest import FIXTURES, fixed_batch, run_cli
+from conftest import FIXTURES, fixed_batch, run_cli, run_process
 
 
 def test_loss_falls_on_a_fixed_batch(trained, tiny_corpus):
@@ -115,7 +115,7 @@ def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path):
 
 def test_extend_cli_doubles_a_clip(trained, keys, tmp_path):
     out = tmp_path / "ext"
-    first = run_cli("clipproof", "generate", "--weights", str(trained[0]), "--n", "1", "--steps", "3",
+    first = run_process("clipproof", "generate", "--weights", str(trained[0]), "--n", "1", "--steps", "3",
                     "--key", str(keys.key), "--cert", str(keys.chain), "--out", str(out))
     assert first.returncode == 0, first.stderr
     clip = out / "tiny-t2v-000000.mp4"

@@ -1,11 +1,8 @@
 """Command lines: ``verify`` and ``clipproof``. Argument parsing and exit codes only.
 
-Exit codes (DESIGN.md; with many files, the highest that applies):
-  0  no red flag (authentic-declared, likely-real)      65  not a readable video or image
-  1  red flag (tampered, ai-generated-declared,         66  input missing or unreadable
-     likely-synthetic)                                   70  internal error (a bug)
-  2  uncertain                                           73  output exists or cannot be made
-  64 usage error                                         78  unusable key or certificate
+The exit codes of errors live on their classes (``clipproof.errors``); those of verdicts on the
+Report; a batch exits 1 when any file has a red flag, otherwise with the highest code
+(``verification.batch_exit_code``). Every ``--help`` prints the table.
 """
 from __future__ import annotations
 
@@ -82,6 +79,7 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust", action="append", default=[], metavar="PEM",
                    help="trust anchor certificate(s), added to CLIPPROOF_TRUST_ANCHORS and the config file; repeatable")
     p.add_argument("--no-detector", action="store_true", help="check credentials only (fast; never loads a model)")
+    # --detector-weights and --jobs: the names before one name per idea across commands; kept.
     p.add_argument("--weights", "--detector-weights", dest="weights", metavar="DIR",
                    help="detector weights folder to use instead of the bundled one")
     p.add_argument("--workers", "--jobs", dest="workers", type=int, default=1, metavar="N",

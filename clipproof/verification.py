@@ -138,7 +138,19 @@ class Verifier:
 
 def verify(path: str | os.PathLike, *, trust: Iterable[str | os.PathLike] | str | os.PathLike | None = None,
            detector: Any = "auto") -> Report:
-    """Verify one file and return its Report (see ``Verifier`` for the arguments)."""
+    """Verify one file and return its Report.
+
+    Args:
+        path: a video or image file.
+        trust: trust anchor PEM file(s), added to ``CLIPPROOF_TRUST_ANCHORS`` and the config file;
+            a signer chaining to none of them is reported as untrusted.
+        detector: ``"auto"`` (the bundled detector), ``None`` (credentials only; torch is never
+            imported), a detector weights folder, or an object with ``score(path, media)``.
+
+    Raises ``InputMissingError`` (missing or unreadable: exit code 66) or ``InvalidMediaError``
+    (not a readable video or image: 65); both carry ``path`` and ``reason``. For many files,
+    build one ``Verifier`` and call ``verify_many``.
+    """
     return Verifier(trust=trust, detector=detector).verify(path)
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import clipproof
-from clipproof import Verifier
+from clipproof import Verifier, verify
 from clipproof.demo import run as run_demo
 from clipproof.errors import InputMissingError, InvalidMediaError
 from conftest import FIXTURES
@@ -52,3 +54,19 @@ def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
     assert generated == (["ai-generated-declared"] if bundled_configs() else [])
     stripped = [v for k, v in summary.items() if "-t2v-" in k and "stripped" in k]
     assert len(stripped) == len(generated) and "ai-generated-declared" not in stripped
+
+
+def test_report_round_trips_through_json(ai_clip, keys):
+    import json
+
+    from clipproof import Report
+    from clipproof.findings import DetectorFindings, Segment
+    report = verify(ai_clip, trust=keys.root, detector=None)
+    again = Report.from_dict(json.loads(report.to_json()))
+    assert again == report and again.to_dict() == report.to_dict()
+    with_detector = Report(**{**report.__dict__, "detector": DetectorFindings(
+        "m", "1", 0.3, {"low": 0.2, "high": 0.8}, [Segment(0.0, 1.0, 0.3)], 16)})
+    assert Report.from_dict(with_detector.to_dict()) == with_detector
+    with pytest.raises(ValueError):
+        Report.from_dict({"schema": "other/1"})
+    assert "trust" in verify.__doc__ and "detector" in verify.__doc__

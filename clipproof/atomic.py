@@ -21,6 +21,11 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def default_file_mode() -> int:
+    """The permissions a new file gets from the user's umask (temporary files start at 0600)."""
+    return 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; on success rename it to ``target``.
@@ -37,7 +42,7 @@ def atomic_output(target: str | os.PathLike, *, mode: int | None = None) -> Iter
     tmp = Path(tmp_name)
     # mkstemp makes the file 0600; an output should get what the user's umask gives. Set before
     # writing (a key is never readable by others) and again after (some writers replace the file).
-    final_mode = mode if mode is not None else 0o666 & ~_UMASK
+    final_mode = mode if mode is not None else default_file_mode()
     try:
         os.chmod(tmp, final_mode)
         yield tmp

@@ -19,7 +19,7 @@ from clipproof.detector.registry import create_model, list_models
 from clipproof.detector.evaluate import predict_logits
 from clipproof.detector.settings import DetectorSettings
 from clipproof.detector.train import train_detector
-from clipproof.detector.weights import load_weights
+from clipproof.detector.weights import MODEL_TENSORS, load_weights
 from clipproof.errors import UsageError
 from conftest import FIXTURES, run_cli, run_process
 
@@ -159,10 +159,14 @@ def test_unusable_detector_weights_are_one_line(detector, mixed_corpus, tmp_path
     import shutil
     clip = str(next(mixed_corpus.rglob("*.mp4")))
     damages = {
-        "truncated": lambda w: (w / "model.safetensors").write_bytes((w / "model.safetensors").read_bytes()[:100]),
+        "truncated": lambda w: (w / MODEL_TENSORS).write_bytes((w / MODEL_TENSORS).read_bytes()[:100]),
         "calibration without thresholds": lambda w: (w / "calibration.json").write_text('{"temperature": 1.0}'),
-        "tensors of another model": lambda w: (w / "config.json").write_text(
-            (w / "config.json").read_text().replace('"st-attention"', '"frame-avg"')),
+        "tensors of another model": lambda w: (w / "training.json").write_text(
+            (w / "training.json").read_text().replace('"st-attention"', '"frame-avg"')),
+        "config of another model": lambda w: (
+            (w / "training.json").write_text((w / "training.json").read_text().replace('"st-attention"', '"frame-avg"')),
+            (w / "config.json").write_text((w / "config.json").read_text().replace(
+                "TemporalAttentionDetector", "FrameAverageDetector"))),
     }
     for name, damage in damages.items():
         weights = tmp_path / name.replace(" ", "-")
@@ -268,7 +272,7 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsy
 
 # DDP on CPU: every rank normalises its own share (no SyncBatchNorm there), so the model for this
 # check takes group norm, and no dropout; everything else is the training code as it runs.
-DDP_KWARGS = {"norm": "group", "dropout": 0.0}
+DDP_KWARGS = {"backbone_norm": "group", "dropout": 0.0}
 
 
 def ddp_detector_run(corpus: str, out: str) -> None:
@@ -282,7 +286,7 @@ def test_ddp_on_two_processes_matches_one(mixed_corpus, tmp_path):
     from conftest import run_ddp
     ddp_detector_run(str(mixed_corpus), str(tmp_path / "one"))
     run_ddp("test_detector:ddp_detector_run", corpus=str(mixed_corpus), out=str(tmp_path / "two"))
-    one, two = (json.loads((tmp_path / f / "config.json").read_text()) for f in ("one", "two"))
+    one, two = (json.loads((tmp_path / f / "training.json").read_text()) for f in ("one", "two"))
     for a, b in zip(one["history"], two["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         # The validation loss after each epoch shows the weights agree too (Adam's step on a

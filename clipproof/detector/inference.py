@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clipproof.detector.weights import MODEL_FILE, load_weights
+from clipproof.detector.weights import TRAINING_FILE, load_weights
 from clipproof.findings import DetectorFindings, Segment
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -81,7 +81,7 @@ def _pad(frames: np.ndarray, n: int) -> np.ndarray:
 def load_detector(weights: str | os.PathLike | None = None) -> Detector | None:
     """The bundled detector (None when this checkout has no bundled weights), or ``weights``."""
     if weights is None:
-        if not (DEFAULT_WEIGHTS / MODEL_FILE).is_file():
+        if not (DEFAULT_WEIGHTS / TRAINING_FILE).is_file():
             return None
         weights = DEFAULT_WEIGHTS
     return Detector(weights)

@@ -4,9 +4,10 @@ blur, flip) plus sensor noise on both labels (in the Dataset), optionally an EMA
 and this family's end of epoch: validation AUC, early stopping, keeping the best epoch; at the
 end temperature scaling and thresholds fitted on the validation split.
 
-A weights folder (``weights.py``) holds ``model.safetensors`` (best validation AUC),
-``config.json`` and ``calibration.json``; ``state.safetensors`` + ``state.json`` let an
-interrupted run resume. Runs under ``torchrun`` for DDP like the generator.
+A weights folder (``weights.py``) holds the model of the best validation AUC as diffusers saves
+it (``config.json`` + ``diffusion_pytorch_model.safetensors``), ``training.json`` and
+``calibration.json``; ``state.safetensors`` + ``state.json`` let an interrupted run resume.
+Runs under ``torchrun`` for DDP like the generator.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from clipproof.detector.calibration import calibrate
 from clipproof.detector.evaluate import collate, predict_logits
 from clipproof.detector.registry import create_model
 from clipproof.detector.settings import DetectorSettings
-from clipproof.detector.weights import MODEL_FILE, save_config, save_tensors
+from clipproof.detector.weights import load_model, save_model, save_training_info
 from clipproof.errors import UsageError
 from clipproof.training import Trainer, rank_batches, start_run
 from clipproof.version import __version__
@@ -101,18 +102,15 @@ def _end_of_epoch(trainer: Trainer, val_set: Dataset, losses: list[float]) -> fl
     if (auc, -val_loss) > (best["auc"], -best["loss"]):
         record["best"] = {"auc": auc, "loss": val_loss, "epoch": epoch}
         if trainer.run.is_main:
-            save_tensors(trainer.averaged, trainer.out)
+            save_model(trainer.averaged, trainer.out)
     return auc
 
 
 def _finish(trainer: Trainer, train_set: Dataset, val_set: Dataset, model_name: str, kwargs: dict,
             settings: DetectorSettings, train_clips: int) -> dict:
-    """Reload the best epoch, calibrate it on validation, write config and calibration."""
-    from safetensors.torch import load_file
-
-    trainer.run.barrier()       # rank 0 has written the best tensors
-    model = create_model(model_name, **kwargs)
-    model.load_state_dict(load_file(str(trainer.out / MODEL_FILE)))
+    """Reload the best epoch, calibrate it on validation, write the training info and calibration."""
+    trainer.run.barrier()       # rank 0 has written the best model
+    model = load_model(trainer.out, model_name)
     logits, y_val, _ = predict_logits(model, val_set)
     calibration = calibrate(logits, y_val)
     state = trainer.state
@@ -122,5 +120,5 @@ def _finish(trainer: Trainer, train_set: Dataset, val_set: Dataset, model_name: 
               "best_epoch": state.record["best"]["epoch"], "best_val_auc": state.record["best"]["auc"],
               "train_clips": train_clips, "val_clips": len(y_val), "seconds": state.seconds}
     if trainer.run.is_main:
-        save_config(config, calibration, trainer.out)
+        save_training_info(config, calibration, trainer.out)
     return config

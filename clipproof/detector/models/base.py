@@ -14,10 +14,11 @@ separates a static real camera from a generator's noise.
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABCMeta, abstractmethod
 
 import timm
 import torch
+from diffusers import ConfigMixin, ModelMixin
 from timm.layers import GroupNorm1
 from torch import nn
 
@@ -25,18 +26,23 @@ from torch import nn
 # The backbone's normalisation. ``group`` (one group: no statistics across the batch) makes a
 # clip's score independent of its batch-mates, which is what a DDP run on CPUs needs to match
 # one process exactly (CPUs have no SyncBatchNorm); the bundled weights use ``batch``.
-NORMS = {"batch": nn.BatchNorm2d, "group": GroupNorm1}
+BACKBONE_NORMS = {"batch": nn.BatchNorm2d, "group": GroupNorm1}
 
 
-class DetectorBase(nn.Module, ABC):
-    def __init__(self, backbone: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
-                 upsample: int = 2, frames: int = 16, temporal_diff: bool = False, norm: str = "batch"):
+class DetectorBase(ModelMixin, ConfigMixin, metaclass=ABCMeta):
+    """Saved and loaded as the generator is: ``save_pretrained(folder)`` writes ``config.json``
+    (the constructor's arguments, recorded by ``@register_to_config`` on each model's
+    ``__init__``) and ``diffusion_pytorch_model.safetensors``; ``Model.from_pretrained(folder)``
+    builds the model from them."""
+
+    def __init__(self, backbone_name: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
+                 upsample: int = 2, frames: int = 16, temporal_diff: bool = False, backbone_norm: str = "batch"):
         super().__init__()
         self.upsample = upsample
         self.frames = frames
         self.temporal_diff = temporal_diff
-        self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, channels=channels,
-                                          in_chans=6 if temporal_diff else 3, norm_layer=NORMS[norm])
+        self.backbone = timm.create_model(backbone_name, pretrained=False, num_classes=0, channels=tuple(channels),
+                                          in_chans=6 if temporal_diff else 3, norm_layer=BACKBONE_NORMS[backbone_norm])
         self.feature_dim = self.backbone.num_features
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:

@@ -6,15 +6,23 @@ before (``temporal_diff``), so whether fine detail persists reaches the features
 from __future__ import annotations
 
 import torch
+from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from clipproof.detector.models.base import DetectorBase
 from clipproof.detector.registry import register_model
 
 
+@register_model
 class TemporalAttentionDetector(DetectorBase):
-    def __init__(self, depth: int = 2, heads: int = 4, temporal_diff: bool = True, dropout: float = 0.1, **kwargs):
-        super().__init__(temporal_diff=temporal_diff, **kwargs)
+    model_name = "st-attention"
+
+    @register_to_config
+    def __init__(self, frames: int = 16, backbone_name: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
+                 upsample: int = 2, backbone_norm: str = "batch", temporal_diff: bool = True, depth: int = 2, heads: int = 4,
+                 dropout: float = 0.1):
+        super().__init__(backbone_name=backbone_name, channels=channels, upsample=upsample, frames=frames,
+                         temporal_diff=temporal_diff, backbone_norm=backbone_norm)
         d = self.feature_dim
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.pos = nn.Parameter(torch.zeros(1, self.frames + 1, d))
@@ -30,8 +38,3 @@ class TemporalAttentionDetector(DetectorBase):
         x = torch.cat([self.cls.expand(b, -1, -1), features], dim=1) + self.pos[:, : t + 1]
         x = self.norm(self.temporal(x))
         return {"logits": self.head(x[:, 0]).squeeze(1)}
-
-
-@register_model
-def st_attention(**kwargs) -> TemporalAttentionDetector:
-    return TemporalAttentionDetector(**kwargs)

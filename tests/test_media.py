@@ -197,3 +197,23 @@ def test_stream_that_starts_late(tmp_path):
     assert len(window) == 12 and times[0] == pytest.approx(0.0)
     got, _ = read_frames(path, 4)
     assert len(got) == 4
+
+
+def test_rotated_phone_video_is_read_upright(tmp_path):
+    import av
+    path = tmp_path / "phone.mp4"
+    band = np.zeros((48, 64, 3), np.uint8)
+    band[:8] = (255, 0, 0)                          # a red band along the stored frame's top edge
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)             # shown turned a quarter counter-clockwise
+        for _ in range(6):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(band, format="rgb24")))
+        out.mux(stream.encode(None))
+    frames, _ = read_frames(path)
+    assert frames.shape == (6, 64, 48, 3)           # upright: taller than wide
+    red = frames[0, :, :, 0].astype(int) - frames[0, :, :, 1]
+    assert red[:, :6].mean() > 150 and red[:, 12:].mean() < 30      # the band is now the left edge
+    (small, _), = read_windows(path, [(0.0, 1.0)], size=(24, 32), crop=True)
+    assert small.shape[1:] == (32, 24, 3) and (small[0, :, :3, 0].astype(int) - small[0, :, :3, 1]).mean() > 150

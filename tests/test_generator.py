@@ -272,3 +272,20 @@ def test_ddp_on_two_processes_matches_one(tiny_corpus, tmp_path):
     from safetensors.torch import load_file
     w1, w2 = (load_file(str(tmp_path / f / "state.safetensors")) for f in ("one", "two"))
     assert all(torch.allclose(w1[k], w2[k], rtol=1e-3, atol=1e-5) for k in w1 if k.startswith("model."))
+
+
+@pytest.mark.slow
+def test_generator_train_command_under_torchrun(tiny_corpus, tmp_path):
+    # End to end, as a user launches DDP: torchrun starts 2 processes of the real command.
+    out = tmp_path / "ddp"
+    run = run_process("torchrun", "--standalone", "--nproc_per_node", "2", "-m", "clipproof.cli",
+                      "generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--steps", "3",
+                      "--batch-size", "4", "--checkpoint-every", "3", "--threads", "1", "--quiet", "--out", str(out))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("tiny: 3 steps") == 1                  # rank 0 speaks for both
+    assert json.loads((out / "state.json").read_text())["step"] == 3
+    assert load_generator(weights=out).config.name == "tiny"
+    odd = run_process("torchrun", "--standalone", "--nproc_per_node", "2", "-m", "clipproof.cli",
+                      "generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--steps", "1",
+                      "--batch-size", "3", "--quiet", "--out", str(tmp_path / "odd"))
+    assert odd.returncode != 0 and "must be a multiple of the 2 processes" in odd.stderr

@@ -356,7 +356,7 @@ def _to_rgb(frame: av.VideoFrame, size, crop) -> np.ndarray:
     """The frame as it is meant to be seen: phone video is stored sideways with a display
     rotation (counter-clockwise degrees), applied here after scaling to the rotated size."""
     import numpy as np
-    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4     # (PyAV < 15 has no rotation)
+    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4     # (an older PyAV has no rotation: upright)
     if size is not None and turns % 2:
         size = (size[1], size[0])
     return np.ascontiguousarray(np.rot90(_scaled(frame, size, crop), turns)) if turns else _scaled(frame, size, crop)

@@ -217,3 +217,32 @@ def test_rotated_phone_video_is_read_upright(tmp_path):
     assert red[:, :6].mean() > 150 and red[:, 12:].mean() < 30      # the band is now the left edge
     (small, _), = read_windows(path, [(0.0, 1.0)], size=(24, 32), crop=True)
     assert small.shape[1:] == (32, 24, 3) and (small[0, :, :3, 0].astype(int) - small[0, :, :3, 1]).mean() > 150
+
+
+def test_variable_frame_rate_is_read_by_time(tmp_path):
+    # Phones and screen recorders write frames when they have them: here 8 frames over 2 s with
+    # gaps of 50 ms to 1 s. Frames are picked by their timestamps, not by index at a fixed rate.
+    import av
+    times_ms = [0, 50, 100, 500, 550, 1500, 1600, 2000]
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w", format="mp4") as out:
+        # No B-frames: with them this muxer would end the stream at the last decode timestamp.
+        stream = out.add_stream("libx264", rate=20, options={"bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 + 25 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    assert info.frames == 8 and 2.0 <= info.duration_s <= 2.1
+    assert info.fps == pytest.approx(info.frames / info.duration_s, rel=0.1)     # the average rate
+    frames, times = read_frames(path)
+    assert times == pytest.approx([t / 1000 for t in times_ms], abs=1e-3)
+    got, picked = read_frames(path, 4, start_s=0.0, end_s=2.0)                  # targets 0.25, 0.75, 1.25, 1.75 s
+    assert picked == pytest.approx([0.5, 1.5, 1.5, 2.0], abs=1e-3)               # the first frame at or after each
+    levels = [20 + 25 * times_ms.index(round(t * 1000)) for t in picked]
+    assert np.abs(got.mean(axis=(1, 2, 3)) - levels).max() < 4
+    (window, wtimes), = read_windows(path, [(0.4, 1.55)])
+    assert wtimes == pytest.approx([0.5, 0.55, 1.5], abs=1e-3) and len(window) == 3

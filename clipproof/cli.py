@@ -34,8 +34,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _fail(prog: str, error: BaseException) -> int:
     text = str(error) if isinstance(error, ClipproofError) else f"internal error (a bug): {type(error).__name__}: {error}"
-    print(f"{prog}: {text}", file=sys.stderr)
+    print(f"{prog}: {_quoted(text)}", file=sys.stderr)
     return exit_code(error)
+
+
+def _quoted(text: object) -> str:
+    """A message that may quote a file name or a parser's bytes: escaped, one line, cut long."""
+    from clipproof.display import safe_text
+    return safe_text(text, limit=1000)
 
 
 def _guarded(prog: str, run: Callable[[], int]) -> int:
@@ -122,7 +128,7 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
     files = []
     for path, skipped in expand_paths(args.paths):
         if skipped:
-            print(f"{prog}: note: skipping {path} ({skipped})", file=sys.stderr)
+            print(f"{prog}: note: skipping {_quoted(path)} ({skipped})", file=sys.stderr)
         else:
             files.append(path)
     if not files:
@@ -139,19 +145,19 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         if show:
             show(outcome)
         elif args.quiet and outcome.error:
-            print(f"{prog}: {outcome.error}", file=sys.stderr, flush=True)
+            print(f"{prog}: {_quoted(outcome.error)}", file=sys.stderr, flush=True)
     return batch_exit_code(codes)
 
 
 def _printer(as_json: bool, prog: str):
     def show(outcome) -> None:
         if as_json:
-            print(json.dumps(outcome.to_dict(), ensure_ascii=False), flush=True)
+            print(json.dumps(outcome.to_dict()), flush=True)
         elif outcome.report:
             from clipproof.provenance.report import render_text
             print(render_text(outcome.report) + "\n", flush=True)
         else:
-            print(f"{prog}: {outcome.error}", file=sys.stderr, flush=True)
+            print(f"{prog}: {_quoted(outcome.error)}", file=sys.stderr, flush=True)
     return show
 
 
@@ -164,9 +170,9 @@ def _with_progress(outcomes, total: int) -> Iterable:
         task = bar.add_task("verifying", total=total)
         for outcome in outcomes:
             if outcome.report:
-                console.print(render_text(outcome.report) + "\n", markup=False)
+                console.print(render_text(outcome.report) + "\n", markup=False, emoji=False)
             else:
-                console.print(f"verify: {outcome.error}", markup=False, style="red")
+                console.print(f"verify: {_quoted(outcome.error)}", markup=False, emoji=False, style="red")
             bar.advance(task)
             yield outcome
 

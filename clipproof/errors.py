@@ -50,6 +50,13 @@ class InvalidMediaError(ClipproofError):
     exit_code, kind, meaning = 65, "invalid-media", "not a readable video or image"
 
 
+class DecodeLimitError(InvalidMediaError):
+    """Reading the frames asked for would decode more than ``limits`` allow for one file (a
+    frame-count bomb): ``verify`` then reports the clip as not scored by the detector."""
+
+    kind, meaning = "decode-limit", "needs more decoding than the limits allow"
+
+
 class InputMissingError(ClipproofError):
     """The input does not exist or cannot be opened (permissions, a folder where a file is due)."""
 

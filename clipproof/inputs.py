@@ -1,21 +1,32 @@
 """The checks every input file gets before anything opens it, with one-line reasons."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from clipproof.errors import InputMissingError, InvalidMediaError
 
 
 def require_readable_file(path: str | os.PathLike) -> Path:
-    """Raise InputMissingError (missing, a folder, no permission) or InvalidMediaError (empty)."""
+    """Raise InputMissingError (missing, a folder, no permission, a name the system refuses) or
+    InvalidMediaError (empty)."""
     path = Path(path)
-    if not path.exists():
-        raise InputMissingError("no such file", path=path)
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except OSError as e:
+        reason = "no such file" if e.errno in (errno.ENOENT, errno.ENOTDIR) else (e.strerror or str(e)).lower()
+        raise InputMissingError(reason, path=path) from None
+    except ValueError:      # a NUL byte in the name
+        raise InputMissingError("the name holds a NUL byte", path=path) from None
+    if stat.S_ISDIR(info.st_mode):
         raise InputMissingError("is a folder, not a file", path=path)
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or device would block or never end; stdin is read with `-` instead.
+        raise InputMissingError("not a regular file (a pipe, socket or device)", path=path)
     if not os.access(path, os.R_OK):
         raise InputMissingError("permission denied", path=path)
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise InvalidMediaError("empty file", path=path)
     return path

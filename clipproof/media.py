@@ -10,10 +10,12 @@ import contextlib
 import itertools
 import math
 import os
+import threading
+import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import av
 
@@ -23,18 +25,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 from clipproof.atomic import atomic_output
-from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
+from clipproof.errors import DecodeLimitError, InputMissingError, InvalidMediaError, UsageError
 from clipproof.inputs import require_readable_file
+from clipproof.limits import (MAX_CONCURRENT_DECODES, MAX_COUNTED_PACKETS, MAX_DECODE_SECONDS,
+                              MAX_DECODED_FRAMES, MAX_PIXELS, MAX_SIDE)
 
-# Beyond 16K on a side, or more pixels than 8K×8K, a "video" is a decompression bomb, not footage.
-MAX_SIDE = 16384
-MAX_PIXELS = 8192 * 8192
 # Upper bound on what we decode to find one frame after a seek; a file whose keyframes are
 # further apart than this is read sequentially instead.
 _MAX_SEEK_DECODE = 600
-# How many packets a probe reads to count frames when the header does not say (about an hour
-# at 30 fps; longer headerless streams are reported as that long).
-_MAX_COUNTED_PACKETS = 100_000
+# Decoding holds the decoder's reference frames: a few files at a time per process (see limits).
+_DECODE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 # FFmpeg format names for still images (the image2 demuxer and friends).
 _IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
@@ -66,14 +66,22 @@ class MediaInfo:
 # Opening
 # ---------------------------------------------------------------------------------------------
 
-def _open(path: str | os.PathLike) -> av.container.InputContainer:
+@contextlib.contextmanager
+def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
+    """The open container, holding one of the process's decode slots. FFmpeg decodes a frame
+    while opening; the decoders are told ``MAX_PIXELS``, so a header declaring a huge picture
+    is refused before its frame is allocated, not after."""
     path = require_readable_file(path)
-    try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
-    except PermissionError as e:
-        raise InputMissingError("permission denied", path=path) from e
-    except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
-        raise InvalidMediaError(f"not a readable video or image ({_reason(e)})", path=path) from e
+    with _DECODE_SLOTS:
+        try:
+            container = av.open(str(path), mode="r", metadata_errors="ignore",
+                                options={"max_pixels": str(MAX_PIXELS)})
+        except PermissionError as e:
+            raise InputMissingError("permission denied", path=path) from e
+        except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
+            raise InvalidMediaError(f"not a readable video or image ({_reason(e)})", path=path) from e
+        with container:
+            yield container
 
 
 @contextlib.contextmanager
@@ -94,12 +102,27 @@ def _video_stream(container, path) -> av.VideoStream:
     if not container.streams.video:
         raise InvalidMediaError("no video stream", path=path)
     stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise InvalidMediaError("the video stream has no decoder (corrupt header or unknown codec)", path=path)
     w, h = stream.codec_context.width, stream.codec_context.height
     if w <= 0 or h <= 0:
-        raise InvalidMediaError("video stream has no frame size (corrupt header)", path=path)
+        w, h = _declared_image_size(path)
     if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
         raise InvalidMediaError(f"absurd frame size {w}x{h}", path=path)
+    if w <= 0 or h <= 0:
+        raise InvalidMediaError("video stream has no frame size (corrupt header)", path=path)
     return stream
+
+
+def _declared_image_size(path) -> tuple[int, int]:
+    """What a still image's header declares, read without decoding: FFmpeg learns an image's
+    size only by decoding it, which ``max_pixels`` stops for a bomb."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:   # Pillow raises many types for what it cannot read; the size is then unknown
+        return 0, 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +203,7 @@ def _count_packets(container, stream) -> tuple[int, float]:
         t = float(packet.pts * packet.time_base)
         first = t if first is None else min(first, t)
         end = max(end, t + float((packet.duration or 0) * packet.time_base))
-        if frames >= _MAX_COUNTED_PACKETS:
+        if frames >= MAX_COUNTED_PACKETS:
             break
     return frames, (end - first if first is not None else 0.0)
 
@@ -295,13 +318,14 @@ def _subsample(frames: list, n: int | None) -> list:
 
 def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> list[list]:
     """Frames of each window (windows in time order), seeking only where it saves decoding."""
+    decode = _DecodeBudget(container, stream)
     keyframes = sorted(float(e.timestamp * stream.time_base) for e in stream.index_entries if e.is_keyframe)
     out, it, pos, pending = [], None, None, None
     for start, end in windows:
         if it is None or start < pos or _keyframe_between(keyframes, pos, start):
             if start > 0 or it is not None:
                 container.seek(max(int(start / stream.time_base), 0), stream=stream, backward=True)
-            it, pending = container.decode(stream), None
+            it, pending = decode(), None
         frames = []
         for frame in itertools.chain([pending] if pending is not None else [], it):
             pending = None
@@ -318,6 +342,26 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
     return out
 
 
+class _DecodeBudget:
+    """``decode()`` is ``container.decode(stream)``, counted against one read's budget
+    (``MAX_DECODED_FRAMES``, ``MAX_DECODE_SECONDS``) across seeks: past it, DecodeLimitError."""
+
+    def __init__(self, container, stream, frames: int | None = None, seconds: float | None = None):
+        self.container, self.stream = container, stream
+        self.frames = MAX_DECODED_FRAMES if frames is None else frames
+        self.seconds = MAX_DECODE_SECONDS if seconds is None else seconds
+        self.used, self.deadline = 0, time.monotonic() + self.seconds
+
+    def __call__(self) -> Iterator[av.VideoFrame]:
+        for frame in self.container.decode(self.stream):
+            self.used += 1
+            if self.used > self.frames or (self.used % 64 == 0 and time.monotonic() > self.deadline):
+                raise DecodeLimitError(f"reading the frames asked for needs more than {self.frames:,} frames "
+                                       f"or {self.seconds:g} s of decoding (the limits for one file)",
+                                       path=self.container.name)
+            yield frame
+
+
 def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:
     """True when a seek to ``start`` lands past ``pos`` (or the file has no index to tell)."""
     if not keyframes:
@@ -328,6 +372,7 @@ def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:
 
 def _decode_targets(container, stream, targets: Sequence[float], convert):
     """For each target time, the first frame at or after it (seek + decode forward)."""
+    decode = _DecodeBudget(container, stream)
     out = []
     it = None
     last = None
@@ -336,7 +381,7 @@ def _decode_targets(container, stream, targets: Sequence[float], convert):
         near = last is not None and (last.time or 0.0) <= t < (last.time or 0.0) + 1.0
         if not near:
             container.seek(max(int(t / stream.time_base), 0), stream=stream, backward=True)
-            it = container.decode(stream)
+            it = decode()
         frame = None
         for i, f in enumerate(it):
             last = f

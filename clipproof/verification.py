@@ -11,18 +11,21 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
-from clipproof.errors import EXIT_RED_FLAG, ClipproofError, InvalidMediaError, exit_code
+from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, InputMissingError, InvalidMediaError,
+                              exit_code, one_line)
 from clipproof.findings import DetectorFindings
 from clipproof.inputs import require_readable_file
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
+from clipproof.structure import check_structure
 
 # Files a folder walk treats as media; anything else inside a folder is skipped with a note.
 # A file named explicitly is always verified, whatever its name.
@@ -75,8 +78,16 @@ class Verifier:
 
     def verify(self, path: str | os.PathLike) -> Report:
         """Verify one file. Raises InputMissingError (missing/unreadable) or InvalidMediaError
-        (neither a readable video/image nor a carrier of Content Credentials)."""
+        (neither a readable video/image nor a carrier of Content Credentials, or a structure
+        beyond ``clipproof.limits``)."""
         path = require_readable_file(path)
+        try:
+            return self._verify(path)
+        except OSError as e:     # the file went away or turned unreadable while being read
+            raise InputMissingError(f"cannot be read ({e.strerror or one_line(e)})", path=path) from e
+
+    def _verify(self, path: Path) -> Report:
+        check_structure(path)
         # The C2PA read dominates; hashing and then probing run beside it in one worker. The
         # native reader and OpenSSL's SHA-256 release the GIL, so the hash is free on two
         # cores; the probe holds the GIL briefly (PyAV import, container open) and, run after
@@ -92,12 +103,18 @@ class Verifier:
                 c2pa_says = credentials.failures[0].detail or credentials.failures[0].explanation
                 raise InvalidMediaError(f"{media_error.reason}; C2PA reader: {c2pa_says}", path=path)
             raise media_error
-        findings = None
-        if self.detector is not None and media is not None and not media.is_image:
-            findings = self.detector.score(path, media)
-        reason = self.no_detector_reason
+        findings, reason = None, self.no_detector_reason
         if media is not None and media.is_image and self.detector is not None:
             reason = "The detector scores video only; this is a still image."
+        elif self.detector is not None and media is not None:
+            try:
+                findings = self.detector.score(path, media)
+            except DecodeLimitError as e:
+                reason = f"The detector did not score this clip: {e.reason}."
+            except InvalidMediaError as e:
+                if not credentials.present:
+                    raise
+                reason = f"The detector did not score this clip: its frames do not decode ({e.reason})."
         verdict, reasons = decide(credentials, findings, reason)
         if media is None:
             reasons.append(f"The media itself cannot be decoded ({media_error.reason}).")
@@ -129,6 +146,12 @@ class Verifier:
                 return Outcome(str(p), report, None)
             except ClipproofError as e:
                 return Outcome(str(p), None, e)
+            except Exception as e:
+                # A bug, met on this file: it is this file's row (exit 70), and the batch goes on.
+                if os.environ.get("CLIPPROOF_DEBUG"):
+                    traceback.print_exc()
+                return Outcome(str(p), None, ClipproofError(f"internal error (a bug): {type(e).__name__}: "
+                                                            f"{one_line(e)}", path=p))
         if workers <= 1:
             yield from map(one, paths)
             return

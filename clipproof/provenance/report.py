@@ -15,8 +15,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from clipproof.display import safe_text
 from clipproof.errors import exit_code, kind
 from clipproof.findings import DetectorFindings, Segment
+from clipproof.limits import MAX_FIELD_CHARS
 from clipproof.provenance.read import Action, Credentials, Failure, Ingredient, Signer
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ class Report:
 
     def to_json(self) -> str:
         """``to_dict`` as one line of JSON (a row of ``verify --json``)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Report":
@@ -186,9 +188,10 @@ def _credential_reasons(c: Credentials) -> list[str]:
 def _declaration(c: Credentials) -> str | None:
     for a in c.actions:
         if a.source_type_name:
-            label = SOURCE_TYPE_LABELS.get(a.source_type_name, a.source_type_name)
-            by = f" by {a.software_agent}" if a.software_agent else ""
-            return f"{label} ({a.source_type_name}){by}"
+            # The file's words, inside our sentence: escaped and cut (see clipproof.display).
+            label = SOURCE_TYPE_LABELS.get(a.source_type_name, safe_text(a.source_type_name))
+            by = f" by {safe_text(a.software_agent)}" if a.software_agent else ""
+            return f"{label} ({safe_text(a.source_type_name)}){by}"
     return None
 
 
@@ -207,31 +210,34 @@ _HEADLINES = {
 
 
 def render_text(report: Report) -> str:
-    """The short report a person reads: verdict first, then reasons, signer, declarations."""
-    r, c = report, report.credentials
-    lines = [f"{r.path}", f"  Verdict:     {_HEADLINES[r.verdict]}  [{r.verdict}]"]
-    lines += [f"  - {reason}" for reason in r.reasons]
+    """The short report a person reads: verdict first, then reasons, signer, declarations.
+
+    Every text that comes from the file (or its name) is escaped and cut (``display.safe_text``):
+    it cannot move the cursor, retitle the terminal, or start a line of its own."""
+    r, c, f = report, report.credentials, safe_text
+    lines = [_line(r.path), f"  Verdict:     {_HEADLINES[r.verdict]}  [{r.verdict}]"]
+    lines += [f"  - {_line(reason)}" for reason in r.reasons]
     if c.signer:
-        who = c.signer.common_name or "?"
+        who = f(c.signer.common_name or "?")
         if c.signer.organization:
-            who += f" ({c.signer.organization})"
+            who += f" ({f(c.signer.organization)})"
         if c.signer.issuer:
-            who += f", issued by {c.signer.issuer}"
+            who += f", issued by {f(c.signer.issuer)}"
         lines.append(f"  Signer:      {who}")
     if c.present:
-        lines.append(f"  Signed with: {c.claim_generator or 'unknown tool'}")
-        lines.append(f"  Signed at:   {c.signed_at or 'not time-stamped'}")
+        lines.append(f"  Signed with: {f(c.claim_generator or 'unknown tool')}")
+        lines.append(f"  Signed at:   {f(c.signed_at or 'not time-stamped')}")
         for a in c.actions:
             label = SOURCE_TYPE_LABELS.get(a.source_type_name or "", a.source_type_name or "")
-            lines.append(f"  Action:      {a.action}" + (f": {label}" if label else "")
-                         + (f" by {a.software_agent}" if a.software_agent else "")
-                         + (f", {a.when}" if a.when else ""))
+            lines.append(f"  Action:      {f(a.action)}" + (f": {f(label)}" if label else "")
+                         + (f" by {f(a.software_agent)}" if a.software_agent else "")
+                         + (f", {f(a.when)}" if a.when else ""))
         for i in c.ingredients:
-            lines.append(f"  Ingredient:  {i.title or '?'} ({i.relationship or 'ingredient'})"
+            lines.append(f"  Ingredient:  {f(i.title or '?')} ({f(i.relationship or 'ingredient')})"
                          + (" — with its own credentials" if i.has_credentials else ""))
     if r.detector:
         d = r.detector
-        lines.append(f"  Detector:    {d.model} {d.version}: p_synthetic {d.p_synthetic:.2f} "
+        lines.append(f"  Detector:    {f(d.model)} {f(d.version)}: p_synthetic {d.p_synthetic:.2f} "
                      f"(low {d.thresholds['low']:.2f}, high {d.thresholds['high']:.2f}), "
                      f"{d.frames_used} frames")
         lines += [f"    {s.start_s:6.1f}–{s.end_s:6.1f} s  {_bar(s.p_synthetic)} {s.p_synthetic:.2f}"
@@ -240,10 +246,15 @@ def render_text(report: Report) -> str:
         m = r.media
         shape = f"{m.width}x{m.height}"
         timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
-        lines.append(f"  Media:       {m.container}/{m.codec} {shape}, {timing}"
+        lines.append(f"  Media:       {f(m.container)}/{f(m.codec)} {shape}, {timing}"
                      + (", audio" if m.has_audio else ""))
     lines.append(f"  sha256:      {r.sha256}")
     return "\n".join(lines)
+
+
+def _line(text: str) -> str:
+    """A whole line that may quote the file (a path, a parser's message): escaped, cut long."""
+    return safe_text(text, limit=4 * MAX_FIELD_CHARS)
 
 
 def _bar(p: float, width: int = 20) -> str:

@@ -35,6 +35,7 @@ from clipproof.limits import (MAX_CONCURRENT_DECODES, MAX_COUNTED_PACKETS, MAX_D
 _MAX_SEEK_DECODE = 600
 # Decoding holds the decoder's reference frames: a few files at a time per process (see limits).
 _DECODE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+_FRAME_THREADS_MAX_PIXELS = 3840 * 2160
 
 # FFmpeg format names for still images (the image2 demuxer and friends).
 _IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
@@ -67,15 +68,19 @@ class MediaInfo:
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
-    """The open container, holding one of the process's decode slots. FFmpeg decodes a frame
-    while opening; the decoders are told ``MAX_PIXELS``, so a header declaring a huge picture
-    is refused before its frame is allocated, not after."""
+def _open(path: str | os.PathLike, *, headers_only: bool = False) -> Iterator[av.container.InputContainer]:
+    """The open container. FFmpeg decodes frames while opening, to learn a stream's parameters:
+    ``headers_only`` tells the decoders to skip every picture (a probe needs none; an 8K frame
+    costs 300 MB), and the decoders are told ``MAX_PIXELS``, so an image whose header declares a
+    huge picture is refused before its frame is allocated. An open that will decode holds one of
+    the process's decode slots (``MAX_CONCURRENT_DECODES``)."""
     path = require_readable_file(path)
-    with _DECODE_SLOTS:
+    options = {"max_pixels": str(MAX_PIXELS)}
+    if headers_only:
+        options["skip_frame"] = "all"
+    with contextlib.nullcontext() if headers_only else _DECODE_SLOTS:
         try:
-            container = av.open(str(path), mode="r", metadata_errors="ignore",
-                                options={"max_pixels": str(MAX_PIXELS)})
+            container = av.open(str(path), mode="r", metadata_errors="ignore", options=options)
         except PermissionError as e:
             raise InputMissingError("permission denied", path=path) from e
         except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
@@ -86,10 +91,12 @@ def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
 
 @contextlib.contextmanager
 def _open_video(path: str | os.PathLike):
-    """(container, its video stream) ready to decode, on as many threads as FFmpeg picks."""
+    """(container, its video stream) ready to decode. Frame threading keeps a picture per thread
+    in flight: past 4K, slice threading decodes as fast at half the memory (measured on 8K)."""
     with _open(path) as container:
         stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+        large = stream.codec_context.width * stream.codec_context.height > _FRAME_THREADS_MAX_PIXELS
+        stream.thread_type = "SLICE" if large else "AUTO"
         yield container, stream
 
 
@@ -121,6 +128,9 @@ def _declared_image_size(path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             return image.size
+    except Image.DecompressionBombError:
+        raise InvalidMediaError(f"absurd frame size: the header declares more than {2 * Image.MAX_IMAGE_PIXELS:,} "
+                                "pixels", path=path) from None
     except Exception:   # Pillow raises many types for what it cannot read; the size is then unknown
         return 0, 0
 
@@ -130,11 +140,11 @@ def _declared_image_size(path) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 
 def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read a file's headers (no full decode) and check one frame decodes.
+    """Read a file's headers (no picture is decoded) and check video data is there.
 
     Raises InputMissingError or InvalidMediaError with a one-line reason.
     """
-    with _open(path) as container:
+    with _open(path, headers_only=True) as container:
         stream = _video_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
@@ -151,9 +161,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
                     fps = fps if not still_format and fps else frames / duration_s
                 elif still_format:
                     frames, duration_s, fps = 1, 0.0, 0.0
-            # Headers can lie: insist that the first packet of video is really there. (Opening
-            # already decoded a frame to learn the stream's parameters; decoding one more here
-            # doubled the probe's cost on large frames for nothing.)
+            # Headers can lie: insist that the first packet of video is really there (it is not
+            # decoded: a probe reads headers, and the detector's reads find data that lies).
             elif next((p for p in container.demux(stream) if p.size), None) is None:
                 frames = 0
         except (av.FFmpegError, ValueError) as e:

@@ -7,9 +7,11 @@ Report; a batch exits 1 when any file has a red flag, otherwise with the highest
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
@@ -45,9 +47,15 @@ def _quoted(text: object) -> str:
 
 
 def _guarded(prog: str, run: Callable[[], int]) -> int:
-    """Run a command; turn every error into one line and its exit code, never a traceback."""
+    """Run a command; turn every error into one line and its exit code, never a traceback.
+    Warnings (an expired trust anchor) are one line too."""
+    def one_line_warning(message, category, *_args, **_kwargs) -> None:
+        print(f"{prog}: warning: {_quoted(message)}", file=sys.stderr)
+
     try:
-        return run()
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            return run()
     except ClipproofError as e:
         return _fail(prog, e)
     except KeyboardInterrupt:
@@ -119,25 +127,28 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--workers must be at least 1")
     if args.no_detector and args.weights:
         raise UsageError("--no-detector and --weights contradict each other")
-    from clipproof.verification import Verifier, batch_exit_code, expand_paths
+    from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths
     try:
         verifier = Verifier(trust=args.trust, detector=None if args.no_detector else (args.weights or "auto"))
     except CredentialError as e:
         raise UsageError(f"trust anchor: {e.reason}", path=e.path) from e
 
-    files = []
-    for path, skipped in expand_paths(args.paths):
-        if skipped:
-            print(f"{prog}: note: skipping {_quoted(path)} ({skipped})", file=sys.stderr)
+    files, unlistable = [], []
+    for found in expand_paths(args.paths):
+        if found.error:
+            unlistable.append(Outcome(str(found.path), None, found.error))
+        elif found.skipped:
+            print(f"{prog}: note: skipping {_quoted(found.path)} ({found.skipped})", file=sys.stderr)
         else:
-            files.append(path)
-    if not files:
+            files.append(found.path)
+    if not files and not unlistable:
         raise UsageError("no media files to verify")
 
     show = None if args.quiet else _printer(args.json, prog)
-    outcomes = verifier.verify_many(files, workers=args.workers)
+    # Folders that could not be listed are rows of their own (66), ahead of the files verified.
+    outcomes = itertools.chain(unlistable, verifier.verify_many(files, workers=args.workers))
     if show and not args.json and len(files) >= PROGRESS_MIN_FILES and sys.stdout.isatty() and sys.stderr.isatty():
-        outcomes = _with_progress(outcomes, len(files))
+        outcomes = _with_progress(outcomes, len(files) + len(unlistable))
         show = None
     codes = []
     for outcome in outcomes:

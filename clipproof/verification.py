@@ -186,22 +186,45 @@ def batch_exit_code(codes: Iterable[int]) -> int:
     return max(codes, default=0)
 
 
-def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, str | None]]:
-    """``(path, None)`` for each file to verify, ``(path, why)`` for each one skipped.
+@dataclass(frozen=True)
+class Found:
+    """One entry of what ``expand_paths`` found: a file to verify, a file left out (``skipped``
+    says why), or a folder that could not be listed (``error``: a row of its own, exit 66)."""
 
-    Files named as given (whatever their name: a missing one is reported when verified);
-    folders walked recursively in sorted order, hidden entries left out, files without a media
-    suffix skipped with a reason."""
+    path: Path
+    skipped: str | None = None
+    error: InputMissingError | None = None
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Found]:
+    """What to verify among ``paths``: files named as given (whatever their name: a missing one
+    is reported when verified); folders walked recursively in sorted order, hidden entries left
+    out, files without a media suffix skipped with a reason, and a folder (named or met on the
+    way) that cannot be listed reported, never silently passed over."""
     for raw in paths:
         path = Path(raw)
-        if not path.is_dir():
-            yield path, None
+        if str(raw) == "-" or not path.is_dir():
+            yield Found(path)
             continue
-        for sub in sorted(path.rglob("*")):
-            rel = sub.relative_to(path)
-            if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
-                continue
-            yield sub, None if sub.suffix.lower() in MEDIA_SUFFIXES else "not a media file"
+        yield from _walk(path)
+
+
+def _walk(top: Path) -> Iterator[Found]:
+    unlistable: list[OSError] = []
+    for folder, subfolders, files in os.walk(top, onerror=unlistable.append):
+        yield from map(_unlistable, unlistable)
+        unlistable.clear()
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                sub = Path(folder) / name
+                yield Found(sub, None if sub.suffix.lower() in MEDIA_SUFFIXES else "not a media file")
+    yield from map(_unlistable, unlistable)      # the top folder itself, or the last one met
+
+
+def _unlistable(e: OSError) -> Found:
+    reason = f"a folder that cannot be listed ({(e.strerror or str(e)).lower()})"
+    return Found(Path(e.filename), error=InputMissingError(reason, path=e.filename))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from clipproof.atomic import atomic_output
+from clipproof.atomic import atomic_output, output_folder
 from clipproof.errors import CredentialError, InputMissingError, OutputExistsError
 
 C2PA_CLAIM_SIGNING = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
@@ -63,10 +63,7 @@ def init_dev_keys(folder: str | os.PathLike, *, common_name: str = "clipproof de
     existing = [p.name for p in (paths.root, paths.chain, paths.key) if p.exists()]
     if existing:
         raise OutputExistsError(f"already holds {', '.join(existing)}; refusing to overwrite keys", path=folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputMissingError(f"cannot create folder ({e.strerror})", path=folder) from e
+    output_folder(folder)
 
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -125,7 +122,7 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
 
 
 def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    with atomic_output(path, mode=mode) as tmp:
+    with atomic_output(path, mode=mode, overwrite=False) as tmp:
         tmp.write_bytes(data)
 
 

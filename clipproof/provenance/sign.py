@@ -8,7 +8,7 @@ from typing import Any
 import c2pa
 
 from clipproof.atomic import atomic_output
-from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, SigningError
+from clipproof.errors import InvalidMediaError, OutputExistsError, OutputUnwritableError, SigningError
 from clipproof.inputs import require_readable_file
 from clipproof.provenance.keys import SigningIdentity, load_identity
 from clipproof.provenance.manifest import build_manifest, load_assertions, mime_type
@@ -34,16 +34,18 @@ def sign_file(
 ) -> Path:
     """Write ``src`` with a signed manifest to ``dst`` (default ``<stem>.signed<ext>``).
 
-    The output appears only once signing succeeded; signing in place (dst == src) is allowed.
-    No time-stamp authority is contacted: signing works offline.
+    The output appears only once signing succeeded, and never over an existing file (the input
+    included) unless ``overwrite``; a replaced file keeps its permissions. No time-stamp
+    authority is contacted: signing works offline.
     """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src)
     require_readable_file(src)
-    if dst.exists() and not overwrite and dst.resolve() != src.resolve():
-        raise OutputExistsError("already exists (use --force to replace it)", path=dst)
+    if dst.exists() and not overwrite:
+        same = " (it is the input)" if dst.resolve() == src.resolve() else ""
+        raise OutputExistsError(f"already exists{same}; use --force to replace it", path=dst)
     if not dst.parent.is_dir():
-        raise InputMissingError("output folder does not exist", path=dst.parent)
+        raise OutputUnwritableError("the output folder does not exist", path=dst.parent)
     mime = mime_type(src)
     if mime_type(dst) != mime:
         raise SigningError(f"output type must match the input's ({mime})", path=dst)
@@ -52,7 +54,7 @@ def sign_file(
     info = c2pa.C2paSignerInfo(alg=identity.alg.encode(), sign_cert=identity.chain_pem,
                                private_key=identity.key_pem, ta_url=None)
     ctx = context(None)  # takes NATIVE_LOCK itself, so before we hold it
-    with atomic_output(dst) as tmp, open(src, "rb") as source, open(tmp, "w+b") as dest:
+    with atomic_output(dst, overwrite=overwrite) as tmp, open(src, "rb") as source, open(tmp, "w+b") as dest:
         # The destination must be readable too: BMFF signing re-reads what it wrote.
         with NATIVE_LOCK:
             try:

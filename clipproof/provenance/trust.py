@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Iterable
 
+from clipproof.display import safe_text
 from clipproof.errors import CredentialError, InputMissingError, UsageError
 
 ENV_VAR = "CLIPPROOF_TRUST_ANCHORS"
@@ -71,8 +73,10 @@ def _config_anchors(cfg: Path) -> list[Path]:
 def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
     """One PEM bundle of every configured anchor certificate, or None when there are none.
 
-    Raises CredentialError (unparseable) or UsageError (an anchor file that is not there: the
-    setting is wrong, not the clip) with the path.
+    Raises CredentialError (unparseable; a private key in the file, which is never echoed; a
+    certificate that is not a CA) or UsageError (an anchor file that is not there: the setting
+    is wrong, not the clip) with the path. An expired anchor is kept, with a ``TrustWarning``
+    (signatures made while it was valid may still chain to it).
     """
     paths = anchor_paths(explicit)
     if not paths:
@@ -86,6 +90,39 @@ def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
             certs = load_certificates(path, "trust anchor")
         except InputMissingError as e:
             raise UsageError(e.reason, path=e.path) from None
-        for cert in certs:
-            pems.append(cert.public_bytes(serialization.Encoding.PEM))
+        _check_anchors(path, certs)
+        pems += [cert.public_bytes(serialization.Encoding.PEM) for cert in certs]
     return b"".join(pems).decode("ascii") if pems else None
+
+
+class TrustWarning(UserWarning):
+    """A trust anchor that is used, but that its owner should look at (expired)."""
+
+
+def _check_anchors(path: Path, certs: list) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    if b"PRIVATE KEY-----" in path.read_bytes():
+        # Someone pointed the anchors at a signer's key file: say so without showing a byte of it.
+        raise CredentialError("holds a private key; an anchor file holds CA certificates only "
+                              "(nothing of the key was read or shown)", path=path)
+    now = dt.datetime.now(dt.timezone.utc)
+    for i, cert in enumerate(certs, 1):
+        name = safe_text(_common_name(cert), limit=80)
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise CredentialError(f"certificate {i} ({name}) is not a CA certificate; a trust anchor must be "
+                                  "one (basicConstraints CA:TRUE)", path=path)
+        if cert.not_valid_after_utc < now:
+            warnings.warn(f"{path}: trust anchor {i} ({name}) expired on {cert.not_valid_after_utc:%Y-%m-%d}",
+                          TrustWarning, stacklevel=3)
+
+
+def _common_name(cert) -> str:
+    from cryptography.x509.oid import NameOID
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()

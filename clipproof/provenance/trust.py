@@ -86,6 +86,7 @@ def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
     from clipproof.provenance.keys import load_certificates
     pems: list[bytes] = []
     for path in paths:
+        _refuse_private_keys(path)
         try:
             certs = load_certificates(path, "trust anchor")
         except InputMissingError as e:
@@ -99,14 +100,21 @@ class TrustWarning(UserWarning):
     """A trust anchor that is used, but that its owner should look at (expired)."""
 
 
+def _refuse_private_keys(path: Path) -> None:
+    """Someone pointed the anchors at a signer's key file: say so without showing a byte of it."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return              # load_certificates says what is wrong with the file
+    if b"PRIVATE KEY-----" in data:
+        raise CredentialError("holds a private key; an anchor file holds CA certificates only "
+                              "(nothing of the key is shown)", path=path)
+
+
 def _check_anchors(path: Path, certs: list) -> None:
     import datetime as dt
 
     from cryptography import x509
-    if b"PRIVATE KEY-----" in path.read_bytes():
-        # Someone pointed the anchors at a signer's key file: say so without showing a byte of it.
-        raise CredentialError("holds a private key; an anchor file holds CA certificates only "
-                              "(nothing of the key was read or shown)", path=path)
     now = dt.datetime.now(dt.timezone.utc)
     for i, cert in enumerate(certs, 1):
         name = safe_text(_common_name(cert), limit=80)

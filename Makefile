@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast fuzz install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: $(STAMP)
 # The edit-test loop: everything but what trains models or starts new processes (under 2 minutes).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+# Fuzz the credentials-only verify path (atheris) for FUZZ_SECONDS, from the C2PA fixtures; an
+# input that gives exit 70 or runs past 10 s is saved in .fuzz/ and fails the run.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PIP) install --quiet 'atheris>=2.3'
+	mkdir -p .fuzz/corpus
+	$(PY) -m fuzz.verify_credentials -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=.fuzz/ .fuzz/corpus tests/fixtures/c2pa
 
 clean:
 	rm -rf $(VENV) build *.egg-info

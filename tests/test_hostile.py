@@ -372,3 +372,11 @@ def test_a_folder_of_good_and_hostile_files_gives_every_file_its_row(corpus, ai_
     for i, case in enumerate(hostile):
         assert rows[f"h{i:03d}{case.path.suffix}"]["exit_code"] in case.codes, case.name
     assert result.returncode == 1
+
+
+def test_the_fuzz_target_takes_the_hostile_corpus(corpus):
+    # `make fuzz` drives this function with atheris; here it gets every hostile file once, so
+    # the target cannot rot between fuzz runs (it raises on a bug's exit 70).
+    from fuzz.verify_credentials import one_input
+    for case in corpus:
+        one_input(case.path.read_bytes())

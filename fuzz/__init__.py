@@ -1,0 +1,1 @@
+"""Fuzz targets (atheris): ``make fuzz`` runs them; see each module's docstring."""

@@ -462,6 +462,13 @@ def _detector_train(args) -> int:
 
 
 def _detector_eval(args) -> int:
+    if args.folder:
+        from clipproof.detector.folder_eval import evaluate_folder, folder_table
+        result = evaluate_folder(args.folder, args.weights, args.out, log=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(result) if args.json else folder_table(result))
+        return 0
+    if not args.weights:
+        raise UsageError("--corpus needs --weights (the bundled detector is evaluated on folders: --folder)")
     from clipproof.detector.evaluate import evaluate, table
     result = evaluate(args.weights, args.corpus, args.out, split=args.split)
     print(json.dumps(result) if args.json else table(result))
@@ -514,8 +521,12 @@ def _add_detector(sub) -> None:
     training_options(t)
     t.set_defaults(run=_detector_train)
     e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png", **kw)
-    e.add_argument("--corpus", required=True, help="corpus to evaluate on")
-    e.add_argument("--weights", required=True, metavar="DIR", help="detector weights folder")
+    where = e.add_mutually_exclusive_group(required=True)
+    where.add_argument("--corpus", help="corpus to evaluate on (its test split, clip level)")
+    where.add_argument("--folder", metavar="DIR",
+                       help="any folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv), "
+                            "scored as verify scores them")
+    e.add_argument("--weights", metavar="DIR", help="detector weights folder (with --folder, default: the bundled one)")
     e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
     _add_common(e, quiet=False, json_output=True)

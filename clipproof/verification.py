@@ -22,16 +22,12 @@ from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, I
                               exit_code, one_line)
 from clipproof.findings import DetectorFindings
 from clipproof.inputs import require_readable_file
+from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
 from clipproof.structure import check_structure
 
-# Files a folder walk treats as media; anything else inside a folder is skipped with a note.
-# A file named explicitly is always verified, whatever its name.
-MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m4s",
-                  ".3gp", ".flv", ".wmv", ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif",
-                  ".avif", ".tif", ".tiff", ".gif"}
 
 if TYPE_CHECKING:
     from clipproof.media import MediaInfo

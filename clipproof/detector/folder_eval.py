@@ -1,0 +1,212 @@
+"""Evaluate the detector as ``verify`` runs it on any folder of labelled clips.
+
+Labels come from a manifest in the folder (``manifest.tsv`` or ``manifest.csv`` with columns
+``file``, ``label`` and ``generator_or_source`` or ``source``), or else from the folder each clip
+sits in: ``synthetic``/``generated``/``fake`` → synthetic; ``real``/``camera`` → real;
+``rendered``/``animation`` → real footage's label (not generative AI) but reported apart, since
+"not a camera" must not read as "generated". Other folders are skipped, with a note.
+
+Each clip is scored by the same ``Detector.score`` that ``verify`` calls (whole-clip
+P(synthetic), segments and all). Reported, overall and per generator or source: AUC, AP, recall
+at 1 % and 5 % false-positive rate, ECE, and what fraction is flagged at the stored thresholds.
+Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
+codec, bit rate; cross-validated): a detector no better than that has learned the format.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from clipproof.atomic import atomic_output, output_folder
+from clipproof.errors import ClipproofError, UsageError
+from clipproof.media_types import MEDIA_SUFFIXES
+
+SYNTHETIC_FOLDERS = {"synthetic", "generated", "fake", "ai"}
+REAL_FOLDERS = {"real", "camera", "authentic"}
+RENDERED_FOLDERS = {"rendered", "animation", "cgi"}
+FPR_POINTS = (0.01, 0.05)
+
+
+@dataclass(frozen=True)
+class LabelledClip:
+    path: Path
+    label: int               # 1 synthetic, 0 not generated (camera or rendered)
+    group: str               # the generator or source
+    kind: str                # "synthetic", "real" or "rendered"
+
+
+def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print) -> list[LabelledClip]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError("not a folder of labelled clips", path=folder)
+    manifest = next((folder / n for n in ("manifest.tsv", "manifest.csv") if (folder / n).is_file()), None)
+    clips = _from_manifest(folder, manifest) if manifest else _from_folders(folder, log)
+    kinds = {c.label for c in clips}
+    if kinds != {0, 1}:
+        raise UsageError(f"needs both synthetic and real clips to evaluate (found {len(clips)} clips, "
+                         f"labels {sorted(kinds)})", path=folder)
+    return clips
+
+
+def _kind(name: str) -> str | None:
+    name = name.lower()
+    return ("synthetic" if name in SYNTHETIC_FOLDERS else "real" if name in REAL_FOLDERS
+            else "rendered" if name in RENDERED_FOLDERS else None)
+
+
+def _from_manifest(folder: Path, manifest: Path) -> list[LabelledClip]:
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
+    clips = []
+    for row in rows:
+        kind = _kind(row.get("label", "")) or _kind(Path(row.get("file", "")).parts[0])
+        if kind is None or not row.get("file"):
+            raise UsageError(f"manifest row without a known label: {row.get('file')!r} {row.get('label')!r}",
+                             path=manifest)
+        group = row.get("generator_or_source") or row.get("source") or kind
+        clips.append(LabelledClip(folder / row["file"], int(kind == "synthetic"), group, kind))
+    return clips
+
+
+def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip]:
+    clips = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        kind = _kind(sub.name)
+        if kind is None:
+            log(f"note: skipping {sub} (not a label: synthetic, real or rendered)")
+            continue
+        for path in sorted(sub.rglob("*")):
+            if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file():
+                group = path.stem.split("__")[0] if "__" in path.stem else sub.name
+                clips.append(LabelledClip(path, int(kind == "synthetic"), group, kind))
+    return clips
+
+
+def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None = None,
+                    out: str | os.PathLike | None = None, log: Callable[[str], None] = print) -> dict:
+    """Score every labelled clip of ``folder`` as verify would; the figures as a dict."""
+    from clipproof.detector.inference import load_detector
+    from clipproof.media import probe
+
+    clips = labelled_clips(folder, log)
+    if out is not None:
+        output_folder(out)
+    detector = load_detector(weights)
+    if detector is None:
+        raise UsageError("no detector weights: give --weights")
+    scores, media, sizes, kept = [], [], [], []
+    for clip in clips:
+        try:
+            info = probe(clip.path)
+            findings = detector.score(clip.path, info)
+        except ClipproofError as e:
+            log(f"note: skipping {clip.path} ({e.reason})")
+            continue
+        scores.append(findings.p_synthetic)
+        media.append(info)
+        sizes.append(clip.path.stat().st_size)
+        kept.append(clip)
+    p = np.array(scores, float)
+    y = np.array([c.label for c in kept])
+    groups = np.array([c.group for c in kept])
+    kinds = np.array([c.kind for c in kept])
+    cal = detector.calibration
+    result = {
+        "folder": str(folder), "weights": str(detector.folder), "thresholds": {"low": cal.low, "high": cal.high},
+        "overall": figures(p, y, cal.low, cal.high),
+        "per_generator": {g: figures(p[(groups == g) | (y == 0)], y[(groups == g) | (y == 0)], cal.low, cal.high)
+                          for g in sorted(set(groups[y == 1]))},
+        "per_real_source": {g: _flag_rates(p[groups == g], cal.low, cal.high)
+                            for g in sorted(set(groups[y == 0]))},
+        "rendered": _flag_rates(p[kinds == "rendered"], cal.low, cal.high),
+        "format_only": format_only_auc(media, sizes, y),
+        "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "p_synthetic": float(s)}
+                  for c, s in zip(kept, p)],
+    }
+    if out is not None:
+        out = Path(out)
+        with atomic_output(out / "eval.json") as tmp:
+            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        with atomic_output(out / "eval.md") as tmp:
+            tmp.write_text(folder_table(result) + "\n", encoding="utf-8")
+    return result
+
+
+def figures(p: np.ndarray, y: np.ndarray, low: float, high: float) -> dict:
+    """AUC, AP, recall at 1 % / 5 % false-positive rate, ECE, flag rates at the thresholds."""
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+    from clipproof.detector.metrics import ece
+    both = len(set(y.tolist())) == 2
+    out = {"real": int((y == 0).sum()), "synthetic": int((y == 1).sum()),
+           "auc": float(roc_auc_score(y, p)) if both else None,
+           "ap": float(average_precision_score(y, p)) if both else None, "ece": ece(p, y),
+           "synthetic_flagged": float((p[y == 1] >= high).mean()) if (y == 1).any() else None,
+           "real_flagged": float((p[y == 0] >= high).mean()) if (y == 0).any() else None,
+           "synthetic_called_real": float((p[y == 1] <= low).mean()) if (y == 1).any() else None}
+    if both:
+        fpr, tpr, _ = roc_curve(y, p)
+        for point in FPR_POINTS:
+            out[f"recall_at_fpr_{point:g}"] = float(tpr[fpr <= point].max())
+    return out
+
+
+def _flag_rates(p: np.ndarray, low: float, high: float) -> dict:
+    return {"clips": int(len(p)), "flagged": float((p >= high).mean()) if len(p) else None,
+            "called_real": float((p <= low).mean()) if len(p) else None}
+
+
+@dataclass(frozen=True)
+class _Format:
+    width: float
+    height: float
+    fps: float
+    frames: float
+    duration_s: float
+    codec: float
+    container: float
+    bits_per_pixel: float
+
+
+def format_only_auc(media: list, sizes: list[int], y: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
+    """Cross-validated AUC of a gradient-boosted classifier that sees only the format."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    def row(m, size: int) -> list[float]:
+        pixels = max(m.width * m.height * max(m.frames, 1), 1)
+        return list(asdict(_Format(m.width, m.height, m.fps, m.frames, m.duration_s,
+                                   zlib.crc32(m.codec.encode()) % 997, zlib.crc32(m.container.encode()) % 997,
+                                   8 * size / pixels)).values())
+    x = np.array([row(m, size) for m, size in zip(media, sizes)], float)
+    folds = min(folds, int(min((y == 0).sum(), (y == 1).sum())))
+    if folds < 2:
+        return {"auc": None, "features": list(_Format.__dataclass_fields__)}
+    clf = HistGradientBoostingClassifier(random_state=seed, max_iter=100, min_samples_leaf=3)
+    p = cross_val_predict(clf, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                          method="predict_proba")[:, 1]
+    return {"auc": float(roc_auc_score(y, p)), "folds": folds, "features": list(_Format.__dataclass_fields__)}
+
+
+def folder_table(result: dict) -> str:
+    from clipproof.detector.evaluate import metric
+    lines = ["| subset | clips (real/synth) | AUC | AP | recall@1%FPR | recall@5%FPR | ECE | synth flagged | real flagged |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, m in [("overall", result["overall"])] + [(f"generator {k}", v) for k, v in result["per_generator"].items()]:
+        lines.append(f"| {name} | {m['real']}/{m['synthetic']} | {metric(m['auc'])} | {metric(m['ap'])} | "
+                     f"{metric(m.get('recall_at_fpr_0.01'))} | {metric(m.get('recall_at_fpr_0.05'))} | "
+                     f"{metric(m['ece'])} | {metric(m['synthetic_flagged'])} | {metric(m['real_flagged'])} |")
+    lines.append("\n| real source | clips | flagged synthetic | called likely real |\n|---|---:|---:|---:|")
+    for name, m in list(result["per_real_source"].items()) + [("(all rendered)", result["rendered"])]:
+        lines.append(f"| {name} | {m['clips']} | {metric(m['flagged'])} | {metric(m['called_real'])} |")
+    fo = result["format_only"]
+    lines.append(f"\nFormat-only classifier (cross-validated, {', '.join(fo['features'])}): AUC {metric(fo['auc'])}.")
+    return "\n".join(lines)

@@ -19,7 +19,14 @@ class Segment:
 class DetectorFindings:
     model: str
     version: str
-    p_synthetic: float                 # calibrated P(synthetic) of the clip (mean of segments)
+    p_synthetic: float                 # calibrated P(synthetic) of the clip: its most synthetic segment
     thresholds: dict[str, float]       # {"low": ..., "high": ...}
     segments: list[Segment]
     frames_used: int
+    seconds_scored: float = 0.0        # how much of the clip the segments cover ...
+    duration_s: float = 0.0            # ... of how long
+    trained_on: str = ""               # one line: what the detector learned from
+    # False when the detector's measured recall on generators it was not trained on is too low
+    # for "likely real" to mean anything: a low score is then "uncertain" (calls_real_note: why).
+    calls_real: bool = True
+    calls_real_note: str = ""

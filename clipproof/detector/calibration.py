@@ -28,6 +28,10 @@ class Calibration:
     low: float
     high: float
     val_clips: int
+    # Whether a score at or below ``low`` may be reported as "likely real": turned off (with the
+    # measurement that says why) when generated clips from unseen generators score that low.
+    calls_real: bool = True
+    calls_real_note: str = ""
 
     def probability(self, logits: np.ndarray | torch.Tensor) -> np.ndarray:
         z = np.asarray(logits, dtype=np.float64) / self.temperature

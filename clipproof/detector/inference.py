@@ -1,12 +1,16 @@
-"""The detector inside ``verify``: sample segments of a video, score each, combine.
+"""The detector inside ``verify``: cover the video with segments, score each, combine.
 
-A video is cut into up to ``MAX_SEGMENTS`` equal segments; from each, ``frames`` frames are
+Segments of ``frames`` frames tile the clip end to end when ``MAX_SEGMENTS`` of them cover it
+(a 10-second clip at 12 fps: 8 segments, every second scored), and are spread evenly with gaps
+over a longer one; the report says how many seconds of how many were scored. Frames are
 decoded at the model's input size (centre crop, aspect kept) in one pass over the file
 (``media.read_windows`` seeks only where the index shows it saves decoding). Each segment gets
-a calibrated P(synthetic); the clip's is their mean.
+a calibrated P(synthetic); the clip's is its most synthetic segment's, so a synthetic insert in
+a long real clip is not averaged away (the report names its time range).
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -19,7 +23,7 @@ from clipproof.findings import DetectorFindings, Segment
 
 WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
-MAX_SEGMENTS = 4
+MAX_SEGMENTS = 24
 # Clips the model was trained on were cut at the source's own frame rate; a segment spans
 # frames/fps seconds at most of this rate so that motion per frame matches training.
 SEGMENT_FPS = 12.0
@@ -37,14 +41,18 @@ class Detector:
         self._lock = threading.Lock()   # torch CPU inference is thread-safe; one at a time keeps memory flat
 
     def segments(self, media) -> list[tuple[float, float]]:
-        """The [start, end) seconds of each segment: ``frames`` frames from the middle of each of
-        up to ``MAX_SEGMENTS`` equal parts of the video."""
+        """The [start, end) seconds of each segment: end to end from the start when up to
+        ``MAX_SEGMENTS`` cover the clip, otherwise that many centred in equal parts of it."""
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
         span = self.frames / (media.fps or SEGMENT_FPS)
-        count = max(1, min(MAX_SEGMENTS, int(duration // span) if duration else 1))
-        edges = np.linspace(0.0, duration, count + 1) if duration else np.zeros(count + 1)
-        starts = [max(0.0, min((lo + hi - span) / 2, duration - span)) if duration else 0.0
-                  for lo, hi in zip(edges[:-1], edges[1:])]
+        if not duration:
+            return [(0.0, round(span, 3))]
+        count = max(1, math.ceil(duration / span - 1e-6))
+        if count <= MAX_SEGMENTS:
+            starts = [min(i * span, max(0.0, duration - span)) for i in range(count)]
+        else:
+            edges = np.linspace(0.0, duration, MAX_SEGMENTS + 1)
+            starts = [max(0.0, min((lo + hi - span) / 2, duration - span)) for lo, hi in zip(edges[:-1], edges[1:])]
         return [(round(start, 3), round(start + span, 3)) for start in starts]
 
     def read_segments(self, path: str | os.PathLike, media, segments: list[tuple[float, float]]) -> torch.Tensor:
@@ -64,11 +72,31 @@ class Detector:
         with self._lock, torch.inference_mode():
             logits = self.model(x)["logits"].float().numpy()
         p = self.calibration.probability(logits)
+        duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
+        covered = sum(min(b, duration) - a for a, b in _merged(segments)) if duration else 0.0
+        cal = self.calibration
         return DetectorFindings(
-            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=round(float(p.mean()), 4),
-            thresholds={"low": round(self.calibration.low, 4), "high": round(self.calibration.high, 4)},
-            segments=[Segment(a, b, round(float(q), 4)) for (a, b), q in zip(segments, p)],
-            frames_used=len(x) * self.frames)
+            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(p.max()),
+            thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
+            segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
+            frames_used=len(x) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
+            trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note)
+
+
+def _digits(p: float) -> float:
+    """A probability kept to 6 significant digits, also near 0 and 1 (0.9999987 stays that)."""
+    p = float(p)
+    return float(f"{p:.6g}") if p < 0.5 else 1.0 - float(f"{1.0 - p:.6g}")
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 def _pad(frames: np.ndarray, n: int) -> np.ndarray:

@@ -11,6 +11,7 @@ This module knows nothing of models: the detector's findings arrive as plain dat
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -139,7 +140,7 @@ def decide(credentials: Credentials, detector: DetectorFindings | None,
         return "ai-generated-declared", reasons
     if c.state == "trusted" and c.declares_capture:
         if detector and detector.p_synthetic >= max(detector.thresholds["high"], _STRONG_DISAGREEMENT):
-            reasons.append(f"The detector disagrees strongly (p_synthetic {detector.p_synthetic:.2f}) "
+            reasons.append(f"The detector disagrees strongly (p_synthetic {score_text(detector.p_synthetic)}) "
                            "with the declared capture: inspect the clip.")
         return "authentic-declared", reasons
     if c.state == "valid" and c.declares_capture:
@@ -148,16 +149,56 @@ def decide(credentials: Credentials, detector: DetectorFindings | None,
     if detector is None:
         reasons.append(no_detector_reason or "No detector is installed, and nothing else decides.")
         return "uncertain", reasons
-    low, high = detector.thresholds["low"], detector.thresholds["high"]
-    p = detector.p_synthetic
+    return _detector_verdict(detector, reasons)
+
+
+def _detector_verdict(d: DetectorFindings, reasons: list[str]) -> tuple[Verdict, list[str]]:
+    """The verdict the detector gives: driven by the clip's most synthetic stretch."""
+    low, high, p = d.thresholds["low"], d.thresholds["high"], d.p_synthetic
+    if d.duration_s:
+        reasons.append(f"The detector scored {d.seconds_scored:g} s of {d.duration_s:g} s "
+                       f"({len(d.segments)} segment{'s' if len(d.segments) != 1 else ''}).")
     if p >= high:
-        reasons.append(f"The detector scores the clip as likely synthetic (p_synthetic {p:.2f} ≥ {high:.2f}).")
+        stretches = _stretches(d.segments, high)
+        where = "the clip" if len(d.segments) == 1 else ", ".join(f"{a:g}–{b:g} s" for a, b in stretches)
+        reasons.append(f"The detector scores {where} as likely synthetic (p_synthetic {score_text(p)}, threshold {high:.2f}).")
         return "likely-synthetic", reasons
     if p <= low:
-        reasons.append(f"The detector scores the clip as likely real (p_synthetic {p:.2f} ≤ {low:.2f}).")
+        if not d.calls_real:
+            reasons.append(f"Every segment scores low (highest p_synthetic {score_text(p)}), but this detector "
+                           f"does not call clips likely real: {d.calls_real_note or 'its recall is unmeasured'}.")
+            return "uncertain", reasons
+        reasons.append(f"The detector scores every segment as likely real (highest p_synthetic {score_text(p)}, "
+                       f"threshold {low:.2f}).")
         return "likely-real", reasons
-    reasons.append(f"The detector is undecided (p_synthetic {p:.2f}, between {low:.2f} and {high:.2f}).")
+    reasons.append(f"The detector is undecided (p_synthetic {score_text(p)}, between {low:.2f} and {high:.2f}).")
     return "uncertain", reasons
+
+
+def _stretches(segments: list[Segment], high: float) -> list[tuple[float, float]]:
+    """Runs of adjacent segments scoring at least ``high``, as (start, end) seconds."""
+    out: list[list[float]] = []
+    for s in sorted(segments, key=lambda s: s.start_s):
+        if s.p_synthetic < high:
+            continue
+        if out and s.start_s <= out[-1][1] + 1e-6:
+            out[-1][1] = max(out[-1][1], s.end_s)
+        else:
+            out.append([s.start_s, s.end_s])
+    return [(round(a, 2), round(b, 2)) for a, b in out]
+
+
+def score_text(p: float) -> str:
+    """A probability with two significant digits where they matter — 0.53, 0.0031, 0.99986 —
+    and a bound in the far tails (< 0.0001, > 0.9999): never 0.00 or 1.00, which would say
+    "certain" of a model that is merely confident."""
+    if 0.01 <= p <= 0.99:
+        return f"{p:.2f}"
+    if p < 0.01:
+        return f"{p:.2g}" if p >= 1e-4 else "< 0.0001"
+    if 1.0 - p < 1e-4:
+        return "> 0.9999"
+    return f"{p:.{1 - math.floor(math.log10(1.0 - p)) + 1}f}".rstrip("0")
 
 
 def _credential_reasons(c: Credentials) -> list[str]:
@@ -237,10 +278,12 @@ def render_text(report: Report) -> str:
                          + (" — with its own credentials" if i.has_credentials else ""))
     if r.detector:
         d = r.detector
-        lines.append(f"  Detector:    {f(d.model)} {f(d.version)}: p_synthetic {d.p_synthetic:.2f} "
+        lines.append(f"  Detector:    {f(d.model)} {f(d.version)}: p_synthetic {score_text(d.p_synthetic)} "
                      f"(low {d.thresholds['low']:.2f}, high {d.thresholds['high']:.2f}), "
                      f"{d.frames_used} frames")
-        lines += [f"    {s.start_s:6.1f}–{s.end_s:6.1f} s  {_bar(s.p_synthetic)} {s.p_synthetic:.2f}"
+        if d.trained_on:
+            lines.append(f"  Trained on:  {f(d.trained_on, limit=4 * MAX_FIELD_CHARS)}")
+        lines += [f"    {s.start_s:6.1f}–{s.end_s:6.1f} s  {_bar(s.p_synthetic)} {score_text(s.p_synthetic)}"
                   for s in d.segments]
     if r.media:
         m = r.media

@@ -330,12 +330,18 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
     decode = _DecodeBudget(container, stream)
     keyframes = sorted(float(e.timestamp * stream.time_base) for e in stream.index_entries if e.is_keyframe)
     out, it, pos, pending = [], None, None, None
+    kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:
-        if it is None or start < pos or _keyframe_between(keyframes, pos, start):
+        # Forward from where the decoder stands, unless the window starts before the last one
+        # did or a seek skips decoding: windows that tile a clip (overlapping by a frame or
+        # so) decode it once, reusing the overlap. (Comparing with the last frame's time
+        # re-decoded from the keyframe for every window, whatever the overlap.)
+        reaches_back = kept and start < kept[0][0] - 1e-6
+        if it is None or reaches_back or (not kept and start < pos) or _keyframe_between(keyframes, pos, start):
             if start > 0 or it is not None:
                 container.seek(max(int(start / stream.time_base), 0), stream=stream, backward=True)
-            it, pending = decode(), None
-        frames = []
+            it, pending, kept = decode(), None, []
+        window = [(t, f) for t, f in kept if t >= start - 1e-6 and (end is None or t < end)]
         for frame in itertools.chain([pending] if pending is not None else [], it):
             pending = None
             t = frame.time or 0.0
@@ -345,9 +351,10 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
             if end is not None and t >= end:
                 pending = frame          # may open the next window
                 break
-            frames.append(convert(frame))
+            window.append((t, convert(frame)))
         pos = pos if pos is not None else start
-        out.append(frames)
+        kept = window
+        out.append([f for _, f in window])
     return out
 
 

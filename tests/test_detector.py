@@ -385,3 +385,58 @@ def test_eval_on_a_folder_of_labelled_clips(tmp_path):
     write_mp4(moving_scene(24, 64, 48), only_real / "real" / "a.mp4", fps=12)
     with pytest.raises(UsageError, match="needs both"):
         evaluate_folder(only_real)
+
+
+def test_onnx_export_scores_as_torch_does_and_a_stale_one_is_ignored(clip, tmp_path):
+    import shutil
+
+    from clipproof.detector.inference import DEFAULT_WEIGHTS, Detector
+    from clipproof.detector.weights import ONNX_FILE
+    from clipproof.media import probe
+    if not (DEFAULT_WEIGHTS / ONNX_FILE).is_file():
+        pytest.skip("no bundled ONNX export in this checkout")
+    onnx, torch_ = Detector(DEFAULT_WEIGHTS, "onnx"), Detector(DEFAULT_WEIGHTS, "torch")
+    assert onnx.backend == "onnx" and onnx.model is None and torch_.backend == "torch"
+    media = probe(clip)
+    x = onnx.read_segments(clip, media, onnx.segments(media))
+    assert np.abs(onnx.logits(x) - torch_.logits(x)).max() < 1e-4       # the bundled export matches its tensors
+    a, b = onnx.score(clip, media), torch_.score(clip, media)
+    assert [s.start_s for s in a.segments] == [s.start_s for s in b.segments]
+    # Weights retrained into the folder (other tensors) must not be scored by the old export.
+    stale = tmp_path / "w"
+    shutil.copytree(DEFAULT_WEIGHTS, stale)
+    with open(stale / MODEL_TENSORS, "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\0\0\0\0")
+    assert Detector(stale).backend == "torch"
+    with pytest.raises(UsageError, match="no ONNX export matching"):
+        Detector(stale, "onnx")
+
+
+@pytest.mark.slow
+def test_export_tool_writes_a_matching_model(detector, tmp_path):
+    import shutil
+
+    from clipproof.detector.inference import Detector
+    from tools.export_onnx import export
+    folder = tmp_path / "w"
+    shutil.copytree(detector[0], folder)
+    path, worst = export(folder)
+    assert path.is_file() and worst < 1e-4
+    assert Detector(folder).backend == "onnx"
+
+
+@pytest.mark.slow
+def test_verify_with_the_onnx_detector_never_imports_torch(clip):
+    import subprocess
+    import sys
+
+    from clipproof.detector.inference import DEFAULT_WEIGHTS
+    from clipproof.detector.weights import ONNX_FILE
+    if not (DEFAULT_WEIGHTS / ONNX_FILE).is_file():
+        pytest.skip("no bundled ONNX export in this checkout")
+    code = ("import sys; from clipproof.cli import verify_main; code = verify_main(['--json', sys.argv[1]]); "
+            "print('torch' in sys.modules, 'onnxruntime' in sys.modules, code)")
+    out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False True 2"
+    assert json.loads(out.stdout.splitlines()[0])["detector"]["model"] == "st-attention"

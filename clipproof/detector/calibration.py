@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from clipproof.atomic import atomic_output
 
@@ -33,7 +32,7 @@ class Calibration:
     calls_real: bool = True
     calls_real_note: str = ""
 
-    def probability(self, logits: np.ndarray | torch.Tensor) -> np.ndarray:
+    def probability(self, logits: np.ndarray) -> np.ndarray:
         z = np.asarray(logits, dtype=np.float64) / self.temperature
         return 1.0 / (1.0 + np.exp(-z))
 
@@ -48,6 +47,7 @@ class Calibration:
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature minimising the validation negative log-likelihood (LBFGS on log T)."""
+    import torch
     z = torch.tensor(logits, dtype=torch.float64)
     y = torch.tensor(labels, dtype=torch.float64)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)

@@ -1,0 +1,89 @@
+"""What does the detector add to a whole `verify` process, on ONNX Runtime and on torch?
+
+    python -m bench.verify_detector [--runs 5]
+
+Builds (once, in .bench/) a 10-second 1080p30 H.264 clip (rendered scenes with sensor noise,
+CRF 20: about a phone's bit rate, ~15 Mbit/s), then
+runs fresh processes, imports included: `verify --json --no-detector` (the baseline, same run),
+`verify --json` (the bundled detector on ONNX Runtime, the default when the weights carry a
+matching `model.onnx`) and the same verification with the detector on torch. Prints median
+wall and CPU seconds and peak memory. Targets (issue 14): ≤ 1.5 s and ≤ 400 MB on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CACHE = Path(".bench")
+TORCH = ("import sys; from clipproof.cli import _printer; from clipproof.verification import Verifier; "
+         "from clipproof.detector.inference import load_detector; "
+         "v = Verifier(detector=load_detector(backend='torch')); "
+         "[_printer(True, 'verify')(o) for o in v.verify_many(sys.argv[1:])]")
+
+
+def build_clip() -> Path:
+    clip = CACHE / "verify_detector_1080p_10s.mp4"
+    if not clip.exists():
+        from clipproof.demo import moving_scene
+        from clipproof.media import write_mp4
+        CACHE.mkdir(exist_ok=True)
+        # A new scene every second (each with its own noise): nothing for the encoder to reuse.
+        seconds = (moving_scene(30, 1920, 1080, seed=i) for i in range(10))
+        write_mp4(itertools.chain.from_iterable(seconds), clip, fps=30, crf=20, preset="veryfast",
+                  reproducible=False)
+    return clip
+
+
+def measure(cmd: list[str], runs: int) -> tuple[float, float, float]:
+    walls, cpus, peaks = [], [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        peaks.append(usage.ru_maxrss / 1024)
+    return statistics.median(walls), statistics.median(cpus), max(peaks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.verify_detector", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
+    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    clip = build_clip()
+    if not args.measure_only:
+        # A fresh, small parent: a child's peak RSS counts its parent's at fork.
+        return subprocess.call([sys.executable, "-m", "bench.verify_detector", "--runs", str(args.runs),
+                                "--measure-only"])
+    verify = str(Path(sys.executable).parent / "verify")
+    commands = {
+        "verify --no-detector (baseline)": [verify, "--json", "--no-detector", str(clip)],
+        "verify, detector on ONNX Runtime": [verify, "--json", str(clip)],
+        "verify, detector on torch": [sys.executable, "-c", TORCH, str(clip)],
+    }
+    for cmd in commands.values():
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)     # warm the page cache
+    results = {name: measure(cmd, args.runs) for name, cmd in commands.items()}
+    base_wall, _, base_peak = results["verify --no-detector (baseline)"]
+    print(f"\nverify with the detector: {clip} ({clip.stat().st_size / 1e6:.0f} MB, 10 s 1080p30), "
+          f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
+    print("| command | wall s | CPU s | peak MB | wall vs baseline | peak vs baseline |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (wall, cpu, peak) in results.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {peak:.0f} | {wall - base_wall:+.2f} s | {peak - base_peak:+.0f} MB |")
+    wall, _, peak = results["verify, detector on ONNX Runtime"]
+    print(f"\ntargets: wall ≤ 1.5 s: {'met' if wall <= 1.5 else 'MISSED'} ({wall:.2f}); "
+          f"peak ≤ 400 MB: {'met' if peak <= 400 else 'MISSED'} ({peak:.0f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -280,6 +280,23 @@ def _datasets_info(args) -> int:
     return 0
 
 
+def _datasets_train_autoencoder(args) -> int:
+    from clipproof.datasets.autoencoders import AutoencoderSettings, train_autoencoder
+    from clipproof.media_types import MEDIA_SUFFIXES
+    videos = sorted(p for folder in args.footage for p in Path(folder).rglob("*")
+                    if p.suffix.lower() in MEDIA_SUFFIXES - {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
+    if not videos:
+        raise UsageError("no videos in the footage folders")
+    settings = AutoencoderSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
+                                   frames=args.frames, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    info = train_autoencoder(args.arch, videos, args.out, settings, progress=not args.quiet,
+                             log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(info) if args.json else
+          f"{info['autoencoder']}: {info['steps']} steps, PSNR {info['val_psnr_db']} dB on held-back frames; "
+          f"saved in {args.out}")
+    return 0
+
+
 def _add_datasets(sub) -> None:
     d = sub.add_parser("datasets", help="labelled corpora of real and generated clips")
     dsub = d.add_subparsers(dest="datasets_command", required=True, metavar="ACTION", parser_class=_Parser)
@@ -307,6 +324,24 @@ def _add_datasets(sub) -> None:
     b.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     _add_common(b)
     b.set_defaults(run=_datasets_build)
+
+    from clipproof.datasets.autoencoder_specs import AUTOENCODERS, AutoencoderSettings
+    defaults = AutoencoderSettings()
+    a = dsub.add_parser("train-autoencoder", help="train a video autoencoder on real footage (its reconstructions "
+                        "are synthetic clips carrying a learned decoder's traces)")
+    a.add_argument("footage", nargs="+", help="folders of real videos (e.g. the fetched samples)")
+    a.add_argument("--arch", choices=sorted(AUTOENCODERS), default="ltx", help="architecture (default ltx)")
+    a.add_argument("--out", required=True, help="folder for the autoencoder, its checkpoint and autoencoder.json")
+    a.add_argument("--steps", type=int, default=defaults.steps, help=f"optimizer steps (default {defaults.steps})")
+    a.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"crops per step (default {defaults.batch_size})")
+    a.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
+    a.add_argument("--crop", type=int, default=defaults.crop, help=f"crop side in pixels (default {defaults.crop})")
+    a.add_argument("--frames", type=int, default=defaults.frames, help=f"frames per crop (default {defaults.frames})")
+    a.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+                   help=f"steps between checkpoints (default {defaults.checkpoint_every})")
+    a.add_argument("--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})")
+    _add_common(a, json_output=True)
+    a.set_defaults(run=_datasets_train_autoencoder)
 
     i = dsub.add_parser("info", help="clip counts per split x label x source x variant")
     i.add_argument("dir", help="corpus folder")

@@ -1,0 +1,60 @@
+"""The autoencoder architectures and training settings of ``datasets.autoencoders``, apart from
+the code that trains them, so the command line lists them without importing torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class AutoencoderSpec:
+    """An architecture at a trainable size, with what its inputs must be multiples of."""
+
+    name: str
+    make: Callable[[], object]     # builds the (torch) model
+    spatial: int           # height and width: multiples of this
+    temporal: int          # frames: 1 + a multiple of this (1: any count, frame by frame)
+    description: str
+
+
+def _kl_frame():
+    from diffusers import AutoencoderKL
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+                         up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 128),
+                         layers_per_block=1, latent_channels=4, norm_num_groups=16)
+
+
+def _ltx():
+    from diffusers import AutoencoderKLLTXVideo
+    return AutoencoderKLLTXVideo(block_out_channels=(32, 64, 128, 128), decoder_block_out_channels=(32, 64, 128, 128),
+                                 layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+                                 latent_channels=16)
+
+
+def _tiny_kl():
+    from diffusers import AutoencoderKL
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
+                         layers_per_block=1, latent_channels=4, norm_num_groups=8)
+
+
+AUTOENCODERS: dict[str, AutoencoderSpec] = {s.name: s for s in (
+    AutoencoderSpec("kl-frame", _kl_frame, 4, 1,
+                    "per-frame AutoencoderKL (the Stable Diffusion family's VAE, as AnimateDiff, LaVie and "
+                    "VideoCrafter decode), 2.7 M parameters, 4x spatial compression"),
+    AutoencoderSpec("ltx", _ltx, 32, 8,
+                    "AutoencoderKLLTXVideo (LTX-Video's causal video VAE), 12.6 M parameters, 32x spatial and "
+                    "8x temporal compression"),
+    AutoencoderSpec("tiny-kl", _tiny_kl, 2, 1, "a per-frame AutoencoderKL small enough for tests"),
+)}
+
+
+@dataclass(frozen=True)
+class AutoencoderSettings:
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 5e-4
+    crop: int = 64
+    frames: int = 9            # a multiple of the temporal compression, plus one
+    checkpoint_every: int = 250
+    seed: int = 0

@@ -1,0 +1,60 @@
+"""Autoencoders trained here on real footage: their reconstructions are the detector's
+decoder-trace examples (issue 14). Tiny configs, the real code path."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clipproof.datasets.autoencoders import (AUTOENCODERS, AutoencoderSettings, load_autoencoder, reconstruct,
+                                             train_autoencoder)
+from clipproof.demo import moving_scene
+from clipproof.errors import UsageError
+from clipproof.media import write_mp4
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("footage")
+    for seed in range(2):
+        write_mp4(moving_scene(30, 48, 40, seed=seed), folder / f"cam{seed}.mp4", fps=10)
+    return folder
+
+
+@pytest.mark.slow
+def test_train_save_load_and_reconstruct_any_size(footage, tmp_path):
+    settings = AutoencoderSettings(steps=3, batch_size=2, crop=16, frames=3, checkpoint_every=3)
+    info = train_autoencoder("tiny-kl", sorted(footage.glob("*.mp4")), tmp_path / "ae", settings, progress=False,
+                             log=lambda m: None)
+    assert info["steps"] == 3 and 0 < info["val_psnr_db"] < 60 and info["footage"] == ["cam0.mp4", "cam1.mp4"]
+    assert json.loads((tmp_path / "ae" / "autoencoder.json").read_text())["autoencoder"] == "tiny-kl"
+    ae, spec = load_autoencoder(tmp_path / "ae")
+    frames = moving_scene(5, 37, 23)                         # sizes the architecture does not divide
+    out = reconstruct(ae, spec, frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, frames)                   # it went through the decoder
+    again = train_autoencoder("tiny-kl", sorted(footage.glob("*.mp4")), tmp_path / "ae",
+                              AutoencoderSettings(steps=4, batch_size=2, crop=16, frames=3, checkpoint_every=2),
+                              progress=False, log=lambda m: None)
+    assert again["steps"] == 4                               # resumed from step 3, one more
+
+
+def test_shapes_the_architecture_cannot_take_are_refused(footage, tmp_path):
+    assert {"kl-frame", "ltx"} <= set(AUTOENCODERS)
+    with pytest.raises(UsageError, match="1 \\+ a multiple of 8 frames"):
+        train_autoencoder("ltx", sorted(footage.glob("*.mp4")), tmp_path / "x", AutoencoderSettings(frames=4))
+    with pytest.raises(UsageError, match="unknown autoencoder"):
+        train_autoencoder("nope", [], tmp_path / "y")
+
+
+@pytest.mark.slow
+def test_command_line(footage, tmp_path):
+    result = run_cli("clipproof", "datasets", "train-autoencoder", str(footage), "--arch", "tiny-kl", "--out",
+                     str(tmp_path / "ae"), "--steps", "2", "--batch-size", "2", "--crop", "16", "--frames", "3",
+                     "--quiet", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"] == 2
+    assert run_cli("clipproof", "datasets", "train-autoencoder", str(tmp_path / "empty"), "--out",
+                   str(tmp_path / "z")).returncode == 64

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from bench.timing import process_cost
 
 CACHE = Path(".bench") / "hostile"
 
@@ -74,20 +73,6 @@ def _big_clip(path: Path) -> Path:
     return write_mp4((np.roll(noise, 8 * i, axis=1) for i in range(12)), path, fps=12, preset="ultrafast")
 
 
-def measure(cmd: list[str], runs: int) -> tuple[float, float, float, set[int]]:
-    """Median wall and CPU seconds, largest peak RSS (MB), and the exit codes of ``runs`` runs."""
-    walls, cpus, peaks, codes = [], [], [], set()
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - start)
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        peaks.append(usage.ru_maxrss / 1024)
-        codes.add(os.waitstatus_to_exitcode(status))
-    return statistics.median(walls), statistics.median(cpus), max(peaks), codes
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, paths in files.items():
         for mode, flags in modes.items():
             workers = ["--workers", "8"] if len(paths) > 1 else []
-            wall, cpu, peak, codes = measure([verify, "--json", *flags, *workers, *map(str, paths)], args.runs)
-            baseline.setdefault(mode, peak)
-            code = ",".join(map(str, sorted(codes)))
-            print(f"| {name} | {mode} | {code} | {wall:.2f} | {cpu:.2f} | {peak:.0f} | {peak - baseline[mode]:+.0f} |",
-                  flush=True)
+            cost = process_cost([verify, "--json", *flags, *workers, *map(str, paths)], args.runs)
+            baseline.setdefault(mode, cost.peak_mb)
+            code = ",".join(map(str, sorted(cost.exit_codes)))
+            print(f"| {name} | {mode} | {code} | {cost.wall_s:.2f} | {cost.cpu_s:.2f} | {cost.peak_mb:.0f} | "
+                  f"{cost.peak_mb - baseline[mode]:+.0f} |", flush=True)
     return 0
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from bench.timing import process_cost
 
 CACHE = Path(".bench")
 TORCH = ("import sys; from clipproof.cli import _printer; from clipproof.verification import Verifier; "
@@ -40,18 +40,6 @@ def build_clip() -> Path:
     return clip
 
 
-def measure(cmd: list[str], runs: int) -> tuple[float, float, float]:
-    walls, cpus, peaks = [], [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - start)
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        peaks.append(usage.ru_maxrss / 1024)
-    return statistics.median(walls), statistics.median(cpus), max(peaks)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.verify_detector", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,15 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     for cmd in commands.values():
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)     # warm the page cache
-    results = {name: measure(cmd, args.runs) for name, cmd in commands.items()}
-    base_wall, _, base_peak = results["verify --no-detector (baseline)"]
+    results = {name: process_cost(cmd, args.runs) for name, cmd in commands.items()}
+    base = results["verify --no-detector (baseline)"]
     print(f"\nverify with the detector: {clip} ({clip.stat().st_size / 1e6:.0f} MB, 10 s 1080p30), "
           f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
     print("| command | wall s | CPU s | peak MB | wall vs baseline | peak vs baseline |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, (wall, cpu, peak) in results.items():
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {peak:.0f} | {wall - base_wall:+.2f} s | {peak - base_peak:+.0f} MB |")
-    wall, _, peak = results["verify, detector on ONNX Runtime"]
+    for name, c in results.items():
+        print(f"| {name} | {c.wall_s:.2f} | {c.cpu_s:.2f} | {c.peak_mb:.0f} | {c.wall_s - base.wall_s:+.2f} s | "
+              f"{c.peak_mb - base.peak_mb:+.0f} MB |")
+    wall, peak = results["verify, detector on ONNX Runtime"].wall_s, results["verify, detector on ONNX Runtime"].peak_mb
     print(f"\ntargets: wall ≤ 1.5 s: {'met' if wall <= 1.5 else 'MISSED'} ({wall:.2f}); "
           f"peak ≤ 400 MB: {'met' if peak <= 400 else 'MISSED'} ({peak:.0f})")
     return 0

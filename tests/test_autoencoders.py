@@ -58,3 +58,35 @@ def test_command_line(footage, tmp_path):
     assert json.loads(result.stdout)["steps"] == 2
     assert run_cli("clipproof", "datasets", "train-autoencoder", str(tmp_path / "empty"), "--out",
                    str(tmp_path / "z")).returncode == 64
+
+
+@pytest.mark.slow
+def test_a_corpus_with_reconstructed_clips_keeps_each_beside_its_footage(footage, tmp_path):
+    from clipproof.datasets.build import build_corpus
+    from clipproof.datasets.recipe import recipe_from_dict
+    from clipproof.records import read_manifest
+    more = tmp_path / "footage"
+    more.mkdir()
+    for seed in range(2, 6):
+        write_mp4(moving_scene(30, 48, 40, seed=seed), more / f"cam{seed}.mp4", fps=10)
+    for f in footage.glob("*.mp4"):
+        (more / f.name).write_bytes(f.read_bytes())
+    train_autoencoder("tiny-kl", sorted(more.glob("*.mp4")), tmp_path / "ae",
+                      AutoencoderSettings(steps=2, batch_size=2, crop=16, frames=3, checkpoint_every=2),
+                      progress=False, log=lambda m: None)
+    recipe = recipe_from_dict({"seed": 3, "clip": {"frames": 8, "width": 16, "height": 16, "windows": 2},
+                               "real": [{"kind": "folder", "path": str(more)}],
+                               "reconstructed": [{"autoencoder": str(tmp_path / "ae")}]})
+    result = build_corpus(recipe, tmp_path / "corpus", show_progress=False, log=lambda m: None)
+    records = read_manifest(result.corpus)
+    real = {r.id: r for r in records if r.label == "real"}
+    fakes = [r for r in records if r.label == "synthetic"]
+    assert len(fakes) == len(real) and all(r.source.startswith("autoencoder:tiny-kl@") for r in fakes)
+    for r in fakes:
+        parent = real[r.id.removesuffix("-ae-tiny-kl")]
+        assert (r.split, r.group, r.fps, r.width, r.frames) == (parent.split, parent.group, parent.fps, parent.width,
+                                                                parent.frames)
+    assert {r.split for r in records} == {"train", "val", "test"}
+    with pytest.raises(UsageError, match="needs real sources"):
+        recipe_from_dict({"reconstructed": [{"autoencoder": str(tmp_path / "ae")}],
+                          "synthetic": [{"generator": "wan-xs"}]})

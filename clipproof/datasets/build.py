@@ -29,6 +29,7 @@ import numpy as np
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.datasets.clips import ClipSpec, cut_windows
 from clipproof.datasets.recipe import Recipe
+from clipproof.datasets.reconstructed import MODE as RECONSTRUCT
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
                                         sample_sources, still_sources)
 from clipproof.datasets.variants import Variant
@@ -166,6 +167,12 @@ def build_corpus(recipe: Recipe, out: str | os.PathLike, *, workers: int = 1, sh
                 from clipproof.datasets.synthetic import synthetic_clips
                 records = synthetic_clips(entry, recipe, corpus, store_clip, say, sorted(real, key=lambda r: r.id))
                 finished({"source": key, "records": [r.to_dict() for r in records]})
+        for i, entry in enumerate(recipe.reconstructed):
+            key = f"reconstructed[{i}]:{entry.autoencoder}"
+            if key not in done:
+                from clipproof.datasets.reconstructed import reconstructed_clips
+                records = reconstructed_clips(entry, recipe, corpus, store_clip, say, sorted(real, key=lambda r: r.id))
+                finished({"source": key, "records": [r.to_dict() for r in records]})
 
     records: list[ClipRecord] = []
     for name in sorted(done):
@@ -261,6 +268,9 @@ def _drop_duplicates(records: list[ClipRecord], corpus: Path) -> tuple[list[Clip
 
 
 def _stratum(r: ClipRecord) -> str:
+    if r.mode == RECONSTRUCT:
+        # A reconstruction shares its real clip's footage group: dealt out with the real clips.
+        return "real:still" if (r.group or "").startswith("still-pan:") else "real:video"
     if r.label == "synthetic":
         return f"synthetic:{r.source}"
     return "real:still" if r.source.startswith("still-pan:") else "real:video"

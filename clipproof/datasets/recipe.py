@@ -24,6 +24,8 @@ A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
     generator = "latte-xs"
     count = 60
     modes = ["t2v", "i2v", "extend"]
+    [[reconstructed]]           # every real clip through a trained autoencoder (datasets.reconstructed)
+    autoencoder = "ae-ltx"      # a folder from `clipproof datasets train-autoencoder`
 
 Relative paths are taken from the recipe file's folder.
 """
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from clipproof.datasets.clips import ClipSpec
+from clipproof.datasets.reconstructed import ReconstructedSource
 from clipproof.datasets.variants import Variant, variants_from
 from clipproof.errors import InputMissingError, UsageError
 
@@ -72,6 +75,7 @@ class Recipe:
     real: tuple[RealSource, ...] = ()
     synthetic: tuple[SyntheticSource, ...] = ()
     variants: tuple[Variant, ...] = ()
+    reconstructed: tuple[ReconstructedSource, ...] = ()
 
     def __post_init__(self):
         if set(self.splits) != {"train", "val", "test"} or any(v < 0 for v in self.splits.values()):
@@ -80,6 +84,8 @@ class Recipe:
             raise UsageError(f"split fractions must sum to 1, got {sum(self.splits.values()):g}")
         if not self.real and not self.synthetic:
             raise UsageError("a recipe needs at least one real or synthetic source")
+        if self.reconstructed and not self.real:
+            raise UsageError("a reconstructed source needs real sources (their clips are what it reconstructs)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -101,7 +107,7 @@ def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
 
 
 def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
-    known = {"seed", "clip", "splits", "real", "synthetic", "variants"}
+    known = {"seed", "clip", "splits", "real", "synthetic", "variants", "reconstructed"}
     unknown = set(data) - known
     if unknown:
         raise UsageError(f"recipe: unknown keys {', '.join(sorted(unknown))}")
@@ -111,8 +117,11 @@ def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
                           for item in data.get("synthetic", []))
         clip = ClipSpec(**data.get("clip", {}))
         variants = tuple(variants_from(**data.get("variants", {})))
+        reconstructed = tuple(ReconstructedSource(autoencoder=str((base / Path(item["autoencoder"]).expanduser()).resolve()),
+                                                  **{k: v for k, v in item.items() if k != "autoencoder"})
+                              for item in data.get("reconstructed", []))
         kwargs: dict[str, Any] = {"seed": int(data.get("seed", 0)), "clip": clip, "real": real,
-                                  "synthetic": synthetic, "variants": variants}
+                                  "synthetic": synthetic, "variants": variants, "reconstructed": reconstructed}
         if "splits" in data:
             kwargs["splits"] = {k: float(v) for k, v in data["splits"].items()}
         return Recipe(**kwargs)

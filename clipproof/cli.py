@@ -483,13 +483,13 @@ def _detector_train(args) -> int:
     import torch
 
     from clipproof.datasets.dataset import Augment, ClipDataset
-    from clipproof.detector.train import train_detector
+    from clipproof.detector.train import clip_input, train_detector
     torch.set_num_threads(args.threads or torch.get_num_threads())
     settings = _detector_settings(args)
     train = ClipDataset(args.corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
     val = ClipDataset(args.corpus, "val")
-    config = train_detector(train, val, args.model, args.out, settings, progress=not args.quiet,
-                            log=lambda m: print(m, file=sys.stderr))
+    config = train_detector(train, val, args.model, args.out, settings, clip_input=clip_input(args.corpus, args.crops),
+                            progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{args.model}: best validation AUC {config['best_val_auc']:.4f} at epoch {config['best_epoch']}; "
               f"weights in {args.out}")
@@ -554,6 +554,8 @@ def _add_detector(sub) -> None:
     kw = {"epilog": _exit_codes_text(), "formatter_class": argparse.RawDescriptionHelpFormatter}
     t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val", **kw)
     training_options(t)
+    t.add_argument("--crops", type=int, default=4,
+                   help="for a corpus of native-resolution crops: crops per segment verify scores (default 4)")
     t.set_defaults(run=_detector_train)
     e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png", **kw)
     where = e.add_mutually_exclusive_group(required=True)

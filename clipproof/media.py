@@ -237,12 +237,15 @@ def read_frames(
     crop: bool = False,
     start_s: float = 0.0,
     end_s: float | None = None,
+    native_crops: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Decode ``n`` frames spaced uniformly over [start_s, end_s) (all frames when n is None).
 
     Returns (frames uint8 (N, H, W, 3) RGB, timestamps in seconds). ``size`` is (width, height);
     with ``crop`` the frame is scaled to cover that size and centre-cropped (aspect kept),
-    otherwise it is stretched. Seeks to each target where the file allows, so a few frames of a
+    otherwise it is stretched. With ``native_crops`` (centres as fractions of the upright frame)
+    each frame gives instead one ``size`` crop per centre at the frame's own resolution — no
+    scaling, so pixel-level traces survive — shaped (N, K, H, W, 3). Seeks to each target where the file allows, so a few frames of a
     long clip cost a few GOPs, not the whole file.
     """
     if n is not None and n <= 0:
@@ -252,7 +255,7 @@ def read_frames(
         duration = _duration_s(container, stream)
         end = duration if end_s is None or (duration and end_s > duration) else end_s
         origin = _origin(stream)
-        convert = _converter(size, crop, origin)
+        convert = _converter(size, crop, origin, native_crops)
         with _decode_errors(path):
             if n is None or not duration or end <= start_s:
                 window = (start_s + origin, None if end_s is None else end_s + origin)
@@ -269,6 +272,7 @@ def read_windows(
     *,
     size: tuple[int, int] | None = None,
     crop: bool = False,
+    native_crops: Sequence[tuple[float, float]] | None = None,
 ) -> list[tuple[np.ndarray, list[float]]]:
     """Every frame of each [start, end) window, as ``read_frames`` returns them, in one pass.
 
@@ -283,7 +287,7 @@ def read_windows(
         origin = _origin(stream)
         with _decode_errors(path):
             picked = _decode_windows(container, stream, [(windows[i][0] + origin, windows[i][1] + origin) for i in order],
-                                     _converter(size, crop, origin))
+                                     _converter(size, crop, origin, native_crops))
     out: list = [None] * len(windows)
     for i, frames in zip(order, picked):
         out[i] = _as_arrays(path, frames)
@@ -303,11 +307,35 @@ def _decode_errors(path):
         raise InvalidMediaError(f"video data does not decode ({_reason(e)})", path=path) from e
 
 
-def _converter(size, crop, origin: float = 0.0) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
+def _converter(size, crop, origin: float = 0.0, native_crops=None) -> Callable[[av.VideoFrame], tuple[np.ndarray, float]]:
     """Frames become (RGB array, seconds from the stream's first frame) as soon as they are
     picked: holding decoded frames instead would keep the decoder's full-size buffers alive
     (200 MB for 64 frames of 1080p)."""
+    if native_crops is not None:
+        if size is None:
+            raise UsageError("native crops need a crop size")
+        return lambda f: (_crops(f, size, native_crops), float(f.time) - origin if f.time is not None else 0.0)
     return lambda f: (_to_rgb(f, size, crop), float(f.time) - origin if f.time is not None else 0.0)
+
+
+def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
+    """(K, h, w, 3) crops of the upright frame at its own resolution, one centred at each
+    fractional (x, y) and kept inside the frame; a frame smaller than a crop is first scaled up
+    just enough to hold it."""
+    import numpy as np
+    w, h = size
+    upright = _to_rgb(frame, None, False)
+    fh, fw = upright.shape[:2]
+    scale = max(w / fw, h / fh)
+    if scale > 1:
+        upright = _to_rgb(frame, (math.ceil(fw * scale), math.ceil(fh * scale)), False)
+        fh, fw = upright.shape[:2]
+    out = []
+    for cx, cy in centres:
+        x0 = min(max(round(cx * fw - w / 2), 0), fw - w)
+        y0 = min(max(round(cy * fh - h / 2), 0), fh - h)
+        out.append(upright[y0:y0 + h, x0:x0 + w])
+    return np.stack(out)
 
 
 def _as_arrays(path, picked: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, list[float]]:

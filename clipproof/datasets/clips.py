@@ -24,6 +24,9 @@ class ClipSpec:
     stride: int = 1               # used when fps is None: keep every stride-th frame
     windows: int = 3              # clips per source video (fewer when the video is short)
     crf: int = 18                 # H.264 CRF of every stored clip
+    # Crop width x height at the source's own resolution (a random place per window) instead of
+    # scaling the whole frame down: generation traces live in single pixels.
+    native: bool = False
 
     def __post_init__(self):
         if self.frames < 1 or self.windows < 1 or self.stride < 1:
@@ -74,10 +77,10 @@ def cut_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window]:
     for i, start in enumerate(starts):
         # From half a frame before the start (timestamps are rounded, frame indices are not),
         # a few frames of slack at the end, then count frames rather than trust timestamps.
-        frames, _ = read_frames(source.path, size=(spec.width, spec.height), crop=True,
-                                start_s=max(0.0, (start - 0.5) / info.fps),
-                                end_s=(start + span + 2.5) / info.fps)
-        frames = frames[:span][::stride]
+        place = {"native_crops": [tuple(rng.uniform(0.0, 1.0, 2))]} if spec.native else {"crop": True}
+        frames, _ = read_frames(source.path, size=(spec.width, spec.height), start_s=max(0.0, (start - 0.5) / info.fps),
+                                end_s=(start + span + 2.5) / info.fps, **place)
+        frames = (frames[:, 0] if spec.native else frames)[:span][::stride]
         if len(frames) < spec.frames:
             raise InvalidMediaError(
                 f"{source.path}: only {len(frames)} of {spec.frames} frames found from {start / info.fps:.2f} s "

@@ -46,6 +46,10 @@ class Detector:
         self.config, self.calibration = read_info(self.folder)
         self.frames = int(self.config["frames"])
         self.size = tuple(self.config["size"])
+        # "native": the model sees crops at the clip's own resolution, ``crops`` per segment spread
+        # over the frame; "resize" (the first models): the whole frame scaled down to ``size``.
+        self.input = self.config.get("input", "resize")
+        self.crops = int(self.config.get("crops", 1)) if self.input == "native" else 1
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._session = onnx_session(self.folder) if backend in ("auto", "onnx") else None
         if backend == "onnx" and self._session is None:
@@ -82,20 +86,24 @@ class Detector:
         return [(round(start, 3), round(start + span, 3)) for start in starts]
 
     def read_segments(self, path: str | os.PathLike, media, segments: list[tuple[float, float]]) -> np.ndarray:
-        """The frames of ``segments`` (from ``segments(media)``) as the model's input, (S, T, 3, H, W)
-        float32 in [-1, 1]."""
+        """The frames of ``segments`` (from ``segments(media)``) as the model's input, (S × crops,
+        T, 3, H, W) float32 in [-1, 1], a segment's crops next to each other."""
         from clipproof.media import read_windows
 
         # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
         slack = 0.5 / max(media.fps, 1.0)
-        read = read_windows(path, [(a, b + slack) for a, b in segments], size=self.size, crop=True)
+        place = {"native_crops": crop_centres(self.crops)} if self.input == "native" else {"crop": True}
+        read = read_windows(path, [(a, b + slack) for a, b in segments], size=self.size, **place)
         clips = np.stack([_pad(frames[: self.frames], self.frames) for frames, _ in read])
+        if self.input == "native":            # (S, T, K, H, W, 3) -> (S, K, T, H, W, 3) -> rows
+            clips = clips.transpose(0, 2, 1, 3, 4, 5).reshape(-1, *clips.shape[1:2], *clips.shape[3:])
         return np.ascontiguousarray(clips.transpose(0, 1, 4, 2, 3), dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
 
     def score(self, path: str | os.PathLike, media) -> DetectorFindings:
         segments = self.segments(media)
         x = self.read_segments(path, media, segments)
-        p = self.calibration.probability(self.logits(x))
+        # A segment's crops vote by their mean logit: one crop of sky must not hide a face.
+        p = self.calibration.probability(self.logits(x).reshape(len(segments), self.crops).mean(axis=1))
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
         covered = sum(min(b, duration) - a for a, b in _merged(segments)) if duration else 0.0
         cal = self.calibration
@@ -103,7 +111,7 @@ class Detector:
             model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(p.max()),
             thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
             segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
-            frames_used=len(x) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
+            frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
             trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note)
 
 
@@ -121,6 +129,14 @@ def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
         else:
             out.append([a, b])
     return [(a, b) for a, b in out]
+
+
+def crop_centres(count: int) -> list[tuple[float, float]]:
+    """``count`` crop centres spread over a frame: a centred grid (1: the middle; 4: 2×2; 9: 3×3;
+    other counts fill the smallest grid that holds them, row by row)."""
+    side = math.ceil(math.sqrt(count))
+    grid = [((i + 0.5) / side, (j + 0.5) / side) for j in range(side) for i in range(side)]
+    return grid[:count]
 
 
 def _pad(frames: np.ndarray, n: int) -> np.ndarray:

@@ -301,3 +301,19 @@ def test_fetch_samples_goes_on_when_a_set_cannot_be_fetched(tmp_path, monkeypatc
     again = src.sample_sources(tmp_path / "cache")
     assert again[0].sha256 == fetched[0].sha256 and Path(again[0].path).is_file()
     assert again[0].licence == "test licence"
+
+
+def test_publication_formats_as_variants_for_both_labels():
+    # A GIF's palette and a player's upscale, applied to any clip: both labels get them, so the
+    # format says nothing about the label (the wild-dev lesson).
+    from clipproof.datasets.variants import variants_from
+    gif, up = variants_from(gif_palette=[64], upscale=[2])
+    frames = moving_scene(3, 48, 32)
+    quantized = gif.apply(frames)
+    assert quantized.shape == frames.shape and quantized.dtype == np.uint8
+    assert all(len(np.unique(f.reshape(-1, 3), axis=0)) <= 64 for f in quantized)
+    assert len(np.unique(frames[0].reshape(-1, 3), axis=0)) > 64          # it did reduce the colours
+    assert up.apply(frames).shape == (3, 64, 96, 3) and (gif.name, up.name) == ("gif64", "up2")
+    for bad in ({"gif_palette": [300]}, {"upscale": [0.5]}, {"downscale": [2.0]}):
+        with pytest.raises(UsageError):
+            variants_from(**bad)

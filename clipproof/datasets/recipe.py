@@ -3,7 +3,7 @@
 A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
 
     seed = 5
-    [clip]                      # ClipSpec: frames, width, height, fps | stride, windows, crf
+    [clip]                      # ClipSpec: frames, width, height, fps | stride, windows, crf, native
     frames = 16
     width = 64
     height = 64
@@ -16,10 +16,12 @@ A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
     kind = "samples"            # path: the sample cache (default: the user cache folder)
     [[real]]
     kind = "stills"             # names = [...] picks photographs (default: all)
-    [variants]
+    [variants]                  # made of every clip, real and synthetic alike
     reencode_crf = [23, 28, 35]
     downscale = [0.5]
     center_crop = [0.8]
+    gif_palette = [256]         # a GIF round trip: adaptive palette, dithered
+    upscale = [2.0]             # a player's upscale
     [[synthetic]]               # clips from a generator (see clipproof.datasets.synthetic)
     generator = "latte-xs"
     count = 60

@@ -1,4 +1,8 @@
-"""Derived variants of a clip: what re-uploads do to video (re-encoding, downscaling, cropping).
+"""Derived variants of a clip: what re-uploads do to video (re-encoding, downscaling, cropping),
+and the formats clips are published in (a GIF's 256-colour palette, upscaling to a player's size).
+
+Both labels get the same variants: most public generators' samples are palette GIFs, and a
+detector that meets the palette only on generated clips learns the palette.
 
 A variant is made from the *decoded* stored clip, as a platform would from an upload, and keeps
 its parent's group, so it never lands in another split than the clip it came from.
@@ -15,14 +19,19 @@ from clipproof.errors import UsageError
 
 @dataclass(frozen=True)
 class Variant:
-    name: str                 # "crf28", "down0.5", "crop0.8"
+    name: str                 # "crf28", "down0.5", "crop0.8", "gif256", "up2"
     crf: int | None = None    # re-encode at this CRF
-    scale: float | None = None  # downscale factor
+    scale: float | None = None  # resize factor (below 1: downscale; above: upscale)
     crop: float | None = None   # centre-crop fraction
+    palette: int | None = None  # colours of a GIF round trip (adaptive palette, dithered)
 
     def apply(self, frames: np.ndarray) -> np.ndarray:
         """Frames (T, H, W, 3) uint8 → the variant's frames (sizes kept even for 4:2:0)."""
         t, h, w, _ = frames.shape
+        if self.palette is not None:
+            # As GIF encoders do: an adaptive palette per frame, Floyd–Steinberg dithering.
+            return np.stack([np.asarray(Image.fromarray(f).quantize(self.palette, dither=Image.Dither.FLOYDSTEINBERG)
+                                        .convert("RGB")) for f in frames])
         if self.scale is not None:
             size = (_even(w * self.scale), _even(h * self.scale))
             return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC)) for f in frames])
@@ -37,15 +46,21 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def variants_from(reencode_crf=(), downscale=(), center_crop=()) -> list[Variant]:
+def variants_from(reencode_crf=(), downscale=(), center_crop=(), gif_palette=(), upscale=()) -> list[Variant]:
     out = [Variant(f"crf{int(c)}", crf=int(c)) for c in reencode_crf]
     out += [Variant(f"down{s:g}", scale=float(s)) for s in downscale]
     out += [Variant(f"crop{c:g}", crop=float(c)) for c in center_crop]
+    out += [Variant(f"gif{int(n)}", palette=int(n)) for n in gif_palette]
+    out += [Variant(f"up{s:g}", scale=float(s)) for s in upscale]
     for v in out:
         if v.crf is not None and not 0 <= v.crf <= 51:
             raise UsageError(f"variant CRF must be in 0..51, got {v.crf}")
-        if v.scale is not None and not 0.1 <= v.scale < 1:
+        if v.scale is not None and v.name.startswith("down") and not 0.1 <= v.scale < 1:
             raise UsageError(f"downscale factor must be in [0.1, 1), got {v.scale}")
+        if v.scale is not None and v.name.startswith("up") and not 1 < v.scale <= 8:
+            raise UsageError(f"upscale factor must be in (1, 8], got {v.scale}")
+        if v.palette is not None and not 2 <= v.palette <= 256:
+            raise UsageError(f"a GIF palette holds 2 to 256 colours, got {v.palette}")
         if v.crop is not None and not 0.2 <= v.crop < 1:
             raise UsageError(f"centre-crop fraction must be in [0.2, 1), got {v.crop}")
     return out

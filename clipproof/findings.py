@@ -30,3 +30,12 @@ class DetectorFindings:
     # for "likely real" to mean anything: a low score is then "uncertain" (calls_real_note: why).
     calls_real: bool = True
     calls_real_note: str = ""
+    # How far the clip sits from the training data in the detector's feature space (the median
+    # of its segments), and the distance 99 % of held-out in-distribution clips stay within;
+    # None for weights without the check.
+    ood_distance: float | None = None
+    ood_threshold: float | None = None
+
+    @property
+    def out_of_distribution(self) -> bool:
+        return self.ood_distance is not None and self.ood_threshold is not None and self.ood_distance > self.ood_threshold

@@ -440,3 +440,34 @@ def test_verify_with_the_onnx_detector_never_imports_torch(clip):
     out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "False True 2"
     assert json.loads(out.stdout.splitlines()[0])["detector"]["model"] == "st-attention"
+
+
+def test_a_clip_unlike_the_training_data_is_uncertain():
+    from clipproof.findings import DetectorFindings, Segment
+    from clipproof.provenance.read import Credentials
+    from clipproof.provenance.report import decide
+    far = DetectorFindings("m", "1", 0.99, {"low": 0.3, "high": 0.8}, [Segment(0.0, 1.0, 0.99)], 16,
+                           ood_distance=40.0, ood_threshold=12.5)
+    verdict, reasons = decide(Credentials(state="absent"), far)
+    assert far.out_of_distribution and verdict == "uncertain"
+    assert "unlike anything the detector was trained on" in reasons[-1]
+    near = DetectorFindings(**{**far.__dict__, "ood_distance": 3.0})
+    assert decide(Credentials(state="absent"), near)[0] == "likely-synthetic"
+
+
+@pytest.mark.slow
+def test_training_fits_the_out_of_distribution_check(detector, mixed_corpus, tmp_path):
+    from clipproof.detector.inference import Detector
+    from clipproof.detector.ood import OOD_FILE
+    from clipproof.media import probe, write_mp4
+    from clipproof.records import read_manifest
+    folder, _ = detector
+    assert (folder / OOD_FILE).is_file()
+    scorer = Detector(folder, "torch")
+    test_clip = next(mixed_corpus / r.path for r in read_manifest(mixed_corpus) if r.split == "test")
+    # Whole frames flashing black and white: no camera and no generator of the corpus made that.
+    flashing = np.stack([np.full((64, 64, 3), 255 * (i % 2), np.uint8) for i in range(24)])
+    far_clip = write_mp4(flashing, tmp_path / "flashing.mp4", fps=12)
+    near, far = (scorer.score(p, probe(p)) for p in (test_clip, far_clip))
+    assert near.ood_threshold == far.ood_threshold > 0
+    assert not near.out_of_distribution and far.out_of_distribution

@@ -2,7 +2,8 @@
 
 Writes ``model.onnx`` beside the tensors, stamped with their SHA-256 (``verify`` uses the export
 only while it matches them), after checking that ONNX Runtime's logits match torch's on random
-clips of 1 and 5 segments (max difference ≤ 1e-4). torch's exporter (torch.export + onnxscript)
+clips of 1 and 5 segments (max difference ≤ 1e-4), and so do the embeddings the
+out-of-distribution check reads. torch's exporter (torch.export + onnxscript)
 is needed here only; ``verify`` needs onnxruntime alone.
 """
 from __future__ import annotations
@@ -22,15 +23,17 @@ MAX_SEGMENTS_EXPORTED = 64
 TOLERANCE = 1e-4
 
 
-class _Logits(torch.nn.Module):
-    """The detector's ``logits`` output alone: what ONNX Runtime returns."""
+class _Outputs(torch.nn.Module):
+    """What ONNX Runtime returns: the detector's ``logits`` and ``embedding`` (for the
+    out-of-distribution check)."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.model(clips)["logits"]
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(clips)
+        return out["logits"], out["embedding"]
 
 
 def export(weights: str | Path) -> tuple[Path, float]:
@@ -40,12 +43,12 @@ def export(weights: str | Path) -> tuple[Path, float]:
 
     weights = Path(weights)
     model, config, _ = load_weights(weights)
-    net = _Logits(model).eval()
+    net = _Outputs(model).eval()
     example = torch.zeros(2, int(config["frames"]), 3, *reversed(config["size"]))
     segments = torch.export.Dim("segments", min=1, max=MAX_SEGMENTS_EXPORTED)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / ONNX_FILE
-        torch.onnx.export(net, (example,), str(raw), input_names=["clips"], output_names=["logits"],
+        torch.onnx.export(net, (example,), str(raw), input_names=["clips"], output_names=["logits", "embedding"],
                           dynamic_shapes=({0: segments},), dynamo=True, external_data=False, verbose=False)
         graph = onnx.load(str(raw))
     meta = graph.metadata_props.add()
@@ -58,9 +61,9 @@ def export(weights: str | Path) -> tuple[Path, float]:
     for n in (1, 5):
         clips = torch.rand(n, *example.shape[1:], generator=generator) * 2 - 1
         with torch.inference_mode():
-            want = net(clips).numpy()
-        got = session.run(None, {"clips": clips.numpy()})[0]
-        worst = max(worst, float(np.abs(want - got).max()))
+            want = [t.numpy() for t in net(clips)]
+        got = session.run(None, {"clips": clips.numpy()})
+        worst = max(worst, *(float(np.abs(w - g).max()) for w, g in zip(want, got)))
     if worst > TOLERANCE:
         (weights / ONNX_FILE).unlink()
         raise SystemExit(f"ONNX logits differ from torch's by {worst:.2g} (> {TOLERANCE}): export removed")

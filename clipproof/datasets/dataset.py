@@ -7,6 +7,7 @@ reproducible whatever the number of DataLoader workers.
 """
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ class ClipDataset(Dataset):
             if (splits is None or r.split in splits) and (labels is None or r.label in labels)
             and (variants is None or r.variant in variants)]
         self.size, self.augment, self.seed, self.epoch = size, augment, seed, 0
+
+    def without_augmentation(self) -> "ClipDataset":
+        """The same clips as they are stored (for statistics of the training data itself)."""
+        plain = copy.copy(self)
+        plain.augment = None
+        return plain
 
     def set_epoch(self, epoch: int) -> None:
         """New augmentation draws for a new epoch (call before iterating)."""

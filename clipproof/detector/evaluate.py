@@ -31,15 +31,16 @@ def collate(batch):
 
 @torch.no_grad()
 def predict_logits(model, dataset: Dataset, batch_size: int = 32, workers: int = 0,
-                   device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray, list]:
-    """Logits, labels and records of every clip of ``dataset``."""
+                   device: torch.device | str = "cpu", output: str = "logits") -> tuple[np.ndarray, np.ndarray, list]:
+    """Logits (or another of the model's outputs, e.g. ``embedding``), labels and records of
+    every clip of ``dataset``."""
     model.eval()
-    logits, labels, records = [], [], []
+    values, labels, records = [], [], []
     for frames, y, recs in DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate):
-        logits.append(model(frames.to(device))["logits"].float().cpu())
+        values.append(model(frames.to(device))[output].float().cpu())
         labels.append(y)
         records += recs
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy().astype(int), records
+    return torch.cat(values).numpy(), torch.cat(labels).numpy().astype(int), records
 
 
 def evaluate(weights: str | os.PathLike, corpus: str | os.PathLike, out: str | os.PathLike | None = None,

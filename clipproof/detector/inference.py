@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipproof.detector import ood
 from clipproof.detector.weights import TRAINING_FILE, load_model, onnx_session, read_info
 from clipproof.errors import UsageError, loading_weights
 from clipproof.findings import DetectorFindings, Segment
@@ -54,6 +55,7 @@ class Detector:
         self._session = onnx_session(self.folder) if backend in ("auto", "onnx") else None
         if backend == "onnx" and self._session is None:
             raise UsageError("no ONNX export matching these weights (python -m tools.export_onnx)", path=self.folder)
+        self.ood = ood.load(self.folder)
         self.model = None
         if self._session is None:
             with loading_weights(self.folder, "detector"):
@@ -63,12 +65,18 @@ class Detector:
 
     def logits(self, clips: np.ndarray) -> np.ndarray:
         """Uncalibrated logits of clips (S, T, 3, H, W) float32 in [-1, 1]."""
+        return self.run(clips)[0]
+
+    def run(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits (S,), embeddings (S, D) or None when an older ONNX export has none)."""
         with self._lock:
             if self._session is not None:
-                return self._session.run(None, {self._session.get_inputs()[0].name: clips})[0].astype(np.float64)
+                outputs = self._session.run(None, {self._session.get_inputs()[0].name: clips})
+                return outputs[0].astype(np.float64), (outputs[1] if len(outputs) > 1 else None)
             import torch
             with torch.inference_mode():
-                return self.model(torch.from_numpy(clips))["logits"].double().numpy()
+                out = self.model(torch.from_numpy(clips))
+                return out["logits"].double().numpy(), out["embedding"].double().numpy()
 
     def segments(self, media) -> list[tuple[float, float]]:
         """The [start, end) seconds of each segment: end to end from the start when up to
@@ -102,8 +110,12 @@ class Detector:
     def score(self, path: str | os.PathLike, media) -> DetectorFindings:
         segments = self.segments(media)
         x = self.read_segments(path, media, segments)
+        logits, embeddings = self.run(x)
         # A segment's crops vote by their mean logit: one crop of sky must not hide a face.
-        p = self.calibration.probability(self.logits(x).reshape(len(segments), self.crops).mean(axis=1))
+        p = self.calibration.probability(logits.reshape(len(segments), self.crops).mean(axis=1))
+        distance = None
+        if self.ood is not None and embeddings is not None:
+            distance = round(float(np.median(self.ood.distances(embeddings))), 3)
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
         covered = sum(min(b, duration) - a for a, b in _merged(segments)) if duration else 0.0
         cal = self.calibration
@@ -112,7 +124,8 @@ class Detector:
             thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
             segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
-            trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note)
+            trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note,
+            ood_distance=distance, ood_threshold=round(self.ood.threshold, 3) if distance is not None else None)
 
 
 def _digits(p: float) -> float:

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from clipproof.atomic import output_folder
+from clipproof.detector import ood
 from clipproof.detector.calibration import calibrate
 from clipproof.detector.evaluate import collate, predict_logits
 from clipproof.detector.registry import create_model
@@ -135,6 +136,11 @@ def _finish(trainer: Trainer, train_set: Dataset, val_set: Dataset, model_name: 
     model = load_model(trainer.out, model_name)
     logits, y_val, _ = predict_logits(model, val_set)
     calibration = calibrate(logits, y_val)
+    if trainer.run.is_main:
+        # Training clips without their augmentation: the distribution the detector was fitted to.
+        plain = getattr(train_set, "without_augmentation", lambda: train_set)()
+        ood.fit(predict_logits(model, plain, output="embedding")[0],
+                predict_logits(model, val_set, output="embedding")[0]).save(trainer.out)
     state = trainer.state
     config = {"model": model_name, "kwargs": kwargs, "frames": kwargs["frames"],
               "size": [int(train_set[0][0].shape[-1]), int(train_set[0][0].shape[-2])],

@@ -62,8 +62,12 @@ class DetectorBase(ModelMixin, ConfigMixin, metaclass=ABCMeta):
         """Per-frame features (B, T, D) → at least ``logits`` (B,)."""
 
     def forward(self, batch: torch.Tensor | dict) -> dict[str, torch.Tensor]:
-        """One batch row is one segment: ``logits`` (B,) and ``scores``, the per-segment P(synthetic)
-        before calibration (``Calibration.probability`` of the logits is the calibrated one)."""
+        """One batch row is one segment: ``logits`` (B,), ``scores`` (the per-segment P(synthetic)
+        before calibration: ``Calibration.probability`` of the logits is the calibrated one) and
+        ``embedding`` (B, D)."""
         clips = batch["frames"] if isinstance(batch, dict) else batch
-        out = self.classifier(self.features(clips))
-        return {**out, "scores": torch.sigmoid(out["logits"])}
+        features = self.features(clips)
+        out = self.classifier(features)
+        # ``embedding``: the segment's features averaged over its frames, for the
+        # out-of-distribution check (``detector.ood``).
+        return {**out, "scores": torch.sigmoid(out["logits"]), "embedding": features.mean(dim=1)}

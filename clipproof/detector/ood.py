@@ -1,0 +1,59 @@
+"""Is this clip like anything the detector was trained on? A distance in its feature space.
+
+At the end of training, the embeddings of the training clips (each segment's backbone features
+averaged over its frames) give a mean and a shrunk covariance (Ledoit–Wolf); the threshold is the
+99th percentile of the Mahalanobis distances of the *validation* clips — held-out footage the
+detector handles. A clip whose segments sit further out than that, at the median, is unlike the
+training data: its score is not evidence, and ``verify`` says "uncertain" with that reason.
+
+Stored as ``ood.safetensors`` beside the weights and read with numpy alone (``verify`` on ONNX
+Runtime never imports torch).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+OOD_FILE = "ood.safetensors"
+QUANTILE = 0.99
+
+
+@dataclass(frozen=True)
+class OodCheck:
+    mean: np.ndarray          # (D,)
+    precision: np.ndarray     # (D, D): the inverse of the shrunk covariance
+    threshold: float          # the validation clips' 99th-percentile distance
+
+    def distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance of each row of ``embeddings`` (N, D)."""
+        d = np.asarray(embeddings, np.float64) - self.mean
+        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, self.precision, d), 0.0))
+
+    def save(self, folder: str | os.PathLike) -> None:
+        from safetensors.numpy import save_file
+
+        from clipproof.atomic import atomic_output
+        with atomic_output(Path(folder) / OOD_FILE) as tmp:
+            save_file({"mean": self.mean, "precision": self.precision, "threshold": np.array([self.threshold])},
+                      str(tmp))
+
+
+def fit(train_embeddings: np.ndarray, val_embeddings: np.ndarray) -> OodCheck:
+    from sklearn.covariance import LedoitWolf
+    lw = LedoitWolf().fit(np.asarray(train_embeddings, np.float64))
+    check = OodCheck(lw.location_, lw.precision_, 0.0)
+    threshold = float(np.quantile(check.distances(val_embeddings), QUANTILE))
+    return OodCheck(lw.location_, lw.precision_, threshold)
+
+
+def load(folder: str | os.PathLike) -> OodCheck | None:
+    """The folder's check, or None for weights trained before it existed."""
+    path = Path(folder) / OOD_FILE
+    if not path.is_file():
+        return None
+    from safetensors.numpy import load_file
+    t = load_file(str(path))
+    return OodCheck(t["mean"], t["precision"], float(t["threshold"][0]))

@@ -1,0 +1,41 @@
+"""Fit the out-of-distribution check for detector weights trained before it existed:
+``python -m tools.fit_ood WEIGHTS --corpus CORPUS`` (the corpus the weights were trained on).
+
+Writes ``WEIGHTS/ood.safetensors`` from the embeddings of the corpus' train split (originals,
+as stored) and the 99th-percentile distance of its validation split, as training now does.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from clipproof.datasets.dataset import ClipDataset
+from clipproof.detector import ood
+from clipproof.detector.evaluate import predict_logits
+from clipproof.detector.weights import load_weights
+
+
+def fit_for(weights: Path, corpus: Path) -> ood.OodCheck:
+    model, config, _ = load_weights(weights)
+    size = tuple(config["size"])
+    train = ClipDataset(corpus, "train", size=size)
+    val = ClipDataset(corpus, "val", size=size)
+    check = ood.fit(predict_logits(model, train, output="embedding")[0], predict_logits(model, val, output="embedding")[0])
+    check.save(weights)
+    return check
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.fit_ood", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("weights", type=Path, help="detector weights folder")
+    p.add_argument("--corpus", type=Path, required=True, help="the corpus the weights were trained on")
+    args = p.parse_args(argv)
+    check = fit_for(args.weights, args.corpus)
+    print(f"{args.weights / ood.OOD_FILE}: {len(check.mean)} features, threshold {check.threshold:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

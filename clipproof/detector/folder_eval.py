@@ -8,7 +8,8 @@ sits in: ``synthetic``/``generated``/``fake`` → synthetic; ``real``/``camera``
 
 Each clip is scored by the same ``Detector.score`` that ``verify`` calls (whole-clip
 P(synthetic), segments and all). Reported, overall and per generator or source: AUC, AP, recall
-at 1 % and 5 % false-positive rate, ECE, and what fraction is flagged at the stored thresholds.
+at 1 % and 5 % false-positive rate, ECE, and how often the verdict ``verify`` would give without
+credentials flags the clip, calls it real, or is uncertain.
 Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
 codec, bit rate; cross-validated): a detector no better than that has learned the format.
 """
@@ -101,7 +102,9 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
     detector = load_detector(weights)
     if detector is None:
         raise UsageError("no detector weights: give --weights")
-    scores, media, sizes, kept = [], [], [], []
+    from clipproof.provenance.read import Credentials
+    from clipproof.provenance.report import decide
+    scores, verdicts, media, sizes, kept = [], [], [], [], []
     for clip in clips:
         try:
             info = probe(clip.path)
@@ -110,25 +113,27 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
             log(f"note: skipping {clip.path} ({e.reason})")
             continue
         scores.append(findings.p_synthetic)
+        # The verdict verify would give the clip without credentials (thresholds, the
+        # out-of-distribution check and whether the detector calls clips real all count).
+        verdicts.append(decide(Credentials(state="absent"), findings)[0])
         media.append(info)
         sizes.append(clip.path.stat().st_size)
         kept.append(clip)
-    p = np.array(scores, float)
+    p, v = np.array(scores, float), np.array(verdicts)
     y = np.array([c.label for c in kept])
     groups = np.array([c.group for c in kept])
     kinds = np.array([c.kind for c in kept])
     cal = detector.calibration
     result = {
         "folder": str(folder), "weights": str(detector.folder), "thresholds": {"low": cal.low, "high": cal.high},
-        "overall": figures(p, y, cal.low, cal.high),
-        "per_generator": {g: figures(p[(groups == g) | (y == 0)], y[(groups == g) | (y == 0)], cal.low, cal.high)
+        "overall": figures(p, y, v),
+        "per_generator": {g: figures(p[(groups == g) | (y == 0)], y[(groups == g) | (y == 0)], v[(groups == g) | (y == 0)])
                           for g in sorted(set(groups[y == 1]))},
-        "per_real_source": {g: _flag_rates(p[groups == g], cal.low, cal.high)
-                            for g in sorted(set(groups[y == 0]))},
-        "rendered": _flag_rates(p[kinds == "rendered"], cal.low, cal.high),
+        "per_real_source": {g: verdict_rates(v[groups == g]) for g in sorted(set(groups[y == 0]))},
+        "rendered": verdict_rates(v[kinds == "rendered"]),
         "format_only": format_only_auc(media, sizes, y),
-        "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "p_synthetic": float(s)}
-                  for c, s in zip(kept, p)],
+        "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "p_synthetic": float(s), "verdict": str(w)}
+                  for c, s, w in zip(kept, p, v)],
     }
     if out is not None:
         out = Path(out)
@@ -139,8 +144,9 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
     return result
 
 
-def figures(p: np.ndarray, y: np.ndarray, low: float, high: float) -> dict:
-    """AUC, AP, recall at 1 % / 5 % false-positive rate, ECE, flag rates at the thresholds."""
+def figures(p: np.ndarray, y: np.ndarray, verdicts: np.ndarray) -> dict:
+    """AUC, AP, recall at 1 % / 5 % false-positive rate and ECE of the scores; and how often
+    verify's verdict flags each label (or calls a generated clip real)."""
     from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
     from clipproof.detector.metrics import ece
@@ -148,9 +154,10 @@ def figures(p: np.ndarray, y: np.ndarray, low: float, high: float) -> dict:
     out = {"real": int((y == 0).sum()), "synthetic": int((y == 1).sum()),
            "auc": float(roc_auc_score(y, p)) if both else None,
            "ap": float(average_precision_score(y, p)) if both else None, "ece": ece(p, y),
-           "synthetic_flagged": float((p[y == 1] >= high).mean()) if (y == 1).any() else None,
-           "real_flagged": float((p[y == 0] >= high).mean()) if (y == 0).any() else None,
-           "synthetic_called_real": float((p[y == 1] <= low).mean()) if (y == 1).any() else None}
+           "synthetic_flagged": _share(verdicts[y == 1], "likely-synthetic"),
+           "real_flagged": _share(verdicts[y == 0], "likely-synthetic"),
+           "synthetic_called_real": _share(verdicts[y == 1], "likely-real"),
+           "uncertain": _share(verdicts, "uncertain")}
     if both:
         fpr, tpr, _ = roc_curve(y, p)
         for point in FPR_POINTS:
@@ -158,9 +165,13 @@ def figures(p: np.ndarray, y: np.ndarray, low: float, high: float) -> dict:
     return out
 
 
-def _flag_rates(p: np.ndarray, low: float, high: float) -> dict:
-    return {"clips": int(len(p)), "flagged": float((p >= high).mean()) if len(p) else None,
-            "called_real": float((p <= low).mean()) if len(p) else None}
+def verdict_rates(verdicts: np.ndarray) -> dict:
+    return {"clips": int(len(verdicts)), "flagged": _share(verdicts, "likely-synthetic"),
+            "called_real": _share(verdicts, "likely-real"), "uncertain": _share(verdicts, "uncertain")}
+
+
+def _share(verdicts: np.ndarray, verdict: str) -> float | None:
+    return float((verdicts == verdict).mean()) if len(verdicts) else None
 
 
 @dataclass(frozen=True)
@@ -198,15 +209,16 @@ def format_only_auc(media: list, sizes: list[int], y: np.ndarray, folds: int = 5
 
 def folder_table(result: dict) -> str:
     from clipproof.detector.evaluate import metric
-    lines = ["| subset | clips (real/synth) | AUC | AP | recall@1%FPR | recall@5%FPR | ECE | synth flagged | real flagged |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| subset | clips (real/synth) | AUC | AP | recall@1%FPR | recall@5%FPR | ECE | synth flagged | real flagged | uncertain |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in [("overall", result["overall"])] + [(f"generator {k}", v) for k, v in result["per_generator"].items()]:
         lines.append(f"| {name} | {m['real']}/{m['synthetic']} | {metric(m['auc'])} | {metric(m['ap'])} | "
                      f"{metric(m.get('recall_at_fpr_0.01'))} | {metric(m.get('recall_at_fpr_0.05'))} | "
-                     f"{metric(m['ece'])} | {metric(m['synthetic_flagged'])} | {metric(m['real_flagged'])} |")
-    lines.append("\n| real source | clips | flagged synthetic | called likely real |\n|---|---:|---:|---:|")
+                     f"{metric(m['ece'])} | {metric(m['synthetic_flagged'])} | {metric(m['real_flagged'])} | "
+                     f"{metric(m['uncertain'])} |")
+    lines.append("\n| real source | clips | flagged synthetic | called likely real | uncertain |\n|---|---:|---:|---:|---:|")
     for name, m in list(result["per_real_source"].items()) + [("(all rendered)", result["rendered"])]:
-        lines.append(f"| {name} | {m['clips']} | {metric(m['flagged'])} | {metric(m['called_real'])} |")
+        lines.append(f"| {name} | {m['clips']} | {metric(m['flagged'])} | {metric(m['called_real'])} | {metric(m['uncertain'])} |")
     fo = result["format_only"]
     lines.append(f"\nFormat-only classifier (cross-validated, {', '.join(fo['features'])}): AUC {metric(fo['auc'])}.")
     return "\n".join(lines)

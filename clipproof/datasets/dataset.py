@@ -47,7 +47,7 @@ class ClipDataset(Dataset):
     def __init__(self, corpus: str | os.PathLike, split: str | Sequence[str] | None = None, *,
                  labels: Iterable[str] | None = None, variants: Iterable[str] | None = ("original",),
                  size: tuple[int, int] | None = None, augment: Augment | None = None, seed: int = 0):
-        self.root = Path(corpus)
+        self.root, self.split = Path(corpus), split
         splits = {split} if isinstance(split, str) else set(split) if split is not None else None
         labels = set(labels) if labels is not None else None
         variants = set(variants) if variants is not None else None
@@ -56,6 +56,11 @@ class ClipDataset(Dataset):
             if (splits is None or r.split in splits) and (labels is None or r.label in labels)
             and (variants is None or r.variant in variants)]
         self.size, self.augment, self.seed, self.epoch = size, augment, seed, 0
+
+    def with_variants(self) -> "ClipDataset":
+        """The same split with every variant of its clips (re-encoded, downscaled, cropped…), as
+        stored: harder to separate than the originals, which is what calibration needs."""
+        return ClipDataset(self.root, self.split, variants=None, size=self.size, seed=self.seed)
 
     def without_augmentation(self) -> "ClipDataset":
         """The same clips as they are stored (for statistics of the training data itself)."""

@@ -19,7 +19,7 @@ import csv
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -174,16 +174,8 @@ def _share(verdicts: np.ndarray, verdict: str) -> float | None:
     return float((verdicts == verdict).mean()) if len(verdicts) else None
 
 
-@dataclass(frozen=True)
-class _Format:
-    width: float
-    height: float
-    fps: float
-    frames: float
-    duration_s: float
-    codec: float
-    container: float
-    bits_per_pixel: float
+# What a format-only classifier sees: the container's numbers and the bit rate per pixel.
+FORMAT_FEATURES = ("width", "height", "fps", "frames", "duration_s", "codec", "container", "bits_per_pixel")
 
 
 def format_only_auc(media: list, sizes: list[int], y: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
@@ -194,17 +186,17 @@ def format_only_auc(media: list, sizes: list[int], y: np.ndarray, folds: int = 5
 
     def row(m, size: int) -> list[float]:
         pixels = max(m.width * m.height * max(m.frames, 1), 1)
-        return list(asdict(_Format(m.width, m.height, m.fps, m.frames, m.duration_s,
-                                   zlib.crc32(m.codec.encode()) % 997, zlib.crc32(m.container.encode()) % 997,
-                                   8 * size / pixels)).values())
+        # Names become stable numbers (crc32: Python's str hash changes from run to run).
+        return [m.width, m.height, m.fps, m.frames, m.duration_s, zlib.crc32(m.codec.encode()) % 997,
+                zlib.crc32(m.container.encode()) % 997, 8 * size / pixels]
     x = np.array([row(m, size) for m, size in zip(media, sizes)], float)
     folds = min(folds, int(min((y == 0).sum(), (y == 1).sum())))
     if folds < 2:
-        return {"auc": None, "features": list(_Format.__dataclass_fields__)}
+        return {"auc": None, "features": list(FORMAT_FEATURES)}
     clf = HistGradientBoostingClassifier(random_state=seed, max_iter=100, min_samples_leaf=3)
     p = cross_val_predict(clf, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
                           method="predict_proba")[:, 1]
-    return {"auc": float(roc_auc_score(y, p)), "folds": folds, "features": list(_Format.__dataclass_fields__)}
+    return {"auc": float(roc_auc_score(y, p)), "folds": folds, "features": list(FORMAT_FEATURES)}
 
 
 def folder_table(result: dict) -> str:

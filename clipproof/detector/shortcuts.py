@@ -8,6 +8,7 @@ chance on held-out clips. If it is not, the detector could learn the container, 
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def metadata_check(corpus: str | os.PathLike, seed: int = 0) -> dict:
     def features(r) -> list[float]:
         info = probe(os.path.join(root, r.path))
         return [info.fps, info.frames, info.duration_s, info.width, info.height, float(r.crf or -1),
-                float(hash(info.codec) % 997)]
+                float(zlib.crc32(info.codec.encode()) % 997)]       # stable, unlike str hash()
 
     split = {s: [r for r in records if r.split == s] for s in ("train", "test")}
     x = {s: np.array([features(r) for r in rs]) for s, rs in split.items()}

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from clipproof.errors import OutputExistsError, OutputUnwritableError
+from clipproof.errors import OutputExistsError, OutputUnwritableError, os_reason
 
 
 def _current_umask() -> int:
@@ -55,7 +55,7 @@ def atomic_output(target: str | os.PathLike, *, mode: int | None = None, overwri
         fd, tmp_name = tempfile.mkstemp(prefix=f"{_partial_prefix(target)}{os.getpid()}-",
                                         suffix=f".partial{target.suffix}", dir=folder or ".")
     except OSError as e:
-        raise OutputUnwritableError(f"cannot write in this folder ({_strerror(e)})", path=target) from None
+        raise OutputUnwritableError(f"cannot write in this folder ({os_reason(e)})", path=target) from None
     os.close(fd)
     tmp = Path(tmp_name)
     if mode is None:
@@ -84,7 +84,7 @@ def _move(tmp: Path, target: Path, overwrite: bool) -> None:
     except FileExistsError:
         raise OutputExistsError("already exists (use --force to replace it)", path=target) from None
     except OSError as e:
-        raise OutputUnwritableError(f"cannot be written ({_strerror(e)})", path=target) from None
+        raise OutputUnwritableError(f"cannot be written ({os_reason(e)})", path=target) from None
 
 
 # What link() says on file systems without hard links (FAT, some network mounts).
@@ -135,10 +135,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _strerror(e: OSError) -> str:
-    return (e.strerror or str(e)).lower()
-
-
 def output_folder(path: str | os.PathLike) -> Path:
     """Make ``path`` (and its parents) to hold a command's outputs, or say in one line why not."""
     path = Path(path)
@@ -147,5 +143,5 @@ def output_folder(path: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputUnwritableError(f"cannot make the output folder ({_strerror(e)})", path=path) from None
+        raise OutputUnwritableError(f"cannot make the output folder ({os_reason(e)})", path=path) from None
     return path

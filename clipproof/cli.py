@@ -282,9 +282,8 @@ def _datasets_info(args) -> int:
 
 def _datasets_train_autoencoder(args) -> int:
     from clipproof.datasets.autoencoders import AutoencoderSettings, train_autoencoder
-    from clipproof.media_types import MEDIA_SUFFIXES
-    videos = sorted(p for folder in args.footage for p in Path(folder).rglob("*")
-                    if p.suffix.lower() in MEDIA_SUFFIXES - {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
+    from clipproof.media_types import VIDEO_SUFFIXES
+    videos = sorted(p for folder in args.footage for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not videos:
         raise UsageError("no videos in the footage folders")
     settings = AutoencoderSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
@@ -483,12 +482,12 @@ def _detector_train(args) -> int:
     import torch
 
     from clipproof.datasets.dataset import Augment, ClipDataset
-    from clipproof.detector.train import clip_input, train_detector
+    from clipproof.detector.train import corpus_input, train_detector
     torch.set_num_threads(args.threads or torch.get_num_threads())
     settings = _detector_settings(args)
     train = ClipDataset(args.corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
     val = ClipDataset(args.corpus, "val")
-    config = train_detector(train, val, args.model, args.out, settings, clip_input=clip_input(args.corpus, args.crops),
+    config = train_detector(train, val, args.model, args.out, settings, clip_input=corpus_input(args.corpus, args.crops),
                             progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{args.model}: best validation AUC {config['best_val_auc']:.4f} at epoch {config['best_epoch']}; "

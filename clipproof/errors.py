@@ -129,6 +129,12 @@ def one_line(error: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def os_reason(error: OSError) -> str:
+    """What the system says of a file it refused ("permission denied", "file name too long"),
+    lower-cased to sit inside our sentence."""
+    return (error.strerror or one_line(error)).lower()
+
+
 def check_settings(rules: dict[str, bool]) -> None:
     """Training settings checked where they are made, so a bad number is one line naming the
     option rather than an error from deep inside torch: ``{message: holds}``, first failure wins."""

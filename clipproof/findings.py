@@ -15,6 +15,17 @@ class Segment:
     p_synthetic: float
 
 
+def merge_spans(spans) -> list[tuple[float, float]]:
+    """(start, end) spans in time order, those that touch or overlap joined into one."""
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + 1e-6:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
 @dataclass(frozen=True)
 class DetectorFindings:
     model: str

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from clipproof.errors import InputMissingError, InvalidMediaError
+from clipproof.errors import InputMissingError, InvalidMediaError, os_reason
 
 
 def require_readable_file(path: str | os.PathLike) -> Path:
@@ -16,7 +16,7 @@ def require_readable_file(path: str | os.PathLike) -> Path:
     try:
         info = path.stat()
     except OSError as e:
-        reason = "no such file" if e.errno in (errno.ENOENT, errno.ENOTDIR) else (e.strerror or str(e)).lower()
+        reason = "no such file" if e.errno in (errno.ENOENT, errno.ENOTDIR) else os_reason(e)
         raise InputMissingError(reason, path=path) from None
     except ValueError:      # a NUL byte in the name
         raise InputMissingError("the name holds a NUL byte", path=path) from None

@@ -245,8 +245,8 @@ def read_frames(
     with ``crop`` the frame is scaled to cover that size and centre-cropped (aspect kept),
     otherwise it is stretched. With ``native_crops`` (centres as fractions of the upright frame)
     each frame gives instead one ``size`` crop per centre at the frame's own resolution — no
-    scaling, so pixel-level traces survive — shaped (N, K, H, W, 3). Seeks to each target where the file allows, so a few frames of a
-    long clip cost a few GOPs, not the whole file.
+    scaling, so pixel-level traces survive — shaped (N, K, H, W, 3). Seeks to each target where
+    the file allows, so a few frames of a long clip cost a few GOPs, not the whole file.
     """
     if n is not None and n <= 0:
         raise UsageError(f"number of frames must be positive, got {n}")
@@ -311,11 +311,11 @@ def _converter(size, crop, origin: float = 0.0, native_crops=None) -> Callable[[
     """Frames become (RGB array, seconds from the stream's first frame) as soon as they are
     picked: holding decoded frames instead would keep the decoder's full-size buffers alive
     (200 MB for 64 frames of 1080p)."""
-    if native_crops is not None:
-        if size is None:
-            raise UsageError("native crops need a crop size")
-        return lambda f: (_crops(f, size, native_crops), float(f.time) - origin if f.time is not None else 0.0)
-    return lambda f: (_to_rgb(f, size, crop), float(f.time) - origin if f.time is not None else 0.0)
+    if native_crops is not None and size is None:
+        raise UsageError("native crops need a crop size")
+    picture = ((lambda f: _crops(f, size, native_crops)) if native_crops is not None
+               else (lambda f: _to_rgb(f, size, crop)))
+    return lambda f: (picture(f), float(f.time) - origin if f.time is not None else 0.0)
 
 
 def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
@@ -390,18 +390,16 @@ class _DecodeBudget:
     """``decode()`` is ``container.decode(stream)``, counted against one read's budget
     (``MAX_DECODED_FRAMES``, ``MAX_DECODE_SECONDS``) across seeks: past it, DecodeLimitError."""
 
-    def __init__(self, container, stream, frames: int | None = None, seconds: float | None = None):
+    def __init__(self, container, stream):
         self.container, self.stream = container, stream
-        self.frames = MAX_DECODED_FRAMES if frames is None else frames
-        self.seconds = MAX_DECODE_SECONDS if seconds is None else seconds
-        self.used, self.deadline = 0, time.monotonic() + self.seconds
+        self.used, self.deadline = 0, time.monotonic() + MAX_DECODE_SECONDS
 
     def __call__(self) -> Iterator[av.VideoFrame]:
         for frame in self.container.decode(self.stream):
             self.used += 1
-            if self.used > self.frames or (self.used % 64 == 0 and time.monotonic() > self.deadline):
-                raise DecodeLimitError(f"reading the frames asked for needs more than {self.frames:,} frames "
-                                       f"or {self.seconds:g} s of decoding (the limits for one file)",
+            if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
+                raise DecodeLimitError(f"reading the frames asked for needs more than {MAX_DECODED_FRAMES:,} "
+                                       f"frames or {MAX_DECODE_SECONDS:g} s of decoding (the limits for one file)",
                                        path=self.container.name)
             yield frame
 

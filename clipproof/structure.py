@@ -62,29 +62,51 @@ def _walker(head: bytes) -> tuple[Callable | None, str]:
     return None, ""
 
 
-def _bmff(f: BinaryIO, size: int, count: _Counter) -> None:
-    stack = [(0, size)]
+# An entry reader: the header at ``pos`` (inside a parent ending at ``end``) read from ``f``, as
+# (where the next sibling starts, the (start, end) of its children or None); None where the
+# structure stops making sense (a lying size: the parsers will say so).
+_Entry = Callable[[BinaryIO, int, int], "tuple[int, tuple[int, int] | None] | None"]
+
+
+def _nested(f: BinaryIO, start: int, end: int, count: _Counter, entry: _Entry) -> None:
+    """Count every entry of a tree of length-prefixed entries, depth first (no recursion: a
+    file decides the depth)."""
+    stack = [(start, end)]
     while stack:
         pos, end = stack.pop()
         while pos + 8 <= end:
-            f.seek(pos)
-            header = f.read(16)
-            if len(header) < 8:
+            step = entry(f, pos, end)
+            if step is None:
                 break
-            box_size, kind = struct.unpack(">I4s", header[:8])
-            header_len = 8
-            if box_size == 1:
-                if len(header) < 16:
-                    break
-                box_size, header_len = struct.unpack(">Q", header[8:16])[0], 16
-            elif box_size == 0:
-                box_size = end - pos
-            if box_size < header_len:
-                break           # a lying size: the parsers will say so
             count()
-            if kind in _BMFF_CONTAINERS:
-                stack.append((pos + header_len + (4 if kind == b"meta" else 0), min(pos + box_size, end)))
-            pos += box_size
+            pos, children = step
+            if children is not None:
+                stack.append(children)
+
+
+def _bmff(f: BinaryIO, size: int, count: _Counter) -> None:
+    _nested(f, 0, size, count, _bmff_box)
+
+
+def _bmff_box(f: BinaryIO, pos: int, end: int):
+    f.seek(pos)
+    header = f.read(16)
+    if len(header) < 8:
+        return None
+    box_size, kind = struct.unpack(">I4s", header[:8])
+    header_len = 8
+    if box_size == 1:
+        if len(header) < 16:
+            return None
+        box_size, header_len = struct.unpack(">Q", header[8:16])[0], 16
+    elif box_size == 0:
+        box_size = end - pos
+    if box_size < header_len:
+        return None
+    children = None
+    if kind in _BMFF_CONTAINERS:
+        children = (pos + header_len + (4 if kind == b"meta" else 0), min(pos + box_size, end))
+    return pos + box_size, children
 
 
 def _png(f: BinaryIO, size: int, count: _Counter) -> None:
@@ -99,16 +121,14 @@ def _png(f: BinaryIO, size: int, count: _Counter) -> None:
 
 
 def _riff(f: BinaryIO, size: int, count: _Counter) -> None:
-    stack = [(12, size)]
-    while stack:
-        pos, end = stack.pop()
-        while pos + 8 <= end:
-            f.seek(pos)
-            kind, length = struct.unpack("<4sI", f.read(8))
-            count()
-            if kind in (b"LIST", b"RIFF"):
-                stack.append((pos + 12, min(pos + 8 + length, end)))
-            pos += 8 + length + (length & 1)
+    _nested(f, 12, size, count, _riff_chunk)
+
+
+def _riff_chunk(f: BinaryIO, pos: int, end: int):
+    f.seek(pos)
+    kind, length = struct.unpack("<4sI", f.read(8))
+    children = (pos + 12, min(pos + 8 + length, end)) if kind in (b"LIST", b"RIFF") else None
+    return pos + 8 + length + (length & 1), children
 
 
 def _gif(f: BinaryIO, size: int, count: _Counter) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
 from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, InputMissingError, InvalidMediaError,
-                              exit_code, one_line)
+                              exit_code, one_line, os_reason)
 from clipproof.findings import DetectorFindings
 from clipproof.inputs import require_readable_file
 from clipproof.media_types import MEDIA_SUFFIXES
@@ -27,7 +27,6 @@ from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
 from clipproof.structure import check_structure
-
 
 if TYPE_CHECKING:
     from clipproof.media import MediaInfo
@@ -80,7 +79,7 @@ class Verifier:
         try:
             return self._verify(path)
         except OSError as e:     # the file went away or turned unreadable while being read
-            raise InputMissingError(f"cannot be read ({e.strerror or one_line(e)})", path=path) from e
+            raise InputMissingError(f"cannot be read ({os_reason(e)})", path=path) from e
 
     def _verify(self, path: Path) -> Report:
         check_structure(path)
@@ -219,7 +218,7 @@ def _walk(top: Path) -> Iterator[Found]:
 
 
 def _unlistable(e: OSError) -> Found:
-    reason = f"a folder that cannot be listed ({(e.strerror or str(e)).lower()})"
+    reason = f"a folder that cannot be listed ({os_reason(e)})"
     return Found(Path(e.filename), error=InputMissingError(reason, path=e.filename))
 
 

@@ -103,7 +103,7 @@ def test_native_crops_from_corpus_to_verify(tmp_path):
     from clipproof.datasets.recipe import recipe_from_dict
     from clipproof.detector.inference import Detector
     from clipproof.detector.settings import DetectorSettings
-    from clipproof.detector.train import clip_input, train_detector
+    from clipproof.detector.train import corpus_input, train_detector
     from clipproof.media import probe
     from clipproof.records import read_manifest
     footage = tmp_path / "footage"
@@ -118,11 +118,11 @@ def test_native_crops_from_corpus_to_verify(tmp_path):
                                "reconstructed": [{"autoencoder": str(tmp_path / "ae")}]})
     corpus = build_corpus(recipe, tmp_path / "corpus", show_progress=False, log=lambda m: None).corpus
     assert {(r.width, r.height) for r in read_manifest(corpus)} == {(32, 32)}
-    assert clip_input(corpus, crops=3) == {"input": "native", "crops": 3}
+    assert corpus_input(corpus, crops=3) == {"input": "native", "crops": 3}
     torch.manual_seed(0)
     train_detector(ClipDataset(corpus, "train"), ClipDataset(corpus, "val"), "frame-avg", tmp_path / "det",
                    DetectorSettings(epochs=1, batch_size=4), {"backbone_norm": "group"},
-                   clip_input=clip_input(corpus, crops=3), progress=False, log=lambda m: None)
+                   clip_input=corpus_input(corpus, crops=3), progress=False, log=lambda m: None)
     detector = Detector(tmp_path / "det", "torch")
     clip = write_mp4(moving_scene(24, 128, 96, seed=9), tmp_path / "clip.mp4", fps=12)
     media = probe(clip)

@@ -12,16 +12,14 @@ from pathlib import Path
 
 from clipproof.datasets.dataset import ClipDataset
 from clipproof.detector import ood
-from clipproof.detector.evaluate import predict_logits
+from clipproof.detector.train import fit_ood
 from clipproof.detector.weights import load_weights
 
 
 def fit_for(weights: Path, corpus: Path) -> ood.OodCheck:
     model, config, _ = load_weights(weights)
     size = tuple(config["size"])
-    train = ClipDataset(corpus, "train", size=size)
-    val = ClipDataset(corpus, "val", size=size)
-    check = ood.fit(predict_logits(model, train, output="embedding")[0], predict_logits(model, val, output="embedding")[0])
+    check = fit_ood(model, ClipDataset(corpus, "train", size=size), ClipDataset(corpus, "val", size=size))
     check.save(weights)
     return check
 

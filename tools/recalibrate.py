@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from clipproof.datasets.dataset import ClipDataset
-from clipproof.detector.calibration import calibrate
-from clipproof.detector.evaluate import predict_logits
+from clipproof.detector.train import fit_calibration
 from clipproof.detector.weights import CALIBRATION_FILE, load_weights
 
 
@@ -20,9 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, required=True, help="the corpus the weights were trained on")
     args = p.parse_args(argv)
     model, config, old = load_weights(args.weights)
-    val = ClipDataset(args.corpus, "val", variants=None, size=tuple(config["size"]))
-    logits, y, _ = predict_logits(model, val)
-    new = dataclasses.replace(calibrate(logits, y), calls_real=old.calls_real, calls_real_note=old.calls_real_note)
+    fitted = fit_calibration(model, ClipDataset(args.corpus, "val", size=tuple(config["size"])))
+    new = dataclasses.replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
     new.save(args.weights / CALIBRATION_FILE)
     print(f"temperature {old.temperature:.3f} -> {new.temperature:.3f}, low {old.low:.3f} -> {new.low:.3f}, "
           f"high {old.high:.3f} -> {new.high:.3f} ({new.val_clips} validation clips)")

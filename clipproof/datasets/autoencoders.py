@@ -45,19 +45,23 @@ def create_autoencoder(name: str) -> torch.nn.Module:
 # Data: random crops of real footage at its own resolution
 # ---------------------------------------------------------------------------------------------
 
-class FootageCrops(Dataset):
-    """Crops (T, 3, crop, crop) in [-1, 1] of real videos at their own resolution; item ``i`` is
-    the same crop every time (its place drawn from ``seed`` and ``i``). ``part`` "train" takes
-    each video's first 80 % of frames, "val" the rest: frames checked are never trained on."""
+def load_footage(videos: list[Path], max_frames: int = 120) -> list[np.ndarray]:
+    """The first ``max_frames`` frames of each video, (T, H, W, 3) uint8 at its own resolution."""
+    from clipproof.media import probe, read_frames
+    return [read_frames(video, end_s=max_frames / (probe(video).fps or 25.0))[0] for video in videos]
 
-    def __init__(self, videos: list[Path], frames: int, crop: int, part: str = "train", length: int = 4096,
-                 seed: int = 0, max_frames: int = 120):
-        from clipproof.media import probe, read_frames
+
+class FootageCrops(Dataset):
+    """Crops (T, 3, crop, crop) in [-1, 1] of real footage (from ``load_footage``) at its own
+    resolution; item ``i`` is the same crop every time (its place drawn from ``seed`` and
+    ``i``). ``part`` "train" takes each video's first 80 % of frames, "val" the rest: frames
+    checked are never trained on."""
+
+    def __init__(self, footage: list[np.ndarray], frames: int, crop: int, part: str = "train", length: int = 4096,
+                 seed: int = 0):
         self.frames, self.crop, self.length, self.seed = frames, crop, length, seed + (0 if part == "train" else 7)
         self.clips = []
-        for video in videos:
-            fps = probe(video).fps or 25.0
-            decoded, _ = read_frames(video, end_s=max_frames / fps)       # the first max_frames frames
+        for decoded in footage:
             cut = int(len(decoded) * 0.8)
             kept = decoded[:cut] if part == "train" else decoded[cut:]
             if len(kept) >= frames and min(kept.shape[1:3]) >= crop:
@@ -111,9 +115,10 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
                          f"{spec.spatial} pixels (got {settings.frames} frames of {settings.crop})")
     out = output_folder(out)
     run = start_run(settings.seed, log)
-    train_set = FootageCrops(videos, settings.frames, settings.crop, "train", seed=settings.seed)
-    val = torch.stack([FootageCrops(videos, settings.frames, settings.crop, "val", length=16, seed=settings.seed)[i]
-                       for i in range(16)])
+    footage = load_footage(videos)
+    train_set = FootageCrops(footage, settings.frames, settings.crop, "train", seed=settings.seed)
+    val_set = FootageCrops(footage, settings.frames, settings.crop, "val", seed=settings.seed)
+    val = torch.stack([val_set[i] for i in range(16)])
     trainer = Trainer(create_autoencoder(name), out, run, lr=settings.lr, weight_decay=0.0, grad_clip=GRAD_CLIP,
                       ema_decay=0.0, identity=_identity(name, settings), progress=progress)
     trainer.resume()

@@ -119,9 +119,7 @@ def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
                           for item in data.get("synthetic", []))
         clip = ClipSpec(**data.get("clip", {}))
         variants = tuple(variants_from(**data.get("variants", {})))
-        reconstructed = tuple(ReconstructedSource(autoencoder=str((base / Path(item["autoencoder"]).expanduser()).resolve()),
-                                                  **{k: v for k, v in item.items() if k != "autoencoder"})
-                              for item in data.get("reconstructed", []))
+        reconstructed = tuple(_reconstructed(item, base) for item in data.get("reconstructed", []))
         kwargs: dict[str, Any] = {"seed": int(data.get("seed", 0)), "clip": clip, "real": real,
                                   "synthetic": synthetic, "variants": variants, "reconstructed": reconstructed}
         if "splits" in data:
@@ -137,7 +135,7 @@ def _real(item: dict, base: Path) -> RealSource:
         raise UsageError(f"recipe: real source kind must be one of {', '.join(REAL_KINDS)}, got {kind!r}")
     path = item.get("path")
     if path is not None:
-        path = str((base / Path(path).expanduser()).resolve())
+        path = _resolve(base, path)
     elif kind == "folder":
         raise UsageError("recipe: a folder source needs a path")
     names = tuple(item["names"]) if "names" in item else None
@@ -145,3 +143,14 @@ def _real(item: dict, base: Path) -> RealSource:
     if extra:
         raise UsageError(f"recipe: unknown keys in a real source: {', '.join(sorted(extra))}")
     return RealSource(kind=kind, path=path, names=names)
+
+
+def _reconstructed(item: dict, base: Path) -> ReconstructedSource:
+    if "autoencoder" not in item:
+        raise UsageError("recipe: a reconstructed source needs an autoencoder folder")
+    return ReconstructedSource(**{**item, "autoencoder": _resolve(base, item["autoencoder"])})
+
+
+def _resolve(base: Path, path: str) -> str:
+    """A path from the recipe, taken from the recipe file's folder."""
+    return str((base / Path(path).expanduser()).resolve())

@@ -9,11 +9,11 @@ differs only by the decoder's traces.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from clipproof.digest import sha256_file
 from clipproof.errors import InputMissingError
 from clipproof.records import ClipRecord
 
@@ -28,15 +28,15 @@ class ReconstructedSource:
 def reconstructed_clips(entry: ReconstructedSource, recipe, corpus: Path, store_clip: Callable,
                         say: Callable[[str], None], real: list[ClipRecord]) -> list[ClipRecord]:
     """Every original real clip of the corpus, decoded through ``entry.autoencoder``."""
-    from clipproof.datasets.autoencoders import INFO_FILE, load_autoencoder, reconstruct
+    from clipproof.datasets.autoencoders import AUTOENCODER_DIR, INFO_FILE, load_autoencoder, reconstruct
     from clipproof.media import read_frames
 
     folder = Path(entry.autoencoder)
     if not (folder / INFO_FILE).is_file():
         raise InputMissingError(f"not a trained autoencoder (no {INFO_FILE})", path=folder)
     ae, spec = load_autoencoder(folder)
-    weights = next((folder / "autoencoder").glob("*.safetensors"))
-    source = f"autoencoder:{spec.name}@{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
+    weights = next((folder / AUTOENCODER_DIR).glob("*.safetensors"))
+    source = f"autoencoder:{spec.name}@{sha256_file(weights)[:12]}"
     originals = [r for r in real if r.variant == "original" and r.label == "real"]
     say(f"{source}: reconstructing {len(originals)} real clips")
     out: list[ClipRecord] = []

@@ -23,7 +23,7 @@ import numpy as np
 from clipproof.detector import ood
 from clipproof.detector.weights import TRAINING_FILE, load_model, onnx_session, read_info
 from clipproof.errors import UsageError, loading_weights
-from clipproof.findings import DetectorFindings, Segment
+from clipproof.findings import DetectorFindings, Segment, merge_spans
 
 WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
@@ -117,7 +117,7 @@ class Detector:
         if self.ood is not None and embeddings is not None:
             distance = round(float(np.median(self.ood.distances(embeddings))), 3)
         duration = media.duration_s or (media.frames / media.fps if media.fps else 0.0)
-        covered = sum(min(b, duration) - a for a, b in _merged(segments)) if duration else 0.0
+        covered = sum(min(b, duration) - a for a, b in merge_spans(segments)) if duration else 0.0
         cal = self.calibration
         return DetectorFindings(
             model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(p.max()),
@@ -132,16 +132,6 @@ def _digits(p: float) -> float:
     """A probability kept to 6 significant digits, also near 0 and 1 (0.9999987 stays that)."""
     p = float(p)
     return float(f"{p:.6g}") if p < 0.5 else 1.0 - float(f"{1.0 - p:.6g}")
-
-
-def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
 
 
 def crop_centres(count: int) -> list[tuple[float, float]]:

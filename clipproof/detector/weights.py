@@ -13,7 +13,6 @@ Loading for inference reads these files; it never imports the training code.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from clipproof.atomic import atomic_output, default_file_mode
 from clipproof.detector.calibration import Calibration
+from clipproof.digest import sha256_file
 from clipproof.errors import InputMissingError, loading_weights
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def load_weights(folder: str | os.PathLike) -> tuple[torch.nn.Module, dict, Cali
 
 
 def tensors_sha256(folder: str | os.PathLike) -> str:
-    return hashlib.sha256((Path(folder) / MODEL_TENSORS).read_bytes()).hexdigest()
+    return sha256_file(Path(folder) / MODEL_TENSORS)
 
 
 def onnx_session(folder: str | os.PathLike):

@@ -130,7 +130,8 @@ def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
 # Loading a signer
 # ---------------------------------------------------------------------------------------------
 
-def _read(path: str | os.PathLike, what: str) -> bytes:
+def read_pem_file(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a key or certificate file, or one InputMissingError line saying why not."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError as e:
@@ -143,18 +144,21 @@ def _read(path: str | os.PathLike, what: str) -> bytes:
 
 def load_certificates(path: str | os.PathLike, what: str = "certificate") -> list[x509.Certificate]:
     """All PEM certificates in a file; CredentialError if there are none."""
-    data = _read(path, what)
+    return parse_certificates(read_pem_file(path, what), path, what)
+
+
+def parse_certificates(data: bytes, path: str | os.PathLike, what: str = "certificate") -> list[x509.Certificate]:
+    """All PEM certificates in ``data`` (read from ``path``); CredentialError if there are none."""
     try:
-        certs = x509.load_pem_x509_certificates(data)
+        return x509.load_pem_x509_certificates(data)
     except ValueError as e:
         raise CredentialError(f"not a PEM {what} ({e})", path=path) from e
-    return certs
 
 
 def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) -> SigningIdentity:
     """Load and check a signer: key parses, chain parses, key matches the leaf, leaf is current
     and fit for C2PA claim signing. Each failure is a one-line CredentialError."""
-    key_pem = _read(key_path, "private key")
+    key_pem = read_pem_file(key_path, "private key")
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError as e:
@@ -183,8 +187,8 @@ def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) ->
     return SigningIdentity(
         alg=_algorithm(key, key_path), key_pem=key_pem,
         chain_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain),
-        common_name=_attr(leaf.subject, NameOID.COMMON_NAME) or "",
-        organization=_attr(leaf.subject, NameOID.ORGANIZATION_NAME),
+        common_name=subject_attribute(leaf.subject, NameOID.COMMON_NAME) or "",
+        organization=subject_attribute(leaf.subject, NameOID.ORGANIZATION_NAME),
     )
 
 
@@ -201,6 +205,6 @@ def _algorithm(key, key_path) -> str:
     raise CredentialError(f"key type {type(key).__name__} is not allowed by C2PA", path=key_path)
 
 
-def _attr(name: x509.Name, oid) -> str | None:
+def subject_attribute(name: x509.Name, oid) -> str | None:
     values = name.get_attributes_for_oid(oid)
     return str(values[0].value) if values else None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from clipproof.display import safe_text
 from clipproof.errors import exit_code, kind
-from clipproof.findings import DetectorFindings, Segment
+from clipproof.findings import DetectorFindings, Segment, merge_spans
 from clipproof.limits import MAX_FIELD_CHARS
 from clipproof.provenance.read import Action, Credentials, Failure, Ingredient, Signer
 
@@ -182,15 +182,8 @@ def _detector_verdict(d: DetectorFindings, reasons: list[str]) -> tuple[Verdict,
 
 def _stretches(segments: list[Segment], high: float) -> list[tuple[float, float]]:
     """Runs of adjacent segments scoring at least ``high``, as (start, end) seconds."""
-    out: list[list[float]] = []
-    for s in sorted(segments, key=lambda s: s.start_s):
-        if s.p_synthetic < high:
-            continue
-        if out and s.start_s <= out[-1][1] + 1e-6:
-            out[-1][1] = max(out[-1][1], s.end_s)
-        else:
-            out.append([s.start_s, s.end_s])
-    return [(round(a, 2), round(b, 2)) for a, b in out]
+    spans = merge_spans((s.start_s, s.end_s) for s in segments if s.p_synthetic >= high)
+    return [(round(a, 2), round(b, 2)) for a, b in spans]
 
 
 def score_text(p: float) -> str:

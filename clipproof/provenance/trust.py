@@ -83,14 +83,18 @@ def load_anchors(explicit: Iterable[str | os.PathLike] = ()) -> str | None:
         return None
     # cryptography loads only when there are anchors to check: verify starts faster without.
     from cryptography.hazmat.primitives import serialization
-    from clipproof.provenance.keys import load_certificates
+    from clipproof.provenance.keys import parse_certificates, read_pem_file
     pems: list[bytes] = []
     for path in paths:
-        _refuse_private_keys(path)
         try:
-            certs = load_certificates(path, "trust anchor")
+            data = read_pem_file(path, "trust anchor")
         except InputMissingError as e:
             raise UsageError(e.reason, path=e.path) from None
+        if b"PRIVATE KEY-----" in data:
+            # Someone pointed the anchors at a signer's key file: say so without a byte of it.
+            raise CredentialError("holds a private key; an anchor file holds CA certificates only "
+                                  "(nothing of the key is shown)", path=path)
+        certs = parse_certificates(data, path, "trust anchor")
         _check_anchors(path, certs)
         pems += [cert.public_bytes(serialization.Encoding.PEM) for cert in certs]
     return b"".join(pems).decode("ascii") if pems else None
@@ -100,24 +104,17 @@ class TrustWarning(UserWarning):
     """A trust anchor that is used, but that its owner should look at (expired)."""
 
 
-def _refuse_private_keys(path: Path) -> None:
-    """Someone pointed the anchors at a signer's key file: say so without showing a byte of it."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return              # load_certificates says what is wrong with the file
-    if b"PRIVATE KEY-----" in data:
-        raise CredentialError("holds a private key; an anchor file holds CA certificates only "
-                              "(nothing of the key is shown)", path=path)
-
-
 def _check_anchors(path: Path, certs: list) -> None:
     import datetime as dt
 
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from clipproof.provenance.keys import subject_attribute
     now = dt.datetime.now(dt.timezone.utc)
     for i, cert in enumerate(certs, 1):
-        name = safe_text(_common_name(cert), limit=80)
+        name = safe_text(subject_attribute(cert.subject, NameOID.COMMON_NAME) or cert.subject.rfc4514_string(),
+                         limit=80)
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
@@ -128,9 +125,3 @@ def _check_anchors(path: Path, certs: list) -> None:
         if cert.not_valid_after_utc < now:
             warnings.warn(f"{path}: trust anchor {i} ({name}) expired on {cert.not_valid_after_utc:%Y-%m-%d}",
                           TrustWarning, stacklevel=3)
-
-
-def _common_name(cert) -> str:
-    from cryptography.x509.oid import NameOID
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else cert.subject.rfc4514_string()

@@ -98,6 +98,11 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="detector weights folder to use instead of the bundled one")
     p.add_argument("--workers", "--jobs", dest="workers", type=int, default=1, metavar="N",
                    help="verify N files at a time (default 1)")
+    p.add_argument("--store", action="append", metavar="PATH|URL",
+                   help="manifest store(s) to look a recovered watermark up in: a SQLite file or a Soft "
+                        "Binding Resolution API URL; repeatable (default: the user's store, when it exists)")
+    p.add_argument("--no-watermark", action="store_true",
+                   help="do not look for a watermark in videos without valid credentials")
 
 
 VERIFY_EPILOG = """\
@@ -105,7 +110,11 @@ verdicts: ai-generated-declared, authentic-declared, tampered, likely-synthetic,
 exit codes (many files: 1 if any file has a red flag, otherwise the highest):
   0 no red flag   1 red flag (tampered, AI-generated, likely synthetic)   2 uncertain
   64 usage error  65 not a readable video or image   66 missing or unreadable   70 internal error
+  74 a manifest store given with --store is unusable (corrupt, locked)
   141 the output was closed early (a reader such as `head` stopped)
+watermarks: a video without valid credentials is searched for a clipproof watermark; its payload
+  is looked up in the manifest stores (--store; default ~/.local/share/clipproof/manifests.sqlite)
+  and a manifest found there is validated and reported as recovered.
 trust anchors: --trust PEM, $CLIPPROOF_TRUST_ANCHORS (a path list), or [trust] anchors in
   ~/.config/clipproof/config.toml
 """
@@ -129,7 +138,8 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--no-detector and --weights contradict each other")
     from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths
     try:
-        verifier = Verifier(trust=args.trust, detector=None if args.no_detector else (args.weights or "auto"))
+        verifier = Verifier(trust=args.trust, detector=None if args.no_detector else (args.weights or "auto"),
+                            watermark=not args.no_watermark, stores=args.store)
     except CredentialError as e:
         raise UsageError(f"trust anchor: {e.reason}", path=e.path) from e
 
@@ -213,11 +223,25 @@ def _sign(args) -> int:
         for f in args.assertion:
             assertions += load_assertions(f)
     out = sign(args.input, args.out, key=args.key, cert=args.cert, source_type=source_type,
-               assertions=assertions, overwrite=args.force)
+               assertions=assertions, overwrite=args.force, watermark=args.watermark, store=args.store)
+    from clipproof.provenance.read import read_credentials
+    binding = read_credentials(out).soft_binding
     if args.json:
-        print(json.dumps({"input": args.input, "output": str(out), "source_type": source_type}))
+        print(json.dumps({"input": args.input, "output": str(out), "source_type": source_type,
+                          "watermark": binding["value"] if binding else None}))
     elif not args.quiet:
-        print(f"signed: {out} ({source_type})")
+        marked = f", watermark {binding['value']}" if binding else ""
+        print(f"signed: {out} ({source_type}{marked})")
+    return 0
+
+
+def _store_serve(args) -> int:
+    from clipproof.provenance.resolver import serve
+    from clipproof.provenance.store import SqliteStore, default_store_path
+    store = SqliteStore(args.store or default_store_path(), create=False)
+    store.count()      # a missing or corrupt store is one line now, not a failing request later
+    print(f"serving {store.location} on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
+    serve(store, args.host, args.port)
     return 0
 
 
@@ -611,8 +635,21 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("--source-type", metavar="TERM", help="any IPTC digital source type term")
     s.add_argument("--assertion", action="append", metavar="FILE.json", help="extra assertion(s) as JSON; repeatable")
     s.add_argument("--force", action="store_true", help="replace the output if it exists")
+    s.add_argument("--watermark", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-encode a video with an invisible watermark that leads back to the manifest "
+                        "(default: on for --ai-generated video)")
+    s.add_argument("--store", metavar="PATH", help="manifest store for watermarked clips "
+                   "(default ~/.local/share/clipproof/manifests.sqlite)")
     _add_common(s, json_output=True)
     s.set_defaults(run=_sign)
+    st = sub.add_parser("store", help="the manifest store that watermarked clips lead back to")
+    stsub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION", parser_class=_Parser)
+    serve = stsub.add_parser("serve", help="serve a store over the C2PA Soft Binding Resolution API (HTTP)",
+                             epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--store", metavar="PATH", help="the SQLite store (default: the user's)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.set_defaults(run=_store_serve)
     _add_datasets(sub)
     _add_generator(sub)
     _add_generate(sub)

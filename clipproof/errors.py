@@ -89,6 +89,13 @@ class SigningError(ClipproofError):
     exit_code, kind, meaning = 78, "signing", "the C2PA library refused to sign"
 
 
+class StoreError(ClipproofError):
+    """A manifest store cannot be used: not a store (corrupt), locked past the wait, unwritable,
+    or a remote store that does not answer as one."""
+
+    exit_code, kind, meaning = 74, "store", "manifest store unusable"
+
+
 # Codes that are not an error class's: what `verify` says of a clip, and an interrupt.
 EXIT_OK, EXIT_RED_FLAG, EXIT_UNCERTAIN, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_INTERNAL = ClipproofError.exit_code

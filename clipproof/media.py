@@ -294,6 +294,30 @@ def read_windows(
     return out
 
 
+def read_luma(path: str | os.PathLike, n: int, *, max_short_side: int) -> tuple[np.ndarray, int]:
+    """The first ``n`` frames' luma as float32 (N, H, W), scaled down (never up) so the short
+    side is at most ``max_short_side``, and the stored short side. The scaler reads the Y plane,
+    no RGB is made. As stored, without the display rotation (a watermark lives in the stored
+    pixels)."""
+    import numpy as np
+    if n <= 0:
+        raise UsageError(f"number of frames must be positive, got {n}")
+    out = []
+    with _open_video(path) as (container, stream):
+        w, h = stream.codec_context.width, stream.codec_context.height
+        scale = min(1.0, max_short_side / max(1, min(w, h)))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        with _decode_errors(path):
+            for frame in _DecodeBudget(container, stream)():
+                small = frame.reformat(width=size[0], height=size[1], format="gray", interpolation="AREA")
+                out.append(small.to_ndarray().astype(np.float32))
+                if len(out) == n:
+                    break
+    if not out:
+        raise InvalidMediaError("no frames decode", path=path)
+    return np.stack(out), min(w, h)
+
+
 def _check_size(size: tuple[int, int] | None) -> None:
     if size is not None and (size[0] <= 0 or size[1] <= 0 or size[0] > MAX_SIDE or size[1] > MAX_SIDE):
         raise UsageError(f"bad frame size {size[0]}x{size[1]}")
@@ -548,6 +572,50 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
                     out.mux(packet)
             except av.FFmpegError as e:
                 raise InvalidMediaError(f"cannot be remuxed ({_reason(e)})", path=src) from e
+    return dst
+
+
+def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Callable[[np.ndarray], np.ndarray], *,
+                    crf: int = 18, preset: str = "medium") -> Path:
+    """Re-encode ``src``'s video as H.264 MP4 at ``dst`` (atomically), each frame passed through
+    ``change`` (uint8 RGB in and out, same size); the first audio stream is copied as it is.
+
+    Frames keep their display order at the stream's average rate; an odd width or height loses
+    its last column or row (4:2:0 chroma needs even sizes). Frames stream through: memory stays
+    flat for long clips.
+    """
+    import numpy as np
+    dst = Path(dst)
+    with _open_video(src) as (inp, vin), atomic_output(dst) as tmp:
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        w, h = vin.codec_context.width // 2 * 2, vin.codec_context.height // 2 * 2
+        if w < 2 or h < 2:
+            raise InvalidMediaError(f"frame size {vin.codec_context.width}x{vin.codec_context.height} is too small to encode",
+                                    path=src)
+        audio_in = inp.streams.audio[0] if inp.streams.audio else None
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            vout = out.add_stream("libx264", rate=rate)
+            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+            vout.options = {"crf": str(crf), "preset": preset}
+            aout = out.add_stream_from_template(audio_in) if audio_in is not None else None
+            count = 0
+            with _decode_errors(src):
+                for packet in inp.demux(*[s for s in (vin, audio_in) if s is not None]):
+                    if packet.stream.type == "audio":
+                        if packet.dts is not None:
+                            packet.stream = aout
+                            out.mux(packet)
+                        continue
+                    for frame in packet.decode():
+                        arr = frame.to_ndarray(format="rgb24")[:h, :w]
+                        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(change(arr)), format="rgb24")
+                        picture.pts = count
+                        picture.time_base = Fraction(1) / rate
+                        count += 1
+                        out.mux(vout.encode(picture))
+            if count == 0:
+                raise InvalidMediaError("no frames decode", path=src)
+            out.mux(vout.encode(None))
     return dst
 
 

@@ -62,14 +62,20 @@ class Verifier:
     ``trust``: extra anchor PEM files, combined with the config file and
     ``CLIPPROOF_TRUST_ANCHORS``. ``detector``: ``"auto"`` (the bundled detector when installed),
     ``None`` (credentials only, torch is never imported), a weights path, or a ``Detector``.
+    ``watermark``: look for a clipproof watermark in videos whose own credentials are absent or
+    broken, and look it up in ``stores`` (paths or URLs; default: the user's store, when it
+    exists).
     """
 
     def __init__(self, trust: Iterable[str | os.PathLike] | str | os.PathLike | None = None,
-                 detector: Any = "auto"):
+                 detector: Any = "auto", *, watermark: bool = True,
+                 stores: Iterable[str | os.PathLike] | None = None):
         if isinstance(trust, (str, os.PathLike)):
             trust = [trust]
         self.anchors_pem = load_anchors(trust or ())
         self.detector, self.no_detector_reason = _load_detector(detector)
+        self.watermark = watermark
+        self.stores = _open_stores(stores)
 
     def verify(self, path: str | os.PathLike) -> Report:
         """Verify one file. Raises InputMissingError (missing/unreadable) or InvalidMediaError
@@ -98,6 +104,11 @@ class Verifier:
                 c2pa_says = credentials.failures[0].detail or credentials.failures[0].explanation
                 raise InvalidMediaError(f"{media_error.reason}; C2PA reader: {c2pa_says}", path=path)
             raise media_error
+        watermark = None
+        if self.watermark and media is not None and not media.is_image and credentials.state in ("absent", "error", "invalid"):
+            watermark, recovered = self._recover(path)
+            if recovered is not None and credentials.state != "invalid":
+                credentials = recovered
         findings, reason = None, self.no_detector_reason
         if media is not None and media.is_image and self.detector is not None:
             reason = "The detector scores video only; this is a still image."
@@ -113,8 +124,18 @@ class Verifier:
         verdict, reasons = decide(credentials, findings, reason)
         if media is None:
             reasons.append(f"The media itself cannot be decoded ({media_error.reason}).")
+        if watermark is not None and watermark.found:
+            reasons.insert(0 if credentials.state == "recovered" else len(reasons), watermark.note)
         return Report(path=str(path), sha256=sha, media=media, credentials=credentials,
-                      detector=findings, verdict=verdict, reasons=reasons)
+                      detector=findings, verdict=verdict, reasons=reasons, watermark=watermark)
+
+    def _recover(self, path: Path):
+        from clipproof.provenance.durable import recover
+        try:
+            return recover(path, self.anchors_pem, self.stores)
+        except InvalidMediaError as e:
+            from clipproof.provenance.durable import WatermarkFindings
+            return WatermarkFindings(False, "not-found", f"The watermark could not be looked for: {e.reason}."), None
 
     def verify_stream(self, stream: BinaryIO, name: str = "-") -> Report:
         """Verify a file read from ``stream`` (e.g. standard input); the Report's path is ``name``.
@@ -234,6 +255,14 @@ def _probe(path: Path) -> tuple[MediaInfo | None, InvalidMediaError | None]:
         return probe(path), None
     except InvalidMediaError as e:
         return None, e
+
+
+def _open_stores(stores: Iterable[str | os.PathLike] | None) -> list:
+    from clipproof.provenance.store import SqliteStore, default_store_path, open_store
+    if stores is None:
+        default = default_store_path()
+        return [SqliteStore(default, create=False)] if default.is_file() else []
+    return [open_store(s) for s in stores]
 
 
 def _load_detector(choice: Any) -> tuple[Detector | None, str | None]:

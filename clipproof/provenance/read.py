@@ -17,7 +17,9 @@ import c2pa
 from clipproof.provenance.explanations import explain, library_detail
 from clipproof.provenance.native import NATIVE_LOCK, context
 
-CredentialState = Literal["absent", "valid", "trusted", "invalid", "error"]
+# "recovered": the file carries no valid credentials of its own, but its watermark led to its
+# original's manifest in a store (clipproof.provenance.durable).
+CredentialState = Literal["absent", "valid", "trusted", "invalid", "error", "recovered"]
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # Source types that declare generative-model output (DESIGN.md, verdict rule 2).
@@ -83,10 +85,18 @@ class Credentials:
     ai_generated: bool | None = None
     ingredients: list[Ingredient] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    soft_binding: dict | None = None       # {"alg", "value"} of a c2pa.soft-binding assertion
 
     @property
     def present(self) -> bool:
-        return self.state in ("valid", "trusted", "invalid")
+        return self.state in ("valid", "trusted", "invalid", "recovered")
+
+    @property
+    def trusted_signer(self) -> bool:
+        """Signed by a certificate chaining to a trust anchor (for recovered credentials, whose
+        state says only that they were recovered)."""
+        return self.state == "trusted" or (
+            self.state == "recovered" and not any(f.code.startswith("signingCredential.") for f in self.failures))
 
     @property
     def declares_capture(self) -> bool:
@@ -102,8 +112,10 @@ class Credentials:
         return asdict(self)
 
 
-def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = None) -> Credentials:
-    """Validate ``path``'s manifest store against the given anchors (PEM bundle or None).
+def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = None,
+                     manifest_data: bytes | None = None) -> Credentials:
+    """Validate ``path``'s manifest store against the given anchors (PEM bundle or None); with
+    ``manifest_data``, validate that manifest store (kept apart from the file) against the file.
 
     Never raises for what is in the file: a missing, broken or unreachable manifest is a
     state with failures. File-system errors (missing, unreadable) propagate as OSError.
@@ -111,7 +123,7 @@ def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = No
     ctx = context(trust_anchors_pem)
     with open(path, "rb") as stream, NATIVE_LOCK:
         try:
-            reader = c2pa.Reader(_format_hint(path), stream, context=ctx)
+            reader = c2pa.Reader(_format_hint(path), stream, manifest_data=manifest_data, context=ctx)
         except c2pa.C2paError.ManifestNotFound:
             return Credentials(state="absent", failures=[Failure(NO_MANIFEST, explain(NO_MANIFEST))])
         except c2pa.C2paError as e:
@@ -183,7 +195,17 @@ def _credentials(store: dict, state: str | None, results: dict, cert_info: dict)
         ai_generated=ai,
         ingredients=_ingredients(manifest, results),
         failures=failures,
+        soft_binding=_soft_binding(manifest),
     )
+
+
+def _soft_binding(manifest: dict) -> dict | None:
+    for assertion in manifest.get("assertions", []):
+        if assertion.get("label") == "c2pa.soft-binding":
+            data = assertion.get("data") or {}
+            blocks = data.get("blocks") or [{}]
+            return {"alg": data.get("alg"), "value": blocks[0].get("value")}
+    return None
 
 
 def _actions(manifest: dict) -> list[dict]:

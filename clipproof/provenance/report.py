@@ -6,6 +6,10 @@ The verdict rules are DESIGN.md's, in order:
 3. trusted credentials declaring a capture and no generative step → ``authentic-declared``;
 4. otherwise the detector decides with its calibrated thresholds, or ``uncertain`` without one.
 
+Credentials *recovered* through a watermark (the file's own are absent or broken) count as the
+original's: their declaration decides by rules 2 and 3, and the reasons say the file is a
+changed copy.
+
 This module knows nothing of models: the detector's findings arrive as plain data.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ from clipproof.display import safe_text
 from clipproof.errors import exit_code, kind
 from clipproof.findings import DetectorFindings, Segment, merge_spans
 from clipproof.limits import MAX_FIELD_CHARS
+from clipproof.provenance.durable import WatermarkFindings
 from clipproof.provenance.read import Action, Credentials, Failure, Ingredient, Signer
 
 if TYPE_CHECKING:
@@ -67,6 +72,7 @@ class Report:
     detector: DetectorFindings | None
     verdict: Verdict
     reasons: list[str] = field(default_factory=list)
+    watermark: WatermarkFindings | None = None    # looked for when the file's own credentials fail
 
     @property
     def exit_code(self) -> int:
@@ -81,6 +87,7 @@ class Report:
             "media": self.media.to_dict() if self.media else None,
             "credentials": self.credentials.to_dict(),
             "detector": asdict(self.detector) if self.detector else None,
+            "watermark": self.watermark.to_dict() if self.watermark else None,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
             "exit_code": self.exit_code,
@@ -108,13 +115,14 @@ class Report:
             actions=[Action(**a) for a in c.get("actions", [])], ai_generated=c.get("ai_generated"),
             ingredients=[Ingredient(**{**i, "failures": [Failure(**f) for f in i.get("failures", [])]})
                          for i in c.get("ingredients", [])],
-            failures=[Failure(**f) for f in c.get("failures", [])])
+            failures=[Failure(**f) for f in c.get("failures", [])], soft_binding=c.get("soft_binding"))
         d = data.get("detector")
         detector = DetectorFindings(**{**d, "segments": [Segment(**s) for s in d["segments"]]}) if d else None
         return cls(path=data["path"], sha256=data["sha256"],
                    media=MediaInfo(**data["media"]) if data.get("media") else None,
                    credentials=credentials, detector=detector, verdict=data["verdict"],
-                   reasons=list(data.get("reasons", [])))
+                   reasons=list(data.get("reasons", [])),
+                   watermark=WatermarkFindings(**data["watermark"]) if data.get("watermark") else None)
 
 
 def error_record(path: str | os.PathLike, error: BaseException) -> dict:
@@ -136,14 +144,14 @@ def decide(credentials: Credentials, detector: DetectorFindings | None,
     c = credentials
     if c.state == "invalid":
         return "tampered", reasons
-    if c.state in ("valid", "trusted") and c.ai_generated:
+    if c.state in ("valid", "trusted", "recovered") and c.ai_generated:
         return "ai-generated-declared", reasons
-    if c.state == "trusted" and c.declares_capture:
+    if c.trusted_signer and c.declares_capture:
         if detector and detector.p_synthetic >= max(detector.thresholds["high"], _STRONG_DISAGREEMENT):
             reasons.append(f"The detector disagrees strongly (p_synthetic {score_text(detector.p_synthetic)}) "
                            "with the declared capture: inspect the clip.")
         return "authentic-declared", reasons
-    if c.state == "valid" and c.declares_capture:
+    if c.state in ("valid", "recovered") and c.declares_capture:
         reasons.append("The credentials declare a capture, but their signer is not trusted, "
                        "so they cannot make the clip authentic.")
     if detector is None:
@@ -210,11 +218,13 @@ def _credential_reasons(c: Credentials) -> list[str]:
         if declared:
             out.append(f"Before the change, the credentials declared: {declared}.")
         return out
+    whose = "The original's Content Credentials (recovered through its watermark)" if c.state == "recovered" \
+        else "The Content Credentials"
     if declared:
-        out.append(f"The Content Credentials declare: {declared}.")
+        out.append(f"{whose} declare: {declared}.")
     else:
-        out.append("The Content Credentials declare no digital source type: neither generated nor captured.")
-    if c.state == "trusted":
+        out.append(f"{whose} declare no digital source type: neither generated nor captured.")
+    if c.trusted_signer:
         out.append("The signer chains to a trusted anchor.")
     else:
         out.append("Signed by an unknown source: the signer's certificate does not chain to a "
@@ -289,6 +299,13 @@ def render_text(report: Report) -> str:
         timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
         lines.append(f"  Media:       {f(m.container)}/{f(m.codec)} {shape}, {timing}"
                      + (", audio" if m.has_audio else ""))
+    if r.watermark:
+        w = r.watermark
+        if w.found:
+            lines.append(f"  Watermark:   {w.lookup}: payload {w.payload}, bit agreement {w.bit_accuracy:.3f}, "
+                         f"false-match odds < {w.false_match_odds:.0e} per clip")
+        else:
+            lines.append(f"  Watermark:   {f(w.note)}")
     lines.append(f"  sha256:      {r.sha256}")
     return "\n".join(lines)
 

@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import c2pa
 
 from clipproof.atomic import atomic_output
-from clipproof.errors import InvalidMediaError, OutputExistsError, OutputUnwritableError, SigningError
+from clipproof.digest import sha256_file
+from clipproof.errors import InvalidMediaError, OutputExistsError, OutputUnwritableError, SigningError, UsageError
 from clipproof.inputs import require_readable_file
 from clipproof.provenance.keys import SigningIdentity, load_identity
 from clipproof.provenance.manifest import build_manifest, load_assertions, mime_type
+from clipproof.provenance.read import GENERATIVE_SOURCE_TYPES
+from clipproof.provenance.durable import SoftBinding, remember, watermark_video
 from clipproof.provenance.native import NATIVE_LOCK, context
+from clipproof.provenance.store import ManifestStore, open_store
 
 
 def default_output(path: str | os.PathLike) -> Path:
@@ -31,12 +36,16 @@ def sign_file(
     parameters: dict[str, Any] | None = None,
     assertions: list[dict] | None = None,
     overwrite: bool = False,
+    soft_binding: SoftBinding | None = None,
+    store: ManifestStore | None = None,
 ) -> Path:
     """Write ``src`` with a signed manifest to ``dst`` (default ``<stem>.signed<ext>``).
 
     The output appears only once signing succeeded, and never over an existing file (the input
     included) unless ``overwrite``; a replaced file keeps its permissions. No time-stamp
-    authority is contacted: signing works offline.
+    authority is contacted: signing works offline. ``soft_binding`` (a watermark already in
+    ``src``'s pixels) is recorded as a ``c2pa.soft-binding`` assertion, and the signed manifest
+    goes into ``store`` before the output appears.
     """
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src)
@@ -49,6 +58,8 @@ def sign_file(
     mime = mime_type(src)
     if mime_type(dst) != mime:
         raise SigningError(f"output type must match the input's ({mime})", path=dst)
+    if soft_binding is not None:
+        assertions = [*(assertions or []), soft_binding.assertion()]
     manifest = build_manifest(title=dst.name, mime=mime, source_type=source_type,
                               software_agent=software_agent, parameters=parameters, assertions=assertions)
     info = c2pa.C2paSignerInfo(alg=identity.alg.encode(), sign_cert=identity.chain_pem,
@@ -60,9 +71,12 @@ def sign_file(
             try:
                 with c2pa.Signer.from_info(info) as signer, \
                         c2pa.Builder(manifest, context=ctx) as builder:
-                    builder.sign(signer, mime, source, dest)
+                    manifest_bytes = builder.sign(signer, mime, source, dest)
             except c2pa.C2paError as e:
                 raise _signing_error(src, e) from e
+        if soft_binding is not None and store is not None:
+            dest.flush()
+            remember(store, Path(tmp), manifest_bytes, soft_binding, mime, sha256_file(tmp))
     return dst
 
 
@@ -84,15 +98,41 @@ def sign(
     parameters: dict[str, Any] | None = None,
     assertions: list[dict] | str | os.PathLike | None = None,
     overwrite: bool = False,
+    watermark: bool | None = None,
+    store: str | os.PathLike | None = None,
 ) -> Path:
     """Sign ``src`` with the key and certificate chain at these paths; return the output path.
 
     ``source_type`` is an IPTC digital source type term or URI ("trainedAlgorithmicMedia" for
     generated media, "digitalCapture" for camera footage). ``assertions`` are extra assertions
-    (a list, or a JSON file holding them).
+    (a list, or a JSON file holding them). ``watermark`` (default: on for generated video)
+    re-encodes the video with an invisible watermark (H.264, audio copied) and keeps the signed
+    manifest in ``store`` (a path; default the user's store), so a stripped or re-encoded copy
+    leads back to it.
     """
     identity = load_identity(key, cert)
     if isinstance(assertions, (str, os.PathLike)):
         assertions = load_assertions(assertions)
-    return sign_file(src, dst, identity, source_type=source_type, software_agent=software_agent,
-                     parameters=parameters, assertions=assertions, overwrite=overwrite)
+    is_video = mime_type(src).startswith("video/")
+    if watermark is None:
+        watermark = is_video and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES
+    if not watermark:
+        return sign_file(src, dst, identity, source_type=source_type, software_agent=software_agent,
+                         parameters=parameters, assertions=assertions, overwrite=overwrite)
+    if not is_video:
+        raise UsageError("watermarks are embedded in video only; sign images with --no-watermark", path=src)
+    if Path(src).suffix.lower() not in (".mp4", ".m4v"):
+        raise UsageError("a watermarked output is H.264 MP4: give an .mp4 input, or --no-watermark", path=src)
+    repository = open_store(store)
+    dst = Path(dst) if dst is not None else default_output(src)
+    require_readable_file(src)
+    if dst.exists() and not overwrite:
+        raise OutputExistsError("already exists; use --force to replace it", path=dst)
+    if not dst.parent.is_dir():
+        raise OutputUnwritableError("the output folder does not exist", path=dst.parent)
+    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".clipproof-mark-") as tmp:
+        marked = Path(tmp) / f"marked{dst.suffix}"
+        binding = watermark_video(src, marked)
+        return sign_file(marked, dst, identity, source_type=source_type, software_agent=software_agent,
+                         parameters=parameters, assertions=assertions, overwrite=overwrite,
+                         soft_binding=binding, store=repository)

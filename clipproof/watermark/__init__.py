@@ -1,0 +1,17 @@
+"""An invisible watermark in the pixels that leads back to a clip's manifest (a C2PA soft binding).
+
+``embed`` adds a keyed pattern to every frame's luma; ``detect`` finds it again in a copy whose
+manifest was stripped, re-encoded, scaled, cropped, re-timed or trimmed, and returns the 64-bit
+payload that names the manifest in a store (``clipproof.provenance.store``). Detection needs
+numpy, scipy and PyAV only: ``verify`` never imports torch for it.
+
+    payload.py   64 bits ⇄ 192 coded bits (CRC-32 for detection, BCH for correction)
+    pattern.py   the keyed tile: sync chips and data chips, and its frame-sized rendering
+    embedding.py frames in, marked frames out
+    detection.py a video in, a Detection out
+"""
+from clipproof.watermark.detection import Detection, detect, detect_frames
+from clipproof.watermark.embedding import Embedder, embed_frames
+from clipproof.watermark.payload import ALGORITHM, PAYLOAD_BITS, new_payload
+
+__all__ = ["ALGORITHM", "PAYLOAD_BITS", "Detection", "Embedder", "detect", "detect_frames", "embed_frames", "new_payload"]

@@ -648,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--store", metavar="PATH", help="the SQLite store (default: the user's)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     serve.set_defaults(run=_store_serve)
     _add_datasets(sub)
     _add_generator(sub)

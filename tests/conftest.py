@@ -22,11 +22,20 @@ CERTS = FIXTURES / "certs"
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(scope="session")
+def data_home(tmp_path_factory):
+    """One user data folder for the session: the default manifest store lives there, so a clip
+    signed by a session fixture is found by every test's verify."""
+    return tmp_path_factory.mktemp("data-home")
+
+
 @pytest.fixture(autouse=True)
-def _no_ambient_trust(monkeypatch, tmp_path_factory):
-    """Tests see no trust anchors but those they give: no user config, no environment."""
+def _no_ambient_trust(monkeypatch, tmp_path_factory, data_home):
+    """Tests see no trust anchors but those they give: no user config, no environment, and
+    never the user's own manifest store."""
     monkeypatch.delenv("CLIPPROOF_TRUST_ANCHORS", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.delenv("CLIPPROOF_CONFIG", raising=False)
 
 

@@ -55,7 +55,7 @@ def test_json_lines_follow_the_schema(ai_clip, capture_clip, clip, keys):
     assert [r["exit_code"] for r in rows] == [1, 0, 2]
     for r in rows:
         assert r["schema"] == SCHEMA
-        assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons",
+        assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons", "watermark",
                           "exit_code"}
         assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio"}
         assert {"state", "signer", "signed_at", "claim_generator", "actions", "ai_generated",
@@ -280,4 +280,4 @@ def test_errors_carry_their_code_kind_and_fields(tmp_path):
     again = pickle.loads(pickle.dumps(InvalidMediaError("zero frames", path="a.mp4")))
     assert (type(again), again.reason, again.path) == (InvalidMediaError, "zero frames", "a.mp4")
     codes = {code for code, _, _ in exit_code_table()}
-    assert {64, 65, 66, 70, 73, 78} == codes
+    assert {64, 65, 66, 70, 73, 74, 78} == codes

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from clipproof.verification import Verifier
 from clipproof import sign, verify
 from clipproof.bmff import find_box, top_level_boxes
 from clipproof.demo import flip_byte, moving_scene
@@ -93,8 +94,10 @@ def test_truncated_signed_file(ai_clip, keys, tmp_path):
 def test_remux_strips_the_manifest(ai_clip, keys, tmp_path):
     stripped = remux(ai_clip, tmp_path / "stripped.mp4")
     assert find_box(stripped, "uuid") is None
-    report = verify(stripped, trust=keys.root, detector=None)
+    # Without a store to look its watermark up in, nothing says where it came from.
+    report = Verifier(trust=keys.root, detector=None, stores=[]).verify(stripped)
     assert report.credentials.state == "absent" and report.verdict == "uncertain" and report.exit_code == 2
+    assert report.watermark.found and report.watermark.lookup == "no-store"
 
 
 def test_resigned_by_another_key_is_untrusted(ai_clip, keys, other_keys, tmp_path):

@@ -47,14 +47,7 @@ def sign_file(
     ``src``'s pixels) is recorded as a ``c2pa.soft-binding`` assertion, and the signed manifest
     goes into ``store`` before the output appears.
     """
-    src = Path(src)
-    dst = Path(dst) if dst is not None else default_output(src)
-    require_readable_file(src)
-    if dst.exists() and not overwrite:
-        same = " (it is the input)" if dst.resolve() == src.resolve() else ""
-        raise OutputExistsError(f"already exists{same}; use --force to replace it", path=dst)
-    if not dst.parent.is_dir():
-        raise OutputUnwritableError("the output folder does not exist", path=dst.parent)
+    src, dst = _check_paths(src, dst, overwrite)
     mime = mime_type(src)
     if mime_type(dst) != mime:
         raise SigningError(f"output type must match the input's ({mime})", path=dst)
@@ -78,6 +71,18 @@ def sign_file(
             dest.flush()
             remember(store, Path(tmp), manifest_bytes, soft_binding, mime, sha256_file(tmp))
     return dst
+
+
+def _check_paths(src: str | os.PathLike, dst: str | os.PathLike | None, overwrite: bool) -> tuple[Path, Path]:
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_output(src)
+    require_readable_file(src)
+    if dst.exists() and not overwrite:
+        same = " (it is the input)" if dst.resolve() == src.resolve() else ""
+        raise OutputExistsError(f"already exists{same}; use --force to replace it", path=dst)
+    if not dst.parent.is_dir():
+        raise OutputUnwritableError("the output folder does not exist", path=dst.parent)
+    return src, dst
 
 
 def _signing_error(src: Path, e: c2pa.C2paError) -> Exception:
@@ -124,13 +129,8 @@ def sign(
     if Path(src).suffix.lower() not in (".mp4", ".m4v"):
         raise UsageError("a watermarked output is H.264 MP4: give an .mp4 input, or --no-watermark", path=src)
     repository = open_store(store)
-    dst = Path(dst) if dst is not None else default_output(src)
-    require_readable_file(src)
-    if dst.exists() and not overwrite:
-        raise OutputExistsError("already exists; use --force to replace it", path=dst)
-    if not dst.parent.is_dir():
-        raise OutputUnwritableError("the output folder does not exist", path=dst.parent)
-    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".clipproof-mark-") as tmp:
+    src, dst = _check_paths(src, dst, overwrite)
+    with tempfile.TemporaryDirectory(prefix="clipproof-mark-") as tmp:
         marked = Path(tmp) / f"marked{dst.suffix}"
         binding = watermark_video(src, marked)
         return sign_file(marked, dst, identity, source_type=source_type, software_agent=software_agent,

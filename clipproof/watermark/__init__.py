@@ -5,7 +5,7 @@ manifest was stripped, re-encoded, scaled, cropped, re-timed or trimmed, and ret
 payload that names the manifest in a store (``clipproof.provenance.store``). Detection needs
 numpy, scipy and PyAV only: ``verify`` never imports torch for it.
 
-    payload.py   64 bits ⇄ 192 coded bits (CRC-32 for detection, BCH for correction)
+    payload.py   64 bits ⇄ 172 coded bits (CRC-16 for detection, BCH for correction)
     pattern.py   the keyed tile: sync chips and data chips, and its frame-sized rendering
     embedding.py frames in, marked frames out
     detection.py a video in, a Detection out

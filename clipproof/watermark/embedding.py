@@ -13,33 +13,95 @@ import numpy as np
 from scipy import ndimage
 
 from clipproof.watermark import payload as code
-from clipproof.watermark.pattern import chip_size, render, tile
+from clipproof.watermark.detection import WORK_SIDE, chip_values, whitened_detail
+from clipproof.watermark.pattern import chip_size, layout, render, tile
+from clipproof.watermark.payload import CODED_BITS
 
 STRENGTH = 1.8          # RMS of the mark, in 8-bit luma levels
 MASK_RANGE = (0.5, 1.8)  # how far texture may lower or raise the local strength
+MAX_BOOST = 2.0          # informed embedding: most added to a chip's amplitude (base 1) …
+MAX_RELIEF = 0.6         # … and most taken from it where the picture already helps
+MIN_AMPLITUDE = 0.3
+HOST_SMOOTHING = 0.7     # weight of the previous frames' reading of the picture
 
 
 class Embedder:
-    """Marks frames with one payload: ``embedder(frame)`` → the marked frame. The pattern is
-    rendered once per frame size and reused."""
+    """Marks frames with one payload: ``embedder(frame)`` → the marked frame.
 
-    def __init__(self, payload: bytes, *, strength: float = STRENGTH):
+    Informed embedding: the detector reads each bit as the sum of its chips, mark and picture
+    together, and at embedding time the picture is known. So each frame is first read as the
+    detector reads it (working size, whitened detail, folded onto the tile); bits the picture
+    pushes the wrong way get more of the mark, bits it already helps get less, at the same total
+    strength (after Malvar & Florêncio's improved spread spectrum). The picture's reading is
+    smoothed over frames so the mark does not flicker.
+    """
+
+    def __init__(self, payload: bytes, *, strength: float = STRENGTH, informed: bool = True):
         self.chips = tile(code.encode(payload))
         self.strength = strength
-        self._pattern: np.ndarray | None = None
+        self.informed = informed
+        self._size: tuple[int, int] | None = None
+        self._host: np.ndarray | None = None
+        self._gain: np.ndarray | None = None
+        self._unit: tuple[tuple[int, int], float] | None = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w, _ = frame.shape
-        if self._pattern is None or self._pattern.shape != (h, w):
-            self._pattern = render(self.chips, h, w, chip_size(h, w)) * self.strength
-        mark = self._pattern * _texture_weight(frame)
+        chip = chip_size(h, w)
+        weight = _texture_weight(frame) * self.strength
+        amplitude = np.ones_like(self.chips)
+        if self.informed:
+            amplitude = self._amplitudes(frame, weight, chip)
+        mark = self._pattern(self.chips * amplitude, h, w, chip) * weight
         return np.clip(frame.astype(np.float32) + mark[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+    def _pattern(self, chips: np.ndarray, h: int, w: int, chip: float) -> np.ndarray:
+        """Chips rendered over the frame, scaled so the plain tile has unit RMS."""
+        if self._unit is None or self._unit[0] != (h, w):
+            self._unit = ((h, w), 1.0 / float(np.sqrt(np.mean(render(self.chips, h, w, chip, normalise=False) ** 2))))
+        return render(chips, h, w, chip, normalise=False) * self._unit[1]
+
+    def _amplitudes(self, frame: np.ndarray, weight: np.ndarray, chip: float) -> np.ndarray:
+        """Per-chip amplitudes (mean square 1) that leave each bit's reading, and the sync
+        reading, as strong as the mark alone would make them wherever the picture opposes."""
+        h, w, _ = frame.shape
+        grey = _grey_small(frame, WORK_SIDE)
+        work_chip = chip * grey.shape[0] / h
+        host = chip_values(whitened_detail(grey), work_chip).ravel() * self.chips.ravel()  # > 0: the picture helps
+        if self._size != (h, w):
+            # The mark's own reading per chip, measured once per frame size on this frame.
+            marked = np.clip(frame.astype(np.float32) + (self._pattern(self.chips, h, w, chip) * weight)[..., None], 0, 255)
+            gain = chip_values(whitened_detail(_grey_small(marked, WORK_SIDE)), work_chip).ravel() * self.chips.ravel() - host
+            self._gain = float(max(np.median(gain), 1e-3))
+            self._size, self._host = (h, w), host
+        self._host = HOST_SMOOTHING * self._host + (1 - HOST_SMOOTHING) * host
+        sync, data, _, bit_of = layout()
+        amplitude = np.ones(self.chips.size, np.float32)
+        # Each bit: what the picture adds to its chips' sum, in units of one chip's mark.
+        opposition = -np.bincount(bit_of, weights=self._host[data], minlength=CODED_BITS) / self._gain
+        per_bit = np.bincount(bit_of, minlength=CODED_BITS)
+        amplitude[data] += np.clip(opposition / per_bit, -MAX_RELIEF, MAX_BOOST)[bit_of]
+        amplitude[sync] += np.clip(-self._host[sync].sum() / self._gain / sync.size, 0.0, MAX_BOOST)
+        amplitude = np.maximum(amplitude, MIN_AMPLITUDE)
+        return (amplitude / np.sqrt(np.mean(amplitude * amplitude))).reshape(self.chips.shape)
 
 
 def embed_frames(frames: Iterable[np.ndarray], payload: bytes, *, strength: float = STRENGTH) -> Iterator[np.ndarray]:
     """Yield each (H, W, 3) uint8 RGB frame with the watermark carrying ``payload`` (8 bytes).
     Frames stream through: a long clip need not fit in memory."""
     return map(Embedder(payload, strength=strength), frames)
+
+
+def _grey_small(frame: np.ndarray, short_side: int) -> np.ndarray:
+    """Luma at the detector's working size (area average, as its scaler does)."""
+    from PIL import Image
+    h, w, _ = frame.shape
+    scale = min(1.0, short_side / min(h, w))
+    grey = np.asarray(frame, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    if scale == 1.0:
+        return grey
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX))
 
 
 def _texture_weight(frame: np.ndarray) -> np.ndarray:

@@ -1,14 +1,15 @@
 """The keyed tile: a 32×32 grid of ±1 chips, repeated over the whole frame.
 
-A quarter of the chips are *sync* chips (known signs): the detector finds the tile's scale and
-offset by correlating with them. The rest carry the 192 coded bits, 4 chips each, spread over
+160 of the 1024 chips are *sync* chips (known signs): the detector finds the tile's scale and
+offset by correlating with them. The rest carry the 172 coded bits, 5 chips each, spread over
 the tile by a keyed permutation and multiplied by a keyed ±1 carrier so that no bit pattern
 draws a visible structure.
 
 The same tile in every frame makes the mark indifferent to frame rate changes and trimming, and
 the tiling makes a crop a mere shift of the grid. The chip's size follows the frame (a 128th of
-its short side, at least ``MIN_CHIP`` pixels), so a downscaled copy carries the same pattern at
-a smaller scale: the detector searches scales.
+its short side, at least ``MIN_CHIP`` pixels), so a scaled copy carries the same pattern in the
+same proportion, and only a crop (or a small original) changes it: the detector searches that
+range.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ import numpy as np
 from clipproof.watermark.payload import CODED_BITS
 
 TILE = 32                      # chips per tile side
-SYNC_CHIPS = 256
-CHIPS_PER_SHORT_SIDE = 128     # at embedding: chip = short side / 128 (4 tiles across)
-MIN_CHIP = 3.0                 # pixels: smaller chips do not survive a 0.5× downscale and H.264
+SYNC_CHIPS = 160
+CHIPS_PER_SHORT_SIDE = 128     # chip = short side / 128 (4 tiles across), but at least MIN_CHIP
+MIN_CHIP = 3.0                 # pixels: finer chips do not survive a 0.5× downscale and H.264
 KEY = b"clipproof watermark v1"
 
 
@@ -56,9 +57,9 @@ def chip_size(height: int, width: int) -> float:
     return max(MIN_CHIP, min(height, width) / CHIPS_PER_SHORT_SIDE)
 
 
-def render(chips: np.ndarray, height: int, width: int, chip: float) -> np.ndarray:
+def render(chips: np.ndarray, height: int, width: int, chip: float, normalise: bool = True) -> np.ndarray:
     """The tile repeated over a height×width frame, chips ``chip`` pixels wide, bilinear between
-    chip centres (no hard block edges to see), unit RMS."""
+    chip centres (no hard block edges to see); scaled to unit RMS when ``normalise``."""
     def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         u = (np.arange(n, dtype=np.float64) + 0.5) / chip - 0.5
         i0 = np.floor(u).astype(np.int64)
@@ -69,4 +70,4 @@ def render(chips: np.ndarray, height: int, width: int, chip: float) -> np.ndarra
     fy, fx = fy[:, None], fx[None, :]
     out = ((1 - fy) * ((1 - fx) * chips[np.ix_(y0, x0)] + fx * chips[np.ix_(y0, x1)])
            + fy * ((1 - fx) * chips[np.ix_(y1, x0)] + fx * chips[np.ix_(y1, x1)]))
-    return out / np.sqrt(np.mean(out * out))
+    return out / np.sqrt(np.mean(out * out)) if normalise else out

@@ -411,7 +411,8 @@ def _generate(args) -> int:
     gen = load_generator(args.config, args.weights)
     opts = GenerateOptions(n=args.n, mode=args.mode, cls=args.cls, image=args.image, clip=args.clip,
                            seconds=args.seconds, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
-                           seed=args.seed, batch=args.batch, crf=args.crf)
+                           seed=args.seed, batch=args.batch, crf=args.crf, watermark=not args.no_watermark,
+                           store=args.store)
     from rich.progress import Progress
     with Progress(disable=args.quiet or not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task(f"generating ({gen.model_id}, {args.mode})", total=args.n)
@@ -460,6 +461,10 @@ def _add_generate(sub) -> None:
     g.add_argument("--seed", type=int, default=d.seed, help="seed of the first clip; clip i uses seed + i")
     g.add_argument("--batch", type=int, default=d.batch, help=f"clips sampled at once (default {d.batch})")
     g.add_argument("--crf", type=int, default=d.crf, help=f"H.264 CRF of the clips (default {d.crf})")
+    g.add_argument("--no-watermark", action="store_true",
+                   help="write clips without the invisible watermark that leads back to their manifests")
+    g.add_argument("--store", metavar="PATH", help="manifest store for the watermarked clips' manifests "
+                   "(default ~/.local/share/clipproof/manifests.sqlite)")
     g.add_argument("--key", help="signer private key (default: development identity made on first use)")
     g.add_argument("--cert", help="signer certificate chain, leaf first")
     g.add_argument("--out", required=True, help="output folder")

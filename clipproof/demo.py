@@ -2,9 +2,11 @@
 
 Development keys, a short clip of real pixels (a simulated camera moving over scikit-image's
 ``camera.png``, a photograph the bundled detector never saw in training), signed two ways,
-verified with and without the development root as trust anchor, then a tampered copy and a
-stripped (re-muxed) copy verified again, and a clip from the bundled generator, signed as it is
-written, verified with its manifest and after a re-upload that dropped it.
+verified with and without the development root as trust anchor, then a tampered copy, a
+stripped (re-muxed) copy and a re-uploaded copy (re-encoded at half size) verified again — the
+AI-generated clip carries a watermark that leads back to its manifest in the demo's manifest
+store — and a clip from the bundled generator, signed as it is written, verified with its
+manifest and after a re-upload that dropped it.
 Everything lands in ``out/demo/`` (or the folder given), so the files can be inspected after.
 """
 from __future__ import annotations
@@ -69,22 +71,25 @@ def run(out: Path) -> list[tuple[str, str, int]]:
     keys = init_dev_keys(out / "keys")
     print(f"1. development keys in {keys.root.parent} (root certificate: {keys.root.name})")
 
-    clip = write_mp4(real_clip(), out / "clip.mp4", fps=12, crf=20)
-    ai = sign(clip, out / "clip.ai.mp4", key=keys.key, cert=keys.chain, source_type="trainedAlgorithmicMedia")
+    store = out / "manifests.sqlite"
+    clip = write_mp4(real_clip(36, 1280, 720), out / "clip.mp4", fps=12, crf=20, reproducible=False)
+    ai = sign(clip, out / "clip.ai.mp4", key=keys.key, cert=keys.chain, source_type="trainedAlgorithmicMedia",
+              store=store)
     cam = sign(clip, out / "clip.capture.mp4", key=keys.key, cert=keys.chain, source_type="digitalCapture")
-    print(f"2. a {clip.stat().st_size // 1024} KiB clip of a real photograph, signed as AI-generated ({ai.name}) "
-          f"and as a camera capture ({cam.name})")
+    print(f"2. a {clip.stat().st_size // 1024} KiB clip of a real photograph, signed as AI-generated with a watermark "
+          f"({ai.name}; its manifest also kept in {store.name}) and as a camera capture ({cam.name})")
     tampered = flip_byte(ai, out / "clip.ai.tampered.mp4", "mdat")
     stripped = remux(ai, out / "clip.ai.stripped.mp4")
-    print(f"3. a copy with one video byte flipped ({tampered.name}) and a re-muxed copy that lost "
-          f"its manifest ({stripped.name})")
+    reupload = _reupload(stripped, out / "clip.ai.reupload.mp4")
+    print(f"3. a copy with one video byte flipped ({tampered.name}), a re-muxed copy that lost its manifest "
+          f"({stripped.name}) and a re-upload of it, re-encoded at half size ({reupload.name})")
 
-    untrusting, trusting = Verifier(), Verifier(trust=keys.root)
+    untrusting, trusting = Verifier(stores=[store]), Verifier(trust=keys.root, stores=[store])
     cases = [
         ("unknown signer", untrusting, ai), ("dev root trusted", trusting, ai),
         ("unknown signer", untrusting, cam), ("dev root trusted", trusting, cam),
         ("dev root trusted", trusting, tampered), ("dev root trusted", trusting, stripped),
-        ("dev root trusted", trusting, clip),
+        ("dev root trusted", trusting, reupload), ("dev root trusted", trusting, clip),
     ]
     generated = _generate_one(out, keys)
     if generated is not None:
@@ -100,6 +105,17 @@ def run(out: Path) -> list[tuple[str, str, int]]:
     return summary
 
 
+def _reupload(src: Path, dst: Path) -> Path:
+    """What a platform does to an upload: decode, scale to half size, encode again (CRF 23)."""
+    from PIL import Image
+
+    from clipproof.media import read_frames
+    frames, _ = read_frames(src)
+    h, w = frames.shape[1] // 4 * 2, frames.shape[2] // 4 * 2
+    small = np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BICUBIC)) for f in frames])
+    return write_mp4(small, dst, fps=12, crf=23, reproducible=False)
+
+
 def _generate_one(out: Path, keys) -> Path | None:
     """A clip from the bundled generator, signed with the demo's keys (when weights are bundled)."""
     from clipproof.generator.generate import GenerateOptions, bundled_configs, generate, load_generator
@@ -108,7 +124,7 @@ def _generate_one(out: Path, keys) -> Path | None:
         return None
     from clipproof.provenance.keys import load_identity
     gen = load_generator()
-    records = generate(gen, GenerateOptions(n=1, steps=20, seed=1), out / "generated",
+    records = generate(gen, GenerateOptions(n=1, steps=20, seed=1, store=str(out / "manifests.sqlite")), out / "generated",
                        load_identity(keys.key, keys.chain))
     path = out / "generated" / records[0].path
     print(f"4. a clip from the bundled generator {gen.model_id} ({records[0].frames} frames "

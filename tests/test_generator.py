@@ -6,6 +6,9 @@ import json
 
 import numpy as np
 import pytest
+
+from clipproof.provenance.store import open_store
+from clipproof.watermark import ALGORITHM
 import torch
 
 from clipproof import verify
@@ -98,6 +101,10 @@ def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path):
         assert report.verdict == "ai-generated-declared" and report.credentials.state == "trusted"
         agent = report.credentials.actions[0].software_agent
         assert agent.startswith("clipproof-generator/tiny")
+        # Every clip carries the watermark's soft binding, and its manifest is in the user's store.
+        binding = report.credentials.soft_binding
+        assert binding["alg"] == ALGORITHM and len(binding["value"]) == 16
+        assert [m.asset_sha256 for m in open_store().by_binding(ALGORITHM, binding["value"])] == [r.sha256]
     assert not any(p.name.startswith(".unsigned") for p in (tmp_path / "out").iterdir())
     manifest = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert [m["label"] for m in manifest] == ["synthetic"] * 3 and manifest[0]["generator"] == "tiny"

@@ -204,6 +204,11 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
         if (out / f"{i}.mp4").exists():
             raise OutputExistsError("already exists (another seed, or another folder)", path=out / (i + '.mp4'))
 
+    store = None
+    if opts.watermark:
+        from clipproof.provenance.durable import watermark_frames
+        from clipproof.provenance.store import open_store
+        store = open_store(opts.store)
     records: list[ClipRecord] = []
     with tempfile.TemporaryDirectory(dir=out, prefix=".unsigned-") as tmp:
         for start in range(0, opts.n, opts.batch):
@@ -216,6 +221,9 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
                 batch = list(sample_clips(gen, classes[chunk], seeds[chunk], mode=opts.mode, first_frames=firsts,
                                           steps=opts.steps, sampler=opts.sampler, guidance=opts.guidance))
             for clip_id, cls, seed, frames in zip(ids[chunk], classes[chunk], seeds[chunk], batch):
+                binding = None
+                if opts.watermark:
+                    frames, binding = watermark_frames(frames)
                 unsigned = write_mp4(frames, Path(tmp) / f"{clip_id}.mp4", fps=fps, crf=opts.crf)
                 parameters = {"model": gen.model_id, "weights_sha256": gen.weights_sha256,
                               "sampler": opts.sampler, "steps": opts.steps, "guidance": opts.guidance,
@@ -223,7 +231,8 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
                 final = sign_file(unsigned, out / f"{clip_id}.mp4", identity,
                                   source_type=TRAINED_ALGORITHMIC_MEDIA, parameters=parameters,
                                   software_agent={"name": f"clipproof-generator/{gen.model_id}",
-                                                  "version": __version__})
+                                                  "version": __version__},
+                                  soft_binding=binding, store=store)
                 t, h, w, _ = frames.shape
                 records.append(ClipRecord(
                     id=clip_id, path=final.name, sha256=sha256_file(final), label="synthetic", source=gen.source,

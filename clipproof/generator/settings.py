@@ -55,3 +55,5 @@ class GenerateOptions:
     batch: int = 8
     crf: int = 18
     fps: float = DEFAULT_FPS
+    watermark: bool = True          # every clip carries the watermark leading to its manifest
+    store: str | None = None        # the manifest store (default: the user's)

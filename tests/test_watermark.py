@@ -1,0 +1,237 @@
+"""The watermark and the manifest store: embed → strip → re-encode → recover, no false alarms,
+forged marks, stores shared by processes, the HTTP resolver."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clipproof import sign
+from clipproof.cli import main as clipproof_main
+from clipproof.cli import verify_main
+from clipproof.datasets.variants import Variant
+from clipproof.demo import moving_scene, real_clip
+from clipproof.errors import StoreError
+from clipproof.media import read_frames, remux, write_mp4
+from clipproof.provenance.store import SqliteStore, StoredManifest, open_store
+from clipproof.verification import Verifier
+from clipproof.watermark import Embedder, detect, payload
+
+PAYLOAD = bytes.fromhex("c11bb00f5eedface")
+
+
+@pytest.fixture(scope="module")
+def photo_clip(tmp_path_factory) -> Path:
+    """A camera moving over a real photograph, 960×540, 3 s, unsigned."""
+    return write_mp4(real_clip(36, 960, 540, seed=3), tmp_path_factory.mktemp("wm") / "photo.mp4", fps=12, crf=18,
+                     reproducible=False)
+
+
+@pytest.fixture(scope="module")
+def marked(photo_clip, tmp_path_factory) -> tuple[Path, np.ndarray]:
+    frames, _ = read_frames(photo_clip)
+    out = write_mp4(list(map(Embedder(PAYLOAD), frames)), tmp_path_factory.mktemp("wm") / "marked.mp4", fps=12,
+                    crf=18, reproducible=False)
+    decoded, _ = read_frames(out)
+    return out, decoded
+
+
+def test_the_code_corrects_errors_and_refuses_noise():
+    bits = payload.encode(PAYLOAD)
+    assert bits.size == payload.CODED_BITS
+    hard = bits.astype(np.float64) * 2 - 1
+    flipped = hard.copy()
+    flipped[np.random.default_rng(0).choice(bits.size, 12, replace=False)] *= -1
+    assert payload.decode(flipped, chase=False) == (PAYLOAD, 12)
+    # More errors than BCH corrects, on the least reliable bits: Chase decoding finds them.
+    weak = hard.copy()
+    weak[np.random.default_rng(1).choice(bits.size, 17, replace=False)] *= -0.2
+    assert payload.decode(weak, chase=False) is None and payload.decode(weak)[0] == PAYLOAD
+    rng = np.random.default_rng(2)
+    assert not any(payload.decode(rng.normal(size=bits.size)) for _ in range(60))
+    assert payload.FALSE_MATCH_PER_CLIP <= 1e-9
+
+
+def test_marked_clip_is_close_to_the_original(photo_clip, marked):
+    original, _ = read_frames(photo_clip)
+    luma = np.array([0.299, 0.587, 0.114])
+    mse = np.mean(((marked[1].astype(np.float64) - original) @ luma) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) >= 40.0
+
+
+def _attack(frames: np.ndarray, name: str) -> tuple[np.ndarray, int, float]:
+    if name == "crf28":
+        return frames, 28, 12
+    if name == "down0.5+crf23":
+        return Variant("d", scale=0.5).apply(frames), 23, 12
+    if name == "crop0.8":
+        return Variant("c", crop=0.8).apply(frames), 18, 12
+    if name == "gif":
+        return Variant("g", palette=256).apply(frames), 18, 12
+    if name == "fps12to10":
+        return frames[np.round(np.arange(0, len(frames), 1.2)).astype(int)], 18, 10
+    if name == "trim":
+        return frames[len(frames) // 2:], 18, 12
+    return frames, 18, 12
+
+
+@pytest.mark.parametrize("attack", ["none", "crf28", "down0.5+crf23",
+                                    *(pytest.param(a, marks=pytest.mark.slow) for a in ("crop0.8", "gif", "fps12to10", "trim"))])
+def test_the_payload_survives(marked, attack, tmp_path):
+    frames, crf, fps = _attack(marked[1], attack)
+    found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, crf=crf, reproducible=False))
+    assert found.found and found.payload == PAYLOAD.hex(), found
+
+
+def test_unmarked_clips_carry_no_payload(photo_clip, tmp_path):
+    clips = [photo_clip, write_mp4(moving_scene(24, 320, 240), tmp_path / "scene.mp4", fps=12)]
+    clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, reproducible=False)
+              for s in (5, 6)]
+    for clip in clips:
+        result = detect(clip)
+        assert not result.found and result.payload is None, clip
+
+
+def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    stripped = remux(signed, tmp_path / "stripped.mp4")
+    frames, _ = read_frames(stripped)
+    reencoded = write_mp4(frames, tmp_path / "reencoded.mp4", fps=12, crf=26, reproducible=False)
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    for copy in (stripped, reencoded):
+        report = verifier.verify(copy)
+        assert report.credentials.state == "recovered" and report.credentials.trusted_signer
+        assert report.verdict == "ai-generated-declared" and report.exit_code == 1
+        assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
+        assert "changed copy of a signed original" in report.reasons[0]
+    # The same through the CLI, as JSON.
+    code = verify_main([str(reencoded), "--json", "--no-detector", "--trust", str(keys.root), "--store", str(store)])
+    assert code == 1
+    # Without the store, the mark is still found and reported, and nothing is recovered.
+    alone = Verifier(trust=keys.root, detector=None, stores=[]).verify(reencoded)
+    assert alone.credentials.state == "absent" and alone.watermark.lookup == "no-store" and alone.exit_code == 2
+    # A store that does not hold it.
+    other = Verifier(trust=keys.root, detector=None, stores=[tmp_path / "empty.sqlite"]).verify(reencoded)
+    assert other.watermark.lookup == "not-in-store" and other.verdict == "uncertain"
+
+
+def test_sign_json_names_the_watermark_and_images_refuse_it(photo_clip, keys, tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    assert clipproof_main(["sign", str(photo_clip), "-o", str(tmp_path / "a.mp4"), "--key", str(keys.key), "--cert",
+                           str(keys.chain), "--ai-generated", "--store", str(store), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(row["watermark"]) == 16 and SqliteStore(store).count() == 1
+    assert clipproof_main(["sign", str(photo_clip), "-o", str(tmp_path / "b.mp4"), "--key", str(keys.key), "--cert",
+                           str(keys.chain), "--ai-generated", "--no-watermark", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["watermark"] is None
+    Image.new("RGB", (64, 64)).save(tmp_path / "still.png")
+    assert clipproof_main(["sign", str(tmp_path / "still.png"), "--key", str(keys.key), "--cert", str(keys.chain),
+                           "--ai-generated", "--watermark"]) == 64
+    assert "video only" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_path):
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    stolen = bytes.fromhex(Verifier(detector=None, stores=[store]).verify(signed).credentials.soft_binding["value"])
+    other = moving_scene(24, 960, 540, seed=9)
+    forged = write_mp4(list(map(Embedder(stolen), other)), tmp_path / "forged.mp4", fps=12, reproducible=False)
+    report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(forged)
+    assert report.watermark.found and report.watermark.lookup == "mismatch"
+    assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
+
+
+def _put_many(path: str, start: int) -> None:
+    store = SqliteStore(path)
+    for i in range(start, start + 25):
+        store.put(StoredManifest(f"urn:test:{i}", "alg", f"{i:016x}", bytes(100), "video/mp4", "0" * 64, [i]))
+
+
+@pytest.mark.slow
+def test_several_processes_sign_into_one_store(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_put_many, args=(path, k * 25)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    store = SqliteStore(path)
+    assert store.count() == 100 and store.by_binding("alg", f"{77:016x}")[0].fingerprint == [77]
+
+
+def test_a_corrupt_store_is_one_clear_error_and_no_output(photo_clip, keys, tmp_path, capsys):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a manifest store"):
+        SqliteStore(bad).count()
+    code = clipproof_main(["sign", str(photo_clip), "-o", str(tmp_path / "out.mp4"), "--key", str(keys.key),
+                           "--cert", str(keys.chain), "--ai-generated", "--store", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 74 and "not a manifest store" in err and "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists() and [p.name for p in tmp_path.iterdir()] == ["bad.sqlite"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_http_resolver_serves_a_store(photo_clip, keys, tmp_path):
+    import uvicorn
+
+    from clipproof.provenance.resolver import create_app
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    stripped = remux(signed, tmp_path / "stripped.mp4")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(SqliteStore(store)), host="127.0.0.1", port=port,
+                                          log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        report = Verifier(trust=keys.root, detector=None, stores=[url]).verify(stripped)
+        assert report.credentials.state == "recovered" and report.verdict == "ai-generated-declared"
+        assert report.watermark.stores == [url]
+        binding = report.credentials.soft_binding["value"]
+        assert open_store(url).by_binding("io.clipproof.watermark.luma-tiles.1", "0" * 16) == []
+        assert len(open_store(url).by_binding("io.clipproof.watermark.luma-tiles.1", binding)) == 1
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.slow
+def test_a_store_that_does_not_answer_times_out(photo_clip, keys, tmp_path):
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=tmp_path / "s.sqlite")
+    stripped = remux(signed, tmp_path / "stripped.mp4")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)                       # accepts connections, never answers
+    dead = _free_port()                    # nobody listens
+    try:
+        for url in (f"http://127.0.0.1:{silent.getsockname()[1]}", f"http://127.0.0.1:{dead}"):
+            started = time.monotonic()
+            report = Verifier(trust=keys.root, detector=None, stores=[url]).verify(stripped)
+            assert time.monotonic() - started < 10
+            assert report.watermark.lookup == "store-unavailable" and report.exit_code == 2
+            assert "could not be asked" in report.watermark.note
+    finally:
+        silent.close()

@@ -38,6 +38,7 @@ def test_verify_many_keeps_order_and_errors(ai_clip, tmp_path):
     assert isinstance(outcomes[3].error, InvalidMediaError)
 
 
+@pytest.mark.slow
 def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
     from clipproof.detector.inference import load_detector
     summary = dict((name, verdict) for name, verdict, _ in run_demo(tmp_path / "demo"))
@@ -50,8 +51,10 @@ def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
     detector = load_detector()
     undecided = "likely-real" if detector is not None and detector.calibration.calls_real else "uncertain"
     assert summary["clip.capture.mp4 (unknown signer)"] == undecided
-    assert summary["clip.ai.stripped.mp4 (dev root trusted)"] == undecided
     assert summary["clip.mp4 (dev root trusted)"] == undecided
+    # The stripped copy and the re-upload lost the manifest, not the watermark: recovered.
+    assert summary["clip.ai.stripped.mp4 (dev root trusted)"] == "ai-generated-declared"
+    assert summary["clip.ai.reupload.mp4 (dev root trusted)"] == "ai-generated-declared"
     from clipproof.generator.generate import bundled_configs
     generated = [v for k, v in summary.items() if "-t2v-" in k and "stripped" not in k]
     assert generated == (["ai-generated-declared"] if bundled_configs() else [])

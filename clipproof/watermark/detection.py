@@ -28,7 +28,9 @@ WHITEN_SIGMA = 2.0
 # large original, then up to a 60 % crop of a 192-pixel original.
 SCAN_STAGES = ((0.95, 1.3), (1.3, 3.3))
 assert len(SCAN_STAGES) == code.STAGES
-SCAN_STEP = 1.0015
+CHASE_MIN_SCORE = 5.5      # sync peak (standard deviations) above which Chase decoding is tried
+SCAN_STEP = 1.003          # then the best REFINED sizes half a step either side
+REFINED = 6
 MIN_WORK_CHIP = 1.0        # pixels: finer chips are gone
 BINS = 2 * TILE           # half-chip bins
 
@@ -75,7 +77,8 @@ def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Det
         best = max(best, candidates[0])
         for i, (score, chip, shift) in enumerate(_distinct(candidates, code.HARD_ATTEMPTS)):
             soft = _read_bits(_fold(residual, chip), shift)
-            decoded = code.decode(soft, chase=i < code.MAX_ATTEMPTS)
+            # Chase decoding (2^10 words) only where the sync says a mark is likely there.
+            decoded = code.decode(soft, chase=i < code.MAX_ATTEMPTS and score >= CHASE_MIN_SCORE)
             if decoded is not None:
                 payload, errors = decoded
                 return Detection(True, payload.hex(), errors, round(score, 2), round(chip * native, 2), len(luma))
@@ -141,6 +144,9 @@ def _scan(residual: np.ndarray, ratios: tuple[float, float]) -> list[tuple[float
         if chip >= MIN_WORK_CHIP:
             out.append((*_sync_score(residual, chip, spectrum), chip))
         ratio *= SCAN_STEP
+    # The best few, refined between the scan's steps.
+    for _, _, chip in _distinct(sorted(out, key=lambda c: -c[0]), REFINED, key=lambda c: c[2]):
+        out += [(*_sync_score(residual, chip * f, spectrum), chip * f) for f in (SCAN_STEP ** -0.5, SCAN_STEP ** 0.5)]
     if not out:
         return [(0.0, nominal, (0, 0))]
     return [(score, chip, shift) for score, shift, chip in out]

@@ -21,12 +21,12 @@ from clipproof.watermark import payload as code
 from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
-FRAMES = 32               # frames read from the start of the clip
+FRAMES = 24               # frames read from the start of the clip
 HIGH_PASS_SIGMA = 1.5     # pixels at the working size
 WHITEN_SIGMA = 2.0
 # Chip sizes searched, relative to a 128th of the short side: first no crop or a mild one of a
-# large original, then up to a 60 % crop of a 192-pixel original.
-SCAN_STAGES = ((0.95, 1.3), (1.3, 3.3))
+# large original, then an 80 % crop of an original down to 192 pixels.
+SCAN_STAGES = ((0.95, 1.3), (1.3, 2.6))
 assert len(SCAN_STAGES) == code.STAGES
 CHASE_MIN_SCORE = 5.5      # sync peak (standard deviations) above which Chase decoding is tried
 SCAN_STEP = 1.003          # then the best REFINED sizes half a step either side

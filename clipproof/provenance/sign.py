@@ -20,6 +20,9 @@ from clipproof.provenance.native import NATIVE_LOCK, context
 from clipproof.provenance.store import ManifestStore, open_store
 
 
+WATERMARKED_SUFFIXES = (".mp4", ".m4v")     # a watermarked video is re-encoded as H.264 MP4
+
+
 def default_output(path: str | os.PathLike) -> Path:
     """``clip.mp4`` → ``clip.signed.mp4`` beside it."""
     path = Path(path)
@@ -110,7 +113,7 @@ def sign(
 
     ``source_type`` is an IPTC digital source type term or URI ("trainedAlgorithmicMedia" for
     generated media, "digitalCapture" for camera footage). ``assertions`` are extra assertions
-    (a list, or a JSON file holding them). ``watermark`` (default: on for generated video)
+    (a list, or a JSON file holding them). ``watermark`` (default: on for generated MP4 video)
     re-encodes the video with an invisible watermark (H.264, audio copied) and keeps the signed
     manifest in ``store`` (a path; default the user's store), so a stripped or re-encoded copy
     leads back to it.
@@ -120,13 +123,15 @@ def sign(
         assertions = load_assertions(assertions)
     is_video = mime_type(src).startswith("video/")
     if watermark is None:
-        watermark = is_video and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES
+        # On by default where the output can carry it: generated video written as MP4.
+        watermark = (Path(src).suffix.lower() in WATERMARKED_SUFFIXES
+                     and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES)
     if not watermark:
         return sign_file(src, dst, identity, source_type=source_type, software_agent=software_agent,
                          parameters=parameters, assertions=assertions, overwrite=overwrite)
     if not is_video:
         raise UsageError("watermarks are embedded in video only; sign images with --no-watermark", path=src)
-    if Path(src).suffix.lower() not in (".mp4", ".m4v"):
+    if Path(src).suffix.lower() not in WATERMARKED_SUFFIXES:
         raise UsageError("a watermarked output is H.264 MP4: give an .mp4 input, or --no-watermark", path=src)
     repository = open_store(store)
     src, dst = _check_paths(src, dst, overwrite)

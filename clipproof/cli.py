@@ -235,6 +235,24 @@ def _sign(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from clipproof.service import ServiceSettings, serve
+    token = os.environ.get(args.token_env) if args.token_env else None
+    if args.token_env and not token:
+        raise UsageError(f"--token-env names {args.token_env}, which is not set")
+    for root in args.allow:
+        if not Path(root).is_dir():
+            raise UsageError("--allow needs a folder", path=root)
+    settings = ServiceSettings(host=args.host, port=args.port, token=token, max_upload_bytes=args.max_upload_mb << 20,
+                               timeout_s=args.timeout, concurrency=args.concurrency, allowed_roots=tuple(args.allow),
+                               trust=tuple(args.trust), detector=None if args.no_detector else (args.weights or "auto"),
+                               watermark=not args.no_watermark, stores=tuple(args.store) if args.store else None)
+    print(f"clipproof {__version__} serving on http://{args.host}:{args.port} (docs at /docs; Ctrl-C stops)",
+          file=sys.stderr)
+    serve(settings)
+    return 0
+
+
 def _store_serve(args) -> int:
     from clipproof.provenance.resolver import serve
     from clipproof.provenance.store import SqliteStore, default_store_path
@@ -647,6 +665,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default ~/.local/share/clipproof/manifests.sqlite)")
     _add_common(s, json_output=True)
     s.set_defaults(run=_sign)
+    sv = sub.add_parser("serve", help="the HTTP API: POST /v1/verify (upload or path), GET /healthz, /docs",
+                        epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    sv.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    sv.add_argument("--token-env", metavar="VAR", help="require 'Authorization: Bearer <token>', the token read "
+                    "from this environment variable (never from the command line, where ps shows it)")
+    sv.add_argument("--max-upload-mb", type=int, default=512, help="largest upload accepted (default 512; 413 above)")
+    sv.add_argument("--timeout", type=float, default=60.0, help="seconds per request before 504 (default 60)")
+    sv.add_argument("--concurrency", type=int, default=2, help="verifications at once (default 2; others wait)")
+    sv.add_argument("--allow", action="append", default=[], metavar="DIR",
+                    help="a folder whose files may be named by path instead of uploaded; repeatable")
+    sv.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
+    sv.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only")
+    sv.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
+    sv.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
+    sv.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
+    sv.set_defaults(run=_serve)
     st = sub.add_parser("store", help="the manifest store that watermarked clips lead back to")
     stsub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION", parser_class=_Parser)
     serve = stsub.add_parser("serve", help="serve a store over the C2PA Soft Binding Resolution API (HTTP)",

@@ -1,0 +1,172 @@
+"""``clipproof serve``: the HTTP API for moderation pipelines (FastAPI on uvicorn).
+
+    POST /v1/verify        body: the clip's bytes (any content type but JSON), or JSON
+                           {"path": "..."} naming a file under an allowed root
+                           → the ``verify --json`` object (schema clipproof.report/1)
+    GET  /healthz          → {"ok": true, "version", "detector", "watermark", "stores"}
+    GET  /docs, /openapi.json
+
+One ``Verifier`` (trust anchors, detector weights, stores) is loaded at start and shared by
+every request. Uploads stream to a temporary file, never held in memory, and are removed when
+the request ends, whatever happens. Errors: a missing or wrong bearer token → 401; an upload
+over ``max_upload_bytes`` → 413; a file that is not a readable video or image → 422 with the
+same error object as the CLI (``kind``, ``exit_code``, ``message``); a path outside the
+allowed roots (``..`` or a symlink that leads out included) → 403; a verification past
+``timeout_s`` → 504; more than ``concurrency`` at once wait their turn.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request    # at module level: FastAPI resolves the handlers' annotations here
+from fastapi.responses import JSONResponse
+
+from clipproof.errors import ClipproofError
+from clipproof.version import __version__
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None                 # bearer token every request must carry
+    max_upload_bytes: int = 512 << 20
+    timeout_s: float = 60.0
+    concurrency: int = 2
+    allowed_roots: tuple[str, ...] = ()      # folders whose files may be named by path
+    trust: tuple[str, ...] = ()
+    detector: Any = "auto"
+    watermark: bool = True
+    stores: tuple[str, ...] | None = None
+
+
+# HTTP status for each error kind (the body carries the CLI's kind and exit code).
+_STATUS = {"invalid-media": 422, "decode-limit": 422, "missing": 404, "usage": 400}
+
+
+def create_app(settings: ServiceSettings, verifier=None):
+    from clipproof.provenance.report import error_record
+    from clipproof.verification import Verifier
+
+    verifier = verifier or Verifier(trust=list(settings.trust), detector=settings.detector,
+                                    watermark=settings.watermark, stores=settings.stores)
+    roots = [Path(r).resolve() for r in settings.allowed_roots]
+    slots = threading.BoundedSemaphore(settings.concurrency)
+    app = FastAPI(title="clipproof", version=__version__,
+                  description="Where did this clip come from? Content Credentials, watermark and detector.")
+
+    def error(status: int, kind: str, message: str, path: str = "-") -> JSONResponse:
+        body = {"schema": "clipproof.report/1", "path": path,
+                "error": {"exit_code": None, "kind": kind, "message": message}}
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def authorised(request: Request) -> bool:
+        if settings.token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode())
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"ok": True, "version": __version__, "detector": verifier.detector is not None,
+                "watermark": verifier.watermark, "stores": [s.location for s in verifier.stores]}
+
+    @app.post("/v1/verify")
+    async def verify(request: Request):
+        if not authorised(request):
+            return error(401, "unauthorised", "a valid bearer token is required")
+        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+            try:
+                named = (await request.json())["path"]
+                path = _inside(Path(str(named)), roots)
+            except PermissionError as e:
+                return error(403, "forbidden", str(e))
+            except (ValueError, KeyError, TypeError):
+                return error(400, "usage", 'a JSON body must be {"path": "..."}')
+            return await _run(path, str(named), None)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+            return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+        folder = tempfile.mkdtemp(prefix="clipproof-upload-")
+        try:
+            upload = Path(folder) / "upload"
+            size = 0
+            with open(upload, "wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > settings.max_upload_bytes:
+                        shutil.rmtree(folder, ignore_errors=True)
+                        return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+                    f.write(chunk)
+            if size == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+                return error(422, "invalid-media", "empty upload")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        name = request.headers.get("x-filename", "upload")
+        return await _run(upload, name, folder)
+
+    async def _run(path: Path, name: str, cleanup: str | None):
+        """Verify in a worker thread, at most ``concurrency`` at once; past the timeout, answer
+        504 and let the thread finish (and clean up) on its own."""
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            try:
+                with slots:
+                    result: Any = verifier.verify(path)
+            except ClipproofError as e:
+                result = e
+            except Exception as e:  # a bug: that request's 500, the service goes on
+                result = ClipproofError(f"internal error (a bug): {type(e).__name__}: {e}", path=name)
+            finally:
+                if cleanup:
+                    shutil.rmtree(cleanup, ignore_errors=True)
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+
+        threading.Thread(target=work, daemon=True, name="clipproof-verify").start()
+        try:
+            result = await asyncio.wait_for(asyncio.shield(done), settings.timeout_s)
+        except asyncio.TimeoutError:
+            return error(504, "timeout", f"verification took longer than {settings.timeout_s:g} s", name)
+        if isinstance(result, ClipproofError):
+            record = error_record(name, type(result)(result.reason, path=name) if result.path else result)
+            return JSONResponse(record, status_code=_STATUS.get(result.kind, 500))
+        row = result.to_dict()
+        row["path"] = name
+        return JSONResponse(row)
+
+    return app
+
+
+def _inside(path: Path, roots: list[Path]) -> Path:
+    """``path`` resolved (symlinks followed) if it lies under one of ``roots``; else
+    PermissionError. With no roots configured, no path is allowed."""
+    if not roots:
+        raise PermissionError("this service verifies uploads only: no folder is open to paths")
+    if ".." in path.parts:
+        raise PermissionError("paths with '..' are refused")
+    real = path.resolve()
+    if not any(real == r or r in real.parents for r in roots):
+        raise PermissionError("the path is outside the folders this service may read")
+    return real
+
+
+def serve(settings: ServiceSettings) -> None:
+    import uvicorn
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                limit_concurrency=max(64, settings.concurrency * 16))
+

@@ -1,0 +1,150 @@
+"""`clipproof serve` on loopback: good, oversize, hostile, unauthorised and path requests."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from clipproof.service import ServiceSettings, create_app
+
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, keys):
+    import uvicorn
+    root = tmp_path_factory.mktemp("allowed")
+    settings = ServiceSettings(port=_free_port(), token=TOKEN, max_upload_bytes=2 << 20, timeout_s=20,
+                               allowed_roots=(str(root),), trust=(str(keys.root),), detector=None, stores=())
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                                          log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{settings.port}", root
+    server.should_exit = True
+    thread.join(10)
+
+
+def call(url: str, data: bytes | None = None, *, token: str | None = TOKEN, json_body: dict | None = None,
+         method: str = "POST") -> tuple[int, dict]:
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if json_body is not None:
+        data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+    elif data is not None:
+        headers["Content-Type"] = "video/mp4"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def _uploads_left() -> list[str]:
+    import tempfile
+    return [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("clipproof-upload-")]
+
+
+def test_health_and_docs(service):
+    url, _ = service
+    status, body = call(f"{url}/healthz", token=None)
+    assert status == 200 and body["ok"] and body["detector"] is False
+    status, spec = call(f"{url}/openapi.json", token=None)
+    assert status == 200 and "/v1/verify" in spec["paths"]
+
+
+def test_an_upload_gets_the_cli_report(service, ai_clip, keys):
+    url, _ = service
+    from clipproof import verify
+    status, body = call(f"{url}/v1/verify", ai_clip.read_bytes())
+    assert status == 200 and body["schema"] == "clipproof.report/1"
+    expected = verify(ai_clip, trust=keys.root, detector=None).to_dict()
+    assert body["verdict"] == expected["verdict"] == "ai-generated-declared"
+    assert body["sha256"] == expected["sha256"] and body["exit_code"] == 1
+    assert not _uploads_left()
+
+
+def test_refusals(service, ai_clip, tmp_path):
+    url, root = service
+    assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token=None)[0] == 401
+    assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token="wrong")[0] == 401
+    status, body = call(f"{url}/v1/verify", b"x" * (3 << 20))
+    assert status == 413 and body["error"]["kind"] == "too-large"
+    status, body = call(f"{url}/v1/verify", b"not a video at all, just text" * 10)
+    assert status == 422 and body["error"]["kind"] == "invalid-media" and body["exit_code"] == 65
+    truncated = ai_clip.read_bytes()[:3000]
+    assert call(f"{url}/v1/verify", truncated)[0] in (200, 422)
+    assert not _uploads_left()
+
+
+def test_paths_only_under_allowed_roots(service, ai_clip, tmp_path):
+    url, root = service
+    inside = root / "clip.mp4"
+    inside.write_bytes(ai_clip.read_bytes())
+    status, body = call(f"{url}/v1/verify", json_body={"path": str(inside)})
+    assert status == 200 and body["verdict"] == "ai-generated-declared" and body["path"] == str(inside)
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(ai_clip.read_bytes())
+    (root / "link.mp4").symlink_to(outside)
+    for named in (str(outside), str(root / ".." / outside.parent.name / "secret.mp4"), str(root / "link.mp4")):
+        status, body = call(f"{url}/v1/verify", json_body={"path": named})
+        assert status == 403 and body["error"]["kind"] == "forbidden", named
+    assert call(f"{url}/v1/verify", json_body={"path": str(root / "gone.mp4")})[0] == 404
+    assert call(f"{url}/v1/verify", json_body={"nope": 1})[0] == 400
+
+
+def test_hostile_files_get_their_error_kinds(service, ai_clip, tmp_path):
+    url, _ = service
+    from tests.hostile import crafted
+    for case in crafted(tmp_path, ai_clip, flood=20_000):
+        status, body = call(f"{url}/v1/verify", case.path.read_bytes())
+        assert status in (200, 422), (case.name, status, body)
+        assert body.get("exit_code") != 70 and (status == 200) == ("error" not in body), case.name
+    assert not _uploads_left()
+
+
+def test_a_slow_verification_times_out(tmp_path, ai_clip):
+    """504 past the timeout, and the upload is still removed once the work ends."""
+    import uvicorn
+
+    class Slow:
+        detector, watermark, stores = None, False, []
+
+        def verify(self, path):
+            time.sleep(2)
+            raise FileNotFoundError(path)
+
+    settings = ServiceSettings(port=_free_port(), timeout_s=0.5, detector=None)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, verifier=Slow()), host="127.0.0.1",
+                                          port=settings.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        status, body = call(f"http://127.0.0.1:{settings.port}/v1/verify", ai_clip.read_bytes(), token=None)
+        assert status == 504 and body["error"]["kind"] == "timeout"
+        time.sleep(2.5)
+        assert not _uploads_left()
+    finally:
+        server.should_exit = True
+        thread.join(10)

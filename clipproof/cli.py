@@ -7,6 +7,7 @@ Report; a batch exits 1 when any file has a red flag, otherwise with the highest
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -233,6 +234,32 @@ def _sign(args) -> int:
         marked = f", watermark {binding['value']}" if binding else ""
         print(f"signed: {out} ({source_type}{marked})")
     return 0
+
+
+def _batch(args) -> int:
+    from clipproof.batch import BatchSettings, list_inputs, print_summary, run_batch
+    from clipproof.verification import batch_exit_code
+    inputs = list_inputs(args.inputs)
+    if not inputs:
+        raise UsageError("nothing to verify in the inputs given")
+    settings = BatchSettings(out=Path(args.out), address=args.address, workers=args.workers,
+                             detector=None if args.no_detector else (args.weights or "auto"), trust=tuple(args.trust),
+                             stores=tuple(args.store) if args.store else None, watermark=not args.no_watermark,
+                             gpus_per_actor=args.gpus_per_actor)
+    from rich.progress import Progress
+    # Ray's own messages (a worker that died and was replaced) go to stderr: stdout is the summary.
+    with contextlib.redirect_stdout(sys.stderr), \
+            Progress(disable=args.quiet or not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("verifying", total=None)
+        summary = run_batch(inputs, settings, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if args.json:
+        print(json.dumps({"inputs": summary.inputs, "verified": summary.verified, "skipped": summary.skipped,
+                          "seconds": round(summary.seconds, 3), "files_per_s": round(summary.files_per_s, 2),
+                          "verdicts": dict(summary.verdicts), "errors": dict(summary.errors),
+                          "results": str(Path(args.out) / "results.jsonl")}))
+    elif not args.quiet:
+        print_summary(summary, Path(args.out))
+    return batch_exit_code(k for k, n in summary.exit_codes.items() for _ in range(n) if k is not None)
 
 
 def _serve(args) -> int:
@@ -665,6 +692,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default ~/.local/share/clipproof/manifests.sqlite)")
     _add_common(s, json_output=True)
     s.set_defaults(run=_sign)
+    b = sub.add_parser("batch", help="verify many files on Ray (local or a cluster), resumably",
+                       epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="folders, path lists (.txt), JSON Lines or Parquet manifests with a 'path' column")
+    b.add_argument("--out", required=True, help="results folder: results.jsonl (as rows come) and results.parquet; "
+                   "running the same command again skips inputs already there")
+    b.add_argument("--address", help="a Ray cluster to join (e.g. auto, ray://head:10001); default: local Ray")
+    b.add_argument("--workers", type=int, default=2, help="local CPUs, or detector actors (default 2)")
+    b.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per detector actor on a GPU cluster")
+    b.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only, as plain tasks")
+    b.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
+    b.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
+    b.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
+    b.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
+    _add_common(b, json_output=True)
+    b.set_defaults(run=_batch)
     sv = sub.add_parser("serve", help="the HTTP API: POST /v1/verify (upload or path), GET /healthz, /docs",
                         epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")

@@ -1,0 +1,114 @@
+"""`clipproof batch` on a local 2-worker Ray: resume, exactly one row per input when a worker is
+killed mid-run, Parquet and JSON Lines results."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clipproof.batch import list_inputs
+from clipproof.demo import moving_scene
+from clipproof.media import write_mp4
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, ai_clip) -> Path:
+    """200 small clips (copies, each its own file), one signed clip and one broken file."""
+    root = tmp_path_factory.mktemp("batch-in")
+    first = write_mp4(moving_scene(6, 48, 32), root / "c000.mp4", fps=6)
+    for i in range(1, 200):
+        shutil.copy(first, root / f"c{i:03d}.mp4")
+    shutil.copy(ai_clip, root / "signed.mp4")
+    (root / "broken.mp4").write_bytes(b"\0\0\0\x18ftypisom" + b"junk" * 50)
+    return root
+
+
+def run_batch(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "clipproof.cli", "batch", *args, "--no-detector", "--workers", "2",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_inputs_from_lists_and_manifests(folder, tmp_path):
+    paths = sorted(str(p) for p in folder.iterdir())
+    (tmp_path / "list.txt").write_text("\n".join(paths[:5]) + "\n")
+    (tmp_path / "list.jsonl").write_text("".join(json.dumps({"path": p}) + "\n" for p in paths[5:8]))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"path": paths[8:10]}), tmp_path / "list.parquet")
+    got = list_inputs([tmp_path / "list.txt", tmp_path / "list.jsonl", tmp_path / "list.parquet"])
+    assert got == paths[:10]
+    assert len(list_inputs([folder])) == 202
+
+
+def test_resume_skips_what_is_done(folder, tmp_path):
+    out = tmp_path / "out"
+    some = tmp_path / "some.txt"
+    some.write_text("\n".join(str(folder / f"c{i:03d}.mp4") for i in range(20)) + "\n")
+    first = run_batch(str(some), "--out", str(out))
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 2, stderr
+    assert json.loads(stdout)["verified"] == 20
+    again = run_batch(str(folder), "--out", str(out))
+    stdout, stderr = again.communicate(timeout=300)
+    summary = json.loads(stdout)
+    assert again.returncode == 1, stderr          # the signed clip is AI-declared: a red flag
+    assert (summary["inputs"], summary["skipped"], summary["verified"]) == (202, 20, 182)
+    assert summary["verdicts"] == {"uncertain": 200, "ai-generated-declared": 1}
+    assert summary["errors"] == {"invalid-media": 1}
+    written = rows(out)
+    assert sorted(r["path"] for r in written) == sorted(str(p) for p in folder.iterdir())
+    import pyarrow.parquet as pq
+    table = pq.read_table(out / "results.parquet")
+    assert table.num_rows == 202 and set(table.column("error_kind").to_pylist()) == {None, "invalid-media"}
+
+
+def test_a_killed_worker_loses_nothing_and_repeats_nothing(folder, tmp_path):
+    out = tmp_path / "out"
+    batch = run_batch(str(folder), "--out", str(out))
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and batch.poll() is None:
+        if (out / "results.jsonl").is_file() and len(rows(out)) >= 16:
+            for pid in _ray_workers():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+                    break
+                except ProcessLookupError:
+                    continue
+        time.sleep(0.2)
+    stdout, stderr = batch.communicate(timeout=300)
+    assert killed is not None, "no Ray worker was found to kill"
+    assert batch.returncode == 1, stderr
+    written = rows(out)
+    paths = [r["path"] for r in written]
+    assert len(paths) == len(set(paths)) == 202
+    assert json.loads(stdout)["verified"] == 202
+
+
+def _ray_workers() -> list[int]:
+    """Ray worker processes running our batch function (their title starts with ray::)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith("ray::") and "MapBatches" in cmd:
+            found.append(int(entry.name))
+    return found

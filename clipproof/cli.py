@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
-from clipproof.errors import (EXIT_INTERRUPTED, ClipproofError, CredentialError, InvalidMediaError, UsageError,
-                              exit_code, exit_code_table)
+from clipproof.errors import (EXIT_INTERRUPTED, ClipproofError, CredentialError, InvalidMediaError,
+                              OutputUnwritableError, UsageError, exit_code, exit_code_table, os_reason)
 from clipproof.version import __version__
 
 # A progress bar is worth its noise from this many files on.
@@ -104,6 +104,8 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                         "Binding Resolution API URL; repeatable (default: the user's store, when it exists)")
     p.add_argument("--no-watermark", action="store_true",
                    help="do not look for a watermark in videos without valid credentials")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML report of all files "
+                   "(verdict cards, credentials, keyframes, the detector's plot), atomically")
 
 
 VERIFY_EPILOG = """\
@@ -161,13 +163,23 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
     if show and not args.json and len(files) >= PROGRESS_MIN_FILES and sys.stdout.isatty() and sys.stderr.isatty():
         outcomes = _with_progress(outcomes, len(files) + len(unlistable))
         show = None
-    codes = []
+    codes, kept = [], []
     for outcome in outcomes:
         codes.append(outcome.exit_code)
+        if args.html:
+            kept.append(outcome)
         if show:
             show(outcome)
         elif args.quiet and outcome.error:
             print(f"{prog}: {_quoted(outcome.error)}", file=sys.stderr, flush=True)
+    if args.html:
+        from clipproof.html_report import write_html
+        try:
+            write_html(kept, args.html)
+        except OSError as e:
+            raise OutputUnwritableError(f"cannot write the HTML report ({os_reason(e)})", path=args.html) from None
+        if not args.quiet:
+            print(f"{prog}: HTML report written to {_quoted(args.html)}", file=sys.stderr)
     return batch_exit_code(codes)
 
 

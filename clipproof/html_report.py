@@ -56,7 +56,9 @@ def write_html(outcomes: Iterable[Outcome], path: str | os.PathLike, *, thumbnai
     return path
 
 
-def render_page(outcomes: list[Outcome], *, thumbnails: bool = True) -> str:
+def render_page(outcomes: list[Outcome], *, thumbnails: bool = True, thumbnails_from: str | os.PathLike | None = None) -> str:
+    """The page. Keyframes are read from each report's path, or from ``thumbnails_from`` (one
+    file: an upload whose report names the file as the user called it)."""
     counts = Counter(o.report.verdict if o.report else "error" for o in outcomes)
     filters = [("all", f"All ({len(outcomes)})")] + [(v, f"{_words(v)} ({n})") for v, n in sorted(counts.items())]
     radios = "".join(
@@ -67,7 +69,7 @@ def render_page(outcomes: list[Outcome], *, thumbnails: bool = True) -> str:
         f'<tr class="v-{_verdict(o)}"><td><a href="#clip-{i}">{_e(o.path)}</a></td>'
         f'<td><span class="badge {_colour(o)}">{_e(_verdict(o))}</span></td><td>{o.exit_code}</td></tr>'
         for i, o in enumerate(outcomes))
-    cards = "".join(_card(i, o, thumbnails) for i, o in enumerate(outcomes))
+    cards = "".join(_card(i, o, thumbnails, thumbnails_from) for i, o in enumerate(outcomes))
     hide = "".join(f"#show-{v}:checked ~ main .card:not(.v-{v}), #show-{v}:checked ~ main tr:not(.v-{v}):not(.head) "
                    f"{{display:none}}\n" for v, _ in filters if v != "all")
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -95,7 +97,7 @@ whose calls are leads, not proof. Exit codes: 0 no red flag, 1 red flag, 2 uncer
 """
 
 
-def _card(i: int, o: Outcome, thumbnails: bool) -> str:
+def _card(i: int, o: Outcome, thumbnails: bool, source: str | os.PathLike | None = None) -> str:
     if o.report is None:
         e = o.error
         return (f'<section class="card v-error" id="clip-{i}" aria-labelledby="h-{i}">'
@@ -116,7 +118,7 @@ def _card(i: int, o: Outcome, thumbnails: bool) -> str:
                      + "".join(f"<li>{_e(x)}</li>" for x in r.reasons) + "</ul></details>")
     parts.append(_credentials(r))
     if thumbnails and r.media is not None:
-        parts.append(_thumbnails(r))
+        parts.append(_thumbnails(r, source or r.path))
     if r.detector is not None:
         parts.append(_detector(r))
     if r.watermark is not None:
@@ -166,13 +168,13 @@ def _credentials(r: Report) -> str:
     return "".join(out)
 
 
-def _thumbnails(r: Report) -> str:
+def _thumbnails(r: Report, source: str | os.PathLike) -> str:
     from PIL import Image
 
     from clipproof.errors import ClipproofError
     from clipproof.media import read_frames
     try:
-        frames, times = read_frames(r.path, 1 if r.media.is_image else THUMBNAILS)
+        frames, times = read_frames(source, 1 if r.media.is_image else THUMBNAILS)
     except (ClipproofError, OSError):
         return "<p>Thumbnails: the frames do not decode.</p>"
     cells = []

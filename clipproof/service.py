@@ -3,6 +3,8 @@
     POST /v1/verify        body: the clip's bytes (any content type but JSON), or JSON
                            {"path": "..."} naming a file under an allowed root
                            → the ``verify --json`` object (schema clipproof.report/1)
+    POST /v1/report        the same body → {"report": that object, "html": the report page}
+    GET  /                 the verification desk: a page to drop clips on (or name a path)
     GET  /healthz          → {"ok": true, "version", "detector", "watermark", "stores"}
     GET  /docs, /openapi.json
 
@@ -17,21 +19,23 @@ allowed roots (``..`` or a symlink that leads out included) → 403; a verificat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import shutil
 import tempfile
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request    # at module level: FastAPI resolves the handlers' annotations here
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from clipproof.errors import ClipproofError
 from clipproof.version import __version__
 
-CHUNK = 1 << 20
+DESK_PAGE = Path(__file__).parent / "static" / "desk.html"
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,19 @@ def create_app(settings: ServiceSettings, verifier=None):
         return {"ok": True, "version": __version__, "detector": verifier.detector is not None,
                 "watermark": verifier.watermark, "stores": [s.location for s in verifier.stores]}
 
+    @app.get("/", include_in_schema=False)
+    def desk() -> HTMLResponse:
+        return HTMLResponse(DESK_PAGE.read_text(encoding="utf-8"))
+
     @app.post("/v1/verify")
     async def verify(request: Request):
+        return await _verify(request, html=False)
+
+    @app.post("/v1/report")
+    async def report(request: Request):
+        return await _verify(request, html=True)
+
+    async def _verify(request: Request, html: bool):
         if not authorised(request):
             return error(401, "unauthorised", "a valid bearer token is required")
         if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
@@ -93,7 +108,7 @@ def create_app(settings: ServiceSettings, verifier=None):
                 return error(403, "forbidden", str(e))
             except (ValueError, KeyError, TypeError):
                 return error(400, "usage", 'a JSON body must be {"path": "..."}')
-            return await _run(path, str(named), None)
+            return await _run(path, str(named), None, html)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
             return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
@@ -114,10 +129,10 @@ def create_app(settings: ServiceSettings, verifier=None):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        name = request.headers.get("x-filename", "upload")
-        return await _run(upload, name, folder)
+        name = urllib.parse.unquote(request.headers.get("x-filename", "upload"))
+        return await _run(upload, name, folder, html)
 
-    async def _run(path: Path, name: str, cleanup: str | None):
+    async def _run(path: Path, name: str, cleanup: str | None, html: bool = False):
         """Verify in a worker thread, at most ``concurrency`` at once; past the timeout, answer
         504 and let the thread finish (and clean up) on its own."""
         done: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -127,6 +142,12 @@ def create_app(settings: ServiceSettings, verifier=None):
             try:
                 with slots:
                     result: Any = verifier.verify(path)
+                    if html:
+                        # The page is made while the upload still exists (keyframes are read from it).
+                        from clipproof.html_report import render_page
+                        from clipproof.verification import Outcome
+                        shown = dataclasses.replace(result, path=name)
+                        result = (result, render_page([Outcome(name, shown, None)], thumbnails_from=path))
             except ClipproofError as e:
                 result = e
             except Exception as e:  # a bug: that request's 500, the service goes on
@@ -144,6 +165,11 @@ def create_app(settings: ServiceSettings, verifier=None):
         if isinstance(result, ClipproofError):
             record = error_record(name, type(result)(result.reason, path=name) if result.path else result)
             return JSONResponse(record, status_code=_STATUS.get(result.kind, 500))
+        if html:
+            report, page = result
+            row = report.to_dict()
+            row["path"] = name
+            return JSONResponse({"report": row, "html": page})
         row = result.to_dict()
         row["path"] = name
         return JSONResponse(row)

@@ -87,13 +87,41 @@ def test_refusals(service, ai_clip, tmp_path):
     url, root = service
     assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token=None)[0] == 401
     assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token="wrong")[0] == 401
-    status, body = call(f"{url}/v1/verify", b"x" * (3 << 20))
+    status, body = _post_oversize(url, 3 << 20, declare=True)
+    assert status == 413 and body["error"]["kind"] == "too-large"
+    status, body = _post_oversize(url, 3 << 20, declare=False)      # chunked: no length to refuse up front
     assert status == 413 and body["error"]["kind"] == "too-large"
     status, body = call(f"{url}/v1/verify", b"not a video at all, just text" * 10)
     assert status == 422 and body["error"]["kind"] == "invalid-media" and body["exit_code"] == 65
     truncated = ai_clip.read_bytes()[:3000]
     assert call(f"{url}/v1/verify", truncated)[0] in (200, 422)
     assert not _uploads_left()
+
+
+def _post_oversize(url: str, size: int, *, declare: bool) -> tuple[int, dict]:
+    """Send a body the server will refuse part-way: it may answer before reading it all, so the
+    rest is sent as far as the connection allows, then the answer read."""
+    import http.client
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/v1/verify")
+    conn.putheader("Authorization", f"Bearer {TOKEN}")
+    conn.putheader("Content-Type", "video/mp4")
+    if declare:
+        conn.putheader("Content-Length", str(size))
+    else:
+        conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    chunk = b"x" * (256 << 10)
+    try:
+        for _ in range(size // len(chunk)):
+            conn.send(chunk if declare else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        if not declare:
+            conn.send(b"0\r\n\r\n")
+    except OSError:
+        pass
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
 
 
 def test_paths_only_under_allowed_roots(service, ai_clip, tmp_path):
@@ -148,3 +176,58 @@ def test_a_slow_verification_times_out(tmp_path, ai_clip):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+CHROMEDRIVER = __import__("shutil").which("chromedriver")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMEDRIVER is None, reason="Debian's chromium-driver is not installed (apt-get install chromium-driver)")
+def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, keys, monkeypatch):
+    """Headless chromium (Debian's, driven by Selenium with Debian's chromedriver): the page loads
+    with no console errors, a chosen file and a dropped one come back with their verdicts."""
+    import uvicorn
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    monkeypatch.setenv("SE_OFFLINE", "true")          # Selenium Manager must not look for a driver online
+    settings = ServiceSettings(port=_free_port(), trust=(str(keys.root),), detector=None, stores=())
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                                          log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+                 "--proxy-bypass-list=127.0.0.1"):
+        options.add_argument(flag)
+    options.binary_location = __import__("shutil").which("chromium") or "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        driver.get(f"http://127.0.0.1:{settings.port}/")
+        assert "Verification desk" in driver.page_source
+        driver.find_element(By.ID, "files").send_keys(str(ai_clip))
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 1)
+        first = driver.find_element(By.CSS_SELECTOR, "#results li").text
+        assert "ai-generated-declared" in first and "download HTML" in first
+        report = driver.find_element(By.ID, "report").get_attribute("srcdoc")
+        assert "AI-generated, by its own declaration" in report and "data:image/jpeg;base64," in report
+        # A drop: the same handler as a real one, with a file made in the page.
+        driver.execute_script("""
+            const file = new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])], "junk.mp4", {type: "video/mp4"});
+            const data = new DataTransfer(); data.items.add(file);
+            document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));""")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 2)
+        second = driver.find_elements(By.CSS_SELECTOR, "#results li")[1].text
+        assert "junk.mp4" in second and "invalid-media" in second
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
+        assert errors == []
+    finally:
+        driver.quit()
+        server.should_exit = True
+        thread.join(10)
+    assert not _uploads_left()

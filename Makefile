@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast fuzz install clean
+.PHONY: demo test test-fast fuzz install clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,8 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The browser the HTML report and desk tests drive: Debian's chromium and chromedriver (never a
+# downloaded build). Without them those two tests are skipped.
+browser:
+	apt-get install -y chromium chromium-driver

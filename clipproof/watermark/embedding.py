@@ -52,8 +52,10 @@ class Embedder:
         amplitude = np.ones_like(self.chips)
         if self.informed:
             amplitude = self._amplitudes(frame, weight, chip)
-        mark = self._pattern(self.chips * amplitude, h, w, chip) * weight
-        return np.clip(frame.astype(np.float32) + mark[..., None] + 0.5, 0, 255).astype(np.uint8)
+        mark = np.rint(self._pattern(self.chips * amplitude, h, w, chip) * weight).astype(np.int16)
+        out = frame.astype(np.int16)
+        out += mark[..., None]
+        return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
     def _pattern(self, chips: np.ndarray, h: int, w: int, chip: float) -> np.ndarray:
         """Chips rendered over the frame, scaled so the plain tile has unit RMS."""

@@ -59,15 +59,21 @@ def chip_size(height: int, width: int) -> float:
 
 def render(chips: np.ndarray, height: int, width: int, chip: float, normalise: bool = True) -> np.ndarray:
     """The tile repeated over a height×width frame, chips ``chip`` pixels wide, bilinear between
-    chip centres (no hard block edges to see); scaled to unit RMS when ``normalise``."""
-    def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        u = (np.arange(n, dtype=np.float64) + 0.5) / chip - 0.5
-        i0 = np.floor(u).astype(np.int64)
-        return i0 % TILE, (i0 + 1) % TILE, (u - i0).astype(np.float32)
+    chip centres (no hard block edges to see); scaled to unit RMS when ``normalise``.
 
-    y0, y1, fy = axis(height)
-    x0, x1, fx = axis(width)
-    fy, fx = fy[:, None], fx[None, :]
-    out = ((1 - fy) * ((1 - fx) * chips[np.ix_(y0, x0)] + fx * chips[np.ix_(y0, x1)])
-           + fy * ((1 - fx) * chips[np.ix_(y1, x0)] + fx * chips[np.ix_(y1, x1)]))
+    Bilinear interpolation is separable: rows @ chips @ columns.T, with each pixel's row of
+    ``rows`` holding the weights of its two nearest chip centres (wrapping around the tile)."""
+    out = _interpolation(height, chip) @ chips.astype(np.float32) @ _interpolation(width, chip).T
     return out / np.sqrt(np.mean(out * out)) if normalise else out
+
+
+@lru_cache(maxsize=8)
+def _interpolation(n: int, chip: float) -> np.ndarray:
+    """(n, TILE): bilinear weights of each pixel's two nearest chip centres along one axis."""
+    u = (np.arange(n, dtype=np.float64) + 0.5) / chip - 0.5
+    i0 = np.floor(u).astype(np.int64)
+    frac = (u - i0).astype(np.float32)
+    out = np.zeros((n, TILE), np.float32)
+    np.add.at(out, (np.arange(n), i0 % TILE), 1 - frac)
+    np.add.at(out, (np.arange(n), (i0 + 1) % TILE), frac)
+    return out

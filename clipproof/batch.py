@@ -31,7 +31,8 @@ from clipproof.errors import InputMissingError, UsageError
 
 RESULTS = "results.jsonl"
 PARQUET = "results.parquet"
-BATCH_ROWS = 8
+BATCH_ROWS = 8            # rows per call with the detector (an actor's batch)
+TASK_ROWS = 64            # rows per credentials-only task: fewer, larger tasks (Ray's overhead is per task)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class BatchSummary:
     inputs: int
     skipped: int                       # done in an earlier run
     verified: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0               # verifying, from Ray's start to the last row
+    startup_s: float = 0.0             # starting (or joining) Ray
     verdicts: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     exit_codes: Counter = field(default_factory=Counter)
@@ -173,16 +175,15 @@ def run_batch(inputs: list[str], settings: BatchSettings,
     keyed = [(p, input_key(p)) for p in inputs]
     todo = [(p, k) for p, k in keyed if k not in done]
     summary = BatchSummary(inputs=len(inputs), skipped=len(inputs) - len(todo))
-    start = time.perf_counter()
     if todo:
         _run_on_ray(todo, settings, out, summary, done, progress)
-    summary.seconds = time.perf_counter() - start
     _tally(summary, [done[k] for _, k in keyed if k in done])
     write_parquet(out, [done[k] for _, k in keyed if k in done])
     return summary
 
 
 def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary, done: dict, progress) -> None:
+    started = time.perf_counter()
     import ray
     import ray.data
     if not ray.is_initialized():
@@ -195,12 +196,15 @@ def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary,
     logging.getLogger("ray.data").setLevel(logging.ERROR)     # our own progress and summary instead
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
+    summary.startup_s = time.perf_counter() - started
+    started = time.perf_counter()
+    rows = TASK_ROWS if settings.detector is None else BATCH_ROWS
     items = ray.data.from_items([{"path": p, "key": k} for p, k in todo],
-                                override_num_blocks=max(1, min(len(todo), 4 * settings.workers)))
+                                override_num_blocks=max(1, min(-(-len(todo) // rows), 8 * settings.workers)))
     # Ray Data runs a task again when its worker dies, and restarts a dead actor and retries its
     # batch (its defaults: unlimited retries for system failures), so each input gets one row.
     if settings.detector is None:
-        results = items.map_batches(_verify_task, batch_size=BATCH_ROWS,
+        results = items.map_batches(_verify_task, batch_size=TASK_ROWS,
                                     fn_kwargs=dict(trust=settings.trust, stores=settings.stores,
                                                    watermark=settings.watermark))
     else:
@@ -223,6 +227,7 @@ def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary,
             log.flush()
             os.fsync(log.fileno())
             summary.verified = count
+            summary.seconds = time.perf_counter() - started
             if progress:
                 progress(count, len(todo))
 
@@ -259,7 +264,7 @@ def write_parquet(out: Path, rows: list[dict]) -> Path:
 
 def print_summary(summary: BatchSummary, out: Path, file=sys.stdout) -> None:
     print(f"{summary.inputs} inputs: {summary.verified} verified now, {summary.skipped} done before; "
-          f"{summary.files_per_s:.1f} files/s", file=file)
+          f"{summary.files_per_s:.1f} files/s (Ray started in {summary.startup_s:.1f} s)", file=file)
     for verdict, n in sorted(summary.verdicts.items()):
         print(f"  {verdict:<24} {n}", file=file)
     for kind, n in sorted(summary.errors.items()):

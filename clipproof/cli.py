@@ -266,7 +266,8 @@ def _batch(args) -> int:
         summary = run_batch(inputs, settings, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if args.json:
         print(json.dumps({"inputs": summary.inputs, "verified": summary.verified, "skipped": summary.skipped,
-                          "seconds": round(summary.seconds, 3), "files_per_s": round(summary.files_per_s, 2),
+                          "seconds": round(summary.seconds, 3), "startup_s": round(summary.startup_s, 3),
+                          "files_per_s": round(summary.files_per_s, 2),
                           "verdicts": dict(summary.verdicts), "errors": dict(summary.errors),
                           "results": str(Path(args.out) / "results.jsonl")}))
     elif not args.quiet:

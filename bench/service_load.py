@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,15 +55,28 @@ def rss_mb(pid: int) -> float:
 
 
 def post(url: str, body: bytes) -> tuple[int, float]:
+    """POST ``body``; the server may refuse an oversize one before reading it all, so what is
+    left unsent when it closes is dropped and its answer read."""
+    import http.client
+    host, port = url.split("//")[1].split("/")[0].split(":")
     start = time.perf_counter()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "video/mp4"}, method="POST")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
     try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            r.read()
-            status = r.status
-    except urllib.error.HTTPError as e:
-        e.read()
-        status = e.code
+        conn.putrequest("POST", "/" + url.split("//")[1].split("/", 1)[1])
+        conn.putheader("Content-Type", "video/mp4")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            conn.send(body)
+        except OSError:
+            pass
+        response = conn.getresponse()
+        response.read()
+        status = response.status
+    except OSError:
+        status = 0
+    finally:
+        conn.close()
     return status, time.perf_counter() - start
 
 

@@ -183,11 +183,15 @@ CHROMEDRIVER = __import__("shutil").which("chromedriver")
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMEDRIVER is None, reason="Debian's chromium-driver is not installed (apt-get install chromium-driver)")
-def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, keys, monkeypatch):
+def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, capture_clip, keys, monkeypatch):
     """Headless chromium (Debian's, driven by Selenium with Debian's chromedriver): the page loads
     with no console errors, a chosen file and a dropped one come back with their verdicts."""
+    import base64
+
     import uvicorn
     from selenium import webdriver
+
+    from clipproof.media import remux
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -216,14 +220,21 @@ def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, keys, monkeypa
         assert "ai-generated-declared" in first and "download HTML" in first
         report = driver.find_element(By.ID, "report").get_attribute("srcdoc")
         assert "AI-generated, by its own declaration" in report and "data:image/jpeg;base64," in report
-        # A drop: the same handler as a real one, with a file made in the page.
-        driver.execute_script("""
-            const file = new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])], "junk.mp4", {type: "video/mp4"});
-            const data = new DataTransfer(); data.items.add(file);
-            document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));""")
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 2)
-        second = driver.find_elements(By.CSS_SELECTOR, "#results li")[1].text
-        assert "junk.mp4" in second and "invalid-media" in second
+        # Drops, as the browser delivers them (a DragEvent carrying Files): the stripped copy of a
+        # capture, and a file that is not a video.
+        drop = """
+            const files = arguments[0].map(([name, b64]) => new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))],
+                                                                     name, {type: "video/mp4"}));
+            const data = new DataTransfer(); files.forEach((f) => data.items.add(f));
+            document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));"""
+        stripped = remux(capture_clip, tmp_path / "stripped.mp4")
+        driver.execute_script(drop, [["stripped.mp4", base64.b64encode(stripped.read_bytes()).decode()],
+                                     ["junk.mp4", base64.b64encode(b"12345678").decode()]])
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 3)
+        second, third = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#results li")[1:]]
+        assert "stripped.mp4" in second and "uncertain" in second and "download JSON" in second
+        assert "junk.mp4" in third and "invalid-media" in third
+        assert "Done: 2 files verified." in driver.find_element(By.ID, "status").text
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
         assert errors == []
     finally:

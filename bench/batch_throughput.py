@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         chunks = [paths[i::args.workers] for i in range(args.workers)]
         start = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool:
-            reader_cpu = sum(pool.map(_read_all, chunks))
+            list(pool.map(_read_all, chunks))
         reader_s = time.perf_counter() - start
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "clipproof.cli", "batch", str(root / "in"), "--out",

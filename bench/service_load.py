@@ -12,10 +12,7 @@ baseline in the same run is the same files verified in-process, one after the ot
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -19,7 +19,6 @@ and at half size, read by the detector; the count of payloads found must be 0.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

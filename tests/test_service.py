@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,33 +11,18 @@ from pathlib import Path
 import pytest
 
 from clipproof.service import ServiceSettings, create_app
+from tests.conftest import serving
 
 TOKEN = "s3cret-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, keys):
-    import uvicorn
     root = tmp_path_factory.mktemp("allowed")
-    settings = ServiceSettings(port=_free_port(), token=TOKEN, max_upload_bytes=2 << 20, timeout_s=20,
-                               allowed_roots=(str(root),), trust=(str(keys.root),), detector=None, stores=())
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                                          log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{settings.port}", root
-    server.should_exit = True
-    thread.join(10)
+    settings = ServiceSettings(token=TOKEN, max_upload_bytes=2 << 20, timeout_s=20, allowed_roots=(str(root),),
+                               trust=(str(keys.root),), detector=None, stores=())
+    with serving(create_app(settings)) as url:
+        yield url, root
 
 
 def call(url: str, data: bytes | None = None, *, token: str | None = TOKEN, json_body: dict | None = None,
@@ -152,8 +135,6 @@ def test_hostile_files_get_their_error_kinds(service, ai_clip, tmp_path):
 
 def test_a_slow_verification_times_out(tmp_path, ai_clip):
     """504 past the timeout, and the upload is still removed once the work ends."""
-    import uvicorn
-
     class Slow:
         detector, watermark, stores = None, False, []
 
@@ -161,21 +142,11 @@ def test_a_slow_verification_times_out(tmp_path, ai_clip):
             time.sleep(2)
             raise FileNotFoundError(path)
 
-    settings = ServiceSettings(port=_free_port(), timeout_s=0.5, detector=None)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, verifier=Slow()), host="127.0.0.1",
-                                          port=settings.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        status, body = call(f"http://127.0.0.1:{settings.port}/v1/verify", ai_clip.read_bytes(), token=None)
+    with serving(create_app(ServiceSettings(timeout_s=0.5, detector=None), verifier=Slow())) as url:
+        status, body = call(f"{url}/v1/verify", ai_clip.read_bytes(), token=None)
         assert status == 504 and body["error"]["kind"] == "timeout"
         time.sleep(2.5)
         assert not _uploads_left()
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 CHROMEDRIVER = __import__("shutil").which("chromedriver")
@@ -186,21 +157,10 @@ CHROMEDRIVER = __import__("shutil").which("chromedriver")
 def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, capture_clip, keys, monkeypatch):
     """Headless chromium (Debian's, driven by Selenium with Debian's chromedriver): the page loads
     with no console errors, a chosen file and a dropped one come back with their verdicts."""
-    import base64
-
-    import uvicorn
-    from selenium import webdriver
-
-    from clipproof.media import remux
+    webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
     monkeypatch.setenv("SE_OFFLINE", "true")          # Selenium Manager must not look for a driver online
-    settings = ServiceSettings(port=_free_port(), trust=(str(keys.root),), detector=None, stores=())
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                                          log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    settings = ServiceSettings(trust=(str(keys.root),), detector=None, stores=())
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
                  "--proxy-bypass-list=127.0.0.1"):
@@ -209,36 +169,43 @@ def test_the_desk_page_verifies_a_dropped_file(tmp_path, ai_clip, capture_clip, 
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        while not server.started:
-            time.sleep(0.05)
-        driver.get(f"http://127.0.0.1:{settings.port}/")
-        assert "Verification desk" in driver.page_source
-        driver.find_element(By.ID, "files").send_keys(str(ai_clip))
-        wait = WebDriverWait(driver, 60)
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 1)
-        first = driver.find_element(By.CSS_SELECTOR, "#results li").text
-        assert "ai-generated-declared" in first and "download HTML" in first
-        report = driver.find_element(By.ID, "report").get_attribute("srcdoc")
-        assert "AI-generated, by its own declaration" in report and "data:image/jpeg;base64," in report
-        # Drops, as the browser delivers them (a DragEvent carrying Files): the stripped copy of a
-        # capture, and a file that is not a video.
-        drop = """
-            const files = arguments[0].map(([name, b64]) => new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))],
-                                                                     name, {type: "video/mp4"}));
-            const data = new DataTransfer(); files.forEach((f) => data.items.add(f));
-            document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));"""
-        stripped = remux(capture_clip, tmp_path / "stripped.mp4")
-        driver.execute_script(drop, [["stripped.mp4", base64.b64encode(stripped.read_bytes()).decode()],
-                                     ["junk.mp4", base64.b64encode(b"12345678").decode()]])
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 3)
-        second, third = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#results li")[1:]]
-        assert "stripped.mp4" in second and "uncertain" in second and "download JSON" in second
-        assert "junk.mp4" in third and "invalid-media" in third
-        assert "Done: 2 files verified." in driver.find_element(By.ID, "status").text
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
-        assert errors == []
+        with serving(create_app(settings)) as url:
+            _use_desk(driver, url, ai_clip, capture_clip, tmp_path)
     finally:
         driver.quit()
-        server.should_exit = True
-        thread.join(10)
     assert not _uploads_left()
+
+
+def _use_desk(driver, url: str, ai_clip: Path, capture_clip: Path, tmp_path: Path) -> None:
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from clipproof.media import remux
+    driver.get(f"{url}/")
+    assert "Verification desk" in driver.page_source
+    driver.find_element(By.ID, "files").send_keys(str(ai_clip))
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 1)
+    first = driver.find_element(By.CSS_SELECTOR, "#results li").text
+    assert "ai-generated-declared" in first and "download HTML" in first
+    report = driver.find_element(By.ID, "report").get_attribute("srcdoc")
+    assert "AI-generated, by its own declaration" in report and "data:image/jpeg;base64," in report
+    # Drops, as the browser delivers them (a DragEvent carrying Files): the stripped copy of a
+    # capture, and a file that is not a video.
+    drop = """
+        const files = arguments[0].map(([name, b64]) => new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))],
+                                                                 name, {type: "video/mp4"}));
+        const data = new DataTransfer(); files.forEach((f) => data.items.add(f));
+        document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));"""
+    stripped = remux(capture_clip, tmp_path / "stripped.mp4")
+    driver.execute_script(drop, [["stripped.mp4", base64.b64encode(stripped.read_bytes()).decode()],
+                                 ["junk.mp4", base64.b64encode(b"12345678").decode()]])
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 3)
+    second, third = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#results li")[1:]]
+    assert "stripped.mp4" in second and "uncertain" in second and "download JSON" in second
+    assert "junk.mp4" in third and "invalid-media" in third
+    assert "Done: 2 files verified." in driver.find_element(By.ID, "status").text
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
+    assert errors == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from clipproof.media import read_frames, remux, write_mp4
 from clipproof.provenance.store import SqliteStore, StoredManifest, open_store
 from clipproof.verification import Verifier
 from clipproof.watermark import Embedder, detect, payload
+from tests.conftest import free_port, serving
 
 PAYLOAD = bytes.fromhex("c11bb00f5eedface")
 
@@ -182,40 +182,19 @@ def test_a_corrupt_store_is_one_clear_error_and_no_output(photo_clip, keys, tmp_
     assert not (tmp_path / "out.mp4").exists() and [p.name for p in tmp_path.iterdir()] == ["bad.sqlite"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_http_resolver_serves_a_store(photo_clip, keys, tmp_path):
-    import uvicorn
-
     from clipproof.provenance.resolver import create_app
     store = tmp_path / "store.sqlite"
     signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
     stripped = remux(signed, tmp_path / "stripped.mp4")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(SqliteStore(store)), host="127.0.0.1", port=port,
-                                          log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
+    with serving(create_app(SqliteStore(store))) as url:
         report = Verifier(trust=keys.root, detector=None, stores=[url]).verify(stripped)
         assert report.credentials.state == "recovered" and report.verdict == "ai-generated-declared"
         assert report.watermark.stores == [url]
         binding = report.credentials.soft_binding["value"]
         assert open_store(url).by_binding("io.clipproof.watermark.luma-tiles.1", "0" * 16) == []
         assert len(open_store(url).by_binding("io.clipproof.watermark.luma-tiles.1", binding)) == 1
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.mark.slow
@@ -225,7 +204,7 @@ def test_a_store_that_does_not_answer_times_out(photo_clip, keys, tmp_path):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)                       # accepts connections, never answers
-    dead = _free_port()                    # nobody listens
+    dead = free_port()                    # nobody listens
     try:
         for url in (f"http://127.0.0.1:{silent.getsockname()[1]}", f"http://127.0.0.1:{dead}"):
             started = time.monotonic()

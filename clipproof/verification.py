@@ -258,11 +258,13 @@ def _probe(path: Path) -> tuple[MediaInfo | None, InvalidMediaError | None]:
 
 
 def _open_stores(stores: Iterable[str | os.PathLike] | None) -> list:
+    """Stores to look watermarks up in; verifying never creates one (a missing path is reported
+    as a store that could not be asked)."""
     from clipproof.provenance.store import SqliteStore, default_store_path, open_store
     if stores is None:
         default = default_store_path()
         return [SqliteStore(default, create=False)] if default.is_file() else []
-    return [open_store(s) for s in stores]
+    return [open_store(s, create=False) for s in stores]
 
 
 def _load_detector(choice: Any) -> tuple[Detector | None, str | None]:

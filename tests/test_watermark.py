@@ -119,8 +119,12 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     alone = Verifier(trust=keys.root, detector=None, stores=[]).verify(reencoded)
     assert alone.credentials.state == "absent" and alone.watermark.lookup == "no-store" and alone.exit_code == 2
     # A store that does not hold it.
+    SqliteStore(tmp_path / "empty.sqlite").count()
     other = Verifier(trust=keys.root, detector=None, stores=[tmp_path / "empty.sqlite"]).verify(reencoded)
     assert other.watermark.lookup == "not-in-store" and other.verdict == "uncertain"
+    # A store path that does not exist is never created by verifying: it could not be asked.
+    missing = Verifier(trust=keys.root, detector=None, stores=[tmp_path / "nope.sqlite"]).verify(reencoded)
+    assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
 def test_sign_json_names_the_watermark_and_images_refuse_it(photo_clip, keys, tmp_path, capsys):

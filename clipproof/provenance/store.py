@@ -69,12 +69,13 @@ def default_store_path() -> Path:
     return Path(base) / "clipproof" / "manifests.sqlite"
 
 
-def open_store(where: str | os.PathLike | None = None) -> ManifestStore:
-    """A store by location: an http(s) URL (remote) or a path (SQLite; default path if None)."""
+def open_store(where: str | os.PathLike | None = None, *, create: bool = True) -> ManifestStore:
+    """A store by location: an http(s) URL (remote) or a path (SQLite; default path if None;
+    made on first write unless ``create`` is false)."""
     text = os.fspath(where) if where is not None else None
     if text and text.startswith(("http://", "https://")):
         return RemoteStore(text)
-    return SqliteStore(text or default_store_path())
+    return SqliteStore(text or default_store_path(), create=create)
 
 
 class SqliteStore:

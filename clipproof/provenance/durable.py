@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -158,13 +158,12 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
         credentials = read_credentials(path, anchors_pem, manifest_data=entry.manifest_store)
         other = [f for f in credentials.failures if f.code not in HARD_BINDING_MISMATCH
                  and f.code != "signingCredential.untrusted"]
-        bound = _soft_binding_value(credentials) == det.payload
+        bound = (credentials.soft_binding or {}).get("value") == det.payload
         if credentials.state not in ("invalid", "valid", "trusted") or other or not bound:
             findings = WatermarkFindings(True, "invalid-manifest", f"The manifest stored for watermark {det.payload} "
                                          "does not validate or does not carry this soft binding.",
                                          manifest_id=entry.manifest_id, fingerprint_distance=gap, **seen)
             continue
-        from dataclasses import replace
         recovered = replace(credentials, state="recovered",
                             failures=[f for f in credentials.failures if f.code not in HARD_BINDING_MISMATCH])
         return WatermarkFindings(True, "recovered", "This file is a changed copy of a signed original: its own bytes "
@@ -173,6 +172,3 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
                                  manifest_id=entry.manifest_id, fingerprint_distance=gap, **seen), recovered
     return findings, None
 
-
-def _soft_binding_value(credentials) -> str | None:
-    return credentials.soft_binding.get("value") if credentials.soft_binding else None

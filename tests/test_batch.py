@@ -80,19 +80,20 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(folder, tmp_path):
     batch = run_batch(str(folder), "--out", str(out))
     killed = None
     deadline = time.monotonic() + 120
+    # The first worker seen running a batch is killed while the run is under way.
     while killed is None and time.monotonic() < deadline and batch.poll() is None:
-        if (out / "results.jsonl").is_file() and len(rows(out)) >= 16:
-            for pid in _ray_workers():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed = pid
-                    break
-                except ProcessLookupError:
-                    continue
-        time.sleep(0.2)
+        for pid in _ray_workers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                break
+            except ProcessLookupError:
+                continue
+        time.sleep(0.05)
     stdout, stderr = batch.communicate(timeout=300)
     assert killed is not None, "no Ray worker was found to kill"
     assert batch.returncode == 1, stderr
+    assert "worker died" in stderr.lower(), stderr[-2000:]        # Ray saw it, and ran its work again
     written = rows(out)
     paths = [r["path"] for r in written]
     assert len(paths) == len(set(paths)) == 202

@@ -32,7 +32,7 @@ from clipproof.datasets.variants import Variant
 from clipproof.media import probe, read_frames, read_luma, write_mp4
 from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.watermark import Embedder, detect, payload
-from clipproof.watermark.detection import FRAMES, WORK_SIDE, _fold, _read_bits, _residual, _scan, SCAN_STAGES
+from clipproof.watermark.detection import SCAN_STAGES, WORK_SIDE, _fold, _read_bits, _residual, _scan, frames_for
 
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
@@ -82,7 +82,7 @@ def attacked(frames: np.ndarray, attack: str) -> tuple[np.ndarray, int, float]:
 
 def bit_accuracy(path: Path, truth: np.ndarray) -> float:
     """Raw bit agreement at the alignment the detector's scan ranks first (no decoding)."""
-    luma, _ = read_luma(path, FRAMES, max_short_side=WORK_SIDE)
+    luma, _ = read_luma(path, frames_for, max_short_side=WORK_SIDE)
     residual = _residual(luma)
     best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c[0])
     bits = _read_bits(_fold(residual, best[1]), best[2]) > 0

@@ -294,17 +294,19 @@ def read_windows(
     return out
 
 
-def read_luma(path: str | os.PathLike, n: int, *, max_short_side: int) -> tuple[np.ndarray, int]:
+def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
+              max_short_side: int) -> tuple[np.ndarray, int]:
     """The first ``n`` frames' luma as float32 (N, H, W), scaled down (never up) so the short
-    side is at most ``max_short_side``, and the stored short side. The scaler reads the Y plane,
-    no RGB is made. As stored, without the display rotation (a watermark lives in the stored
-    pixels)."""
+    side is at most ``max_short_side``, and the stored short side. ``n`` may be a function of
+    the stored (width, height). The scaler reads the Y plane, no RGB is made. As stored, without
+    the display rotation (a watermark lives in the stored pixels)."""
     import numpy as np
-    if n <= 0:
-        raise UsageError(f"number of frames must be positive, got {n}")
     out = []
     with _open_video(path) as (container, stream):
         w, h = stream.codec_context.width, stream.codec_context.height
+        n = n(w, h) if callable(n) else n
+        if n <= 0:
+            raise UsageError(f"number of frames must be positive, got {n}")
         scale = min(1.0, max_short_side / max(1, min(w, h)))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         with _decode_errors(path):

@@ -122,9 +122,9 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
     from clipproof.media import read_luma
     from clipproof.provenance.read import read_credentials
     from clipproof.watermark import ALGORITHM
-    from clipproof.watermark.detection import FRAMES, WORK_SIDE, detect_frames
+    from clipproof.watermark.detection import WORK_SIDE, detect_frames, frames_for
 
-    luma, short_side = read_luma(path, FRAMES, max_short_side=WORK_SIDE)
+    luma, short_side = read_luma(path, frames_for, max_short_side=WORK_SIDE)
     det = detect_frames(luma, native_short_side=short_side)
     if not det.found:
         return WatermarkFindings(False, "not-found", "No clipproof watermark was found in the pictures.",

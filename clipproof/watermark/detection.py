@@ -21,7 +21,8 @@ from clipproof.watermark import payload as code
 from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
-FRAMES = 24               # frames read from the start of the clip
+FRAMES = 24               # frames read from the start of a 1080p clip; more for smaller ones
+MAX_FRAMES = 48           # (the same decoding budget in pixels, up to this many: ``frames_for``)
 HIGH_PASS_SIGMA = 1.5     # pixels at the working size
 WHITEN_SIGMA = 2.0
 # Chip sizes searched, relative to a 128th of the short side: first no crop or a mild one of a
@@ -55,10 +56,16 @@ class Detection:
         return {**asdict(self), "bit_accuracy": self.bit_accuracy, "algorithm": code.ALGORITHM}
 
 
-def detect(path: str | os.PathLike, *, frames: int = FRAMES) -> Detection:
+def frames_for(width: int, height: int) -> int:
+    """Frames to read: FRAMES for 1080p, more for smaller clips at about the same decoding cost
+    (more frames average more of a moving picture away), at most MAX_FRAMES."""
+    return int(min(MAX_FRAMES, max(FRAMES, FRAMES * 1920 * 1080 // max(1, width * height))))
+
+
+def detect(path: str | os.PathLike, *, frames: int | None = None) -> Detection:
     """Look for the watermark in the video at ``path`` (raises the media errors of ``read_luma``)."""
     from clipproof.media import read_luma
-    luma, short_side = read_luma(path, frames, max_short_side=WORK_SIDE)
+    luma, short_side = read_luma(path, frames or frames_for, max_short_side=WORK_SIDE)
     return detect_frames(luma, native_short_side=short_side)
 
 

@@ -3,8 +3,8 @@ sync chips, read the data chips, decode.
 
 The mark is the same in every frame, so averaging frames adds it up while moving picture
 content partly cancels. The frames are read at a small working size (``WORK_SIDE`` on the short
-side), where a chip is 3 pixels whatever the clip's size or scaling; a crop makes it larger, and
-the scale search covers that. Folding the average modulo a candidate tile period (in half-chip bins)
+side), where a chip is 2 pixels whatever the clip's size or scaling (more for originals under
+384 pixels); a crop makes it larger, and the scale search covers that. Folding the average modulo a candidate tile period (in half-chip bins)
 and correlating with the sync chips over every cyclic shift (one FFT) gives a score per scale;
 the best few candidates are decoded, and a payload counts only when the BCH code and the CRC
 both accept it (``payload.FALSE_MATCH_PER_CLIP``).

@@ -141,7 +141,7 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--no-detector and --weights contradict each other")
     from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths
     try:
-        verifier = Verifier(trust=args.trust, detector=None if args.no_detector else (args.weights or "auto"),
+        verifier = Verifier(trust=args.trust, detector=_detector_choice(args),
                             watermark=not args.no_watermark, stores=args.store)
     except CredentialError as e:
         raise UsageError(f"trust anchor: {e.reason}", path=e.path) from e
@@ -248,6 +248,20 @@ def _sign(args) -> int:
     return 0
 
 
+def _detector_choice(args) -> str | None:
+    """``--no-detector`` / ``--weights DIR`` as ``Verifier``'s ``detector`` argument."""
+    return None if args.no_detector else (args.weights or "auto")
+
+
+def _add_verifier_options(p: argparse.ArgumentParser) -> None:
+    """The options of the commands that hold a Verifier for many files (batch, serve)."""
+    p.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
+    p.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only")
+    p.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
+    p.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
+    p.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
+
+
 def _batch(args) -> int:
     from clipproof.batch import BatchSettings, list_inputs, print_summary, run_batch
     from clipproof.verification import batch_exit_code
@@ -255,7 +269,7 @@ def _batch(args) -> int:
     if not inputs:
         raise UsageError("nothing to verify in the inputs given")
     settings = BatchSettings(out=Path(args.out), address=args.address, workers=args.workers,
-                             detector=None if args.no_detector else (args.weights or "auto"), trust=tuple(args.trust),
+                             detector=_detector_choice(args), trust=tuple(args.trust),
                              stores=tuple(args.store) if args.store else None, watermark=not args.no_watermark,
                              gpus_per_actor=args.gpus_per_actor)
     from rich.progress import Progress
@@ -285,7 +299,7 @@ def _serve(args) -> int:
             raise UsageError("--allow needs a folder", path=root)
     settings = ServiceSettings(host=args.host, port=args.port, token=token, max_upload_bytes=args.max_upload_mb << 20,
                                timeout_s=args.timeout, concurrency=args.concurrency, allowed_roots=tuple(args.allow),
-                               trust=tuple(args.trust), detector=None if args.no_detector else (args.weights or "auto"),
+                               trust=tuple(args.trust), detector=_detector_choice(args),
                                watermark=not args.no_watermark, stores=tuple(args.store) if args.store else None)
     print(f"clipproof {__version__} serving on http://{args.host}:{args.port} (docs at /docs; Ctrl-C stops)",
           file=sys.stderr)
@@ -714,11 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--address", help="a Ray cluster to join (e.g. auto, ray://head:10001); default: local Ray")
     b.add_argument("--workers", type=int, default=2, help="local CPUs, or detector actors (default 2)")
     b.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per detector actor on a GPU cluster")
-    b.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only, as plain tasks")
-    b.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
-    b.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
-    b.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
-    b.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
+    _add_verifier_options(b)
     _add_common(b, json_output=True)
     b.set_defaults(run=_batch)
     sv = sub.add_parser("serve", help="the HTTP API: POST /v1/verify (upload or path), GET /healthz, /docs",
@@ -732,11 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--concurrency", type=int, default=2, help="verifications at once (default 2; others wait)")
     sv.add_argument("--allow", action="append", default=[], metavar="DIR",
                     help="a folder whose files may be named by path instead of uploaded; repeatable")
-    sv.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
-    sv.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only")
-    sv.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
-    sv.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
-    sv.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
+    _add_verifier_options(sv)
     sv.set_defaults(run=_serve)
     st = sub.add_parser("store", help="the manifest store that watermarked clips lead back to")
     stsub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION", parser_class=_Parser)

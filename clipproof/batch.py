@@ -168,8 +168,12 @@ def done_keys(out: Path) -> dict[str, dict]:
     return done
 
 
-def run_batch(inputs: list[str], settings: BatchSettings,
+def run_batch(inputs, settings: BatchSettings,
               progress: Callable[[int, int], None] | None = None) -> BatchSummary:
+    """Verify ``inputs`` — paths, URIs of mounted files, or a Ray Dataset with a ``path`` column —
+    into ``settings.out``, skipping those already done there."""
+    if not isinstance(inputs, (list, tuple)):
+        inputs = _paths_of_dataset(inputs)
     out = output_folder(settings.out)
     done = done_keys(out)
     keyed = [(p, input_key(p)) for p in inputs]
@@ -180,6 +184,12 @@ def run_batch(inputs: list[str], settings: BatchSettings,
     _tally(summary, [done[k] for _, k in keyed if k in done])
     write_parquet(out, [done[k] for _, k in keyed if k in done])
     return summary
+
+
+def _paths_of_dataset(dataset) -> list[str]:
+    if "path" not in (dataset.schema().names if dataset.schema() else []):
+        raise UsageError("a Ray Dataset of inputs needs a 'path' column")
+    return list(dict.fromkeys(str(row["path"]) for row in dataset.select_columns(["path"]).iter_rows()))
 
 
 def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary, done: dict, progress) -> None:

@@ -113,3 +113,19 @@ def _ray_workers() -> list[int]:
         if cmd.startswith("ray::") and "MapBatches" in cmd:
             found.append(int(entry.name))
     return found
+
+
+def test_a_ray_dataset_of_paths_is_an_input(folder, tmp_path):
+    import ray
+    import ray.data
+
+    from clipproof.batch import BatchSettings, run_batch
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        paths = [str(folder / f"c{i:03d}.mp4") for i in range(6)] + [str(folder / "signed.mp4")]
+        summary = run_batch(ray.data.from_items([{"path": p} for p in paths]),
+                            BatchSettings(out=tmp_path / "out", detector=None, stores=()))
+    finally:
+        ray.shutdown()
+    assert (summary.inputs, summary.verified) == (7, 7)
+    assert summary.verdicts == {"uncertain": 6, "ai-generated-declared": 1}

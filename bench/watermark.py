@@ -3,7 +3,7 @@
     python -m bench.watermark [--footage DIR ...] [--clips 6] [--sizes 256x256,640x360,1280x720,1920x1080]
 
 Sources: the offline sample footage (``clipproof datasets fetch``'s cache) and any folders given
-with ``--footage`` (e.g. ../shared/wild-dev). For each of ``--clips`` sources and each size, a
+with ``--footage`` (e.g. a folder of clips from public generators and cameras). For each of ``--clips`` sources and each size, a
 3-second clip (24 fps, centre-cropped and scaled) is marked and encoded (H.264 CRF 18, x264
 veryfast, as every encode here), then
 attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×) and read
@@ -32,6 +32,7 @@ from clipproof.datasets.variants import Variant
 from clipproof.media import probe, read_frames, read_luma, write_mp4
 from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.watermark import Embedder, detect, payload
+from clipproof.watermark.embedding import luma
 from clipproof.watermark.detection import SCAN_STAGES, WORK_SIDE, _fold, _read_bits, _residual, _scan, frames_for
 
 FPS = 24
@@ -87,10 +88,6 @@ def bit_accuracy(path: Path, truth: np.ndarray) -> float:
     best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c[0])
     bits = _read_bits(_fold(residual, best[1]), best[2]) > 0
     return float(np.mean(bits == truth.astype(bool)))
-
-
-def luma(frames: np.ndarray) -> np.ndarray:
-    return frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

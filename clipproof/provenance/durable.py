@@ -22,10 +22,10 @@ from typing import Literal, Sequence
 import numpy as np
 
 from clipproof.errors import StoreError
-from clipproof.provenance.fingerprint import MATCH_BITS, distance, frame_hash
+from clipproof.provenance.fingerprint import MATCH_BITS, distance, fingerprint
+from clipproof.provenance.read import SOFT_BINDING
 from clipproof.provenance.store import ManifestStore, StoredManifest
 
-SOFT_BINDING = "c2pa.soft-binding"
 FINGERPRINT_EVERY = 8           # frames between fingerprinted frames
 # Failures that only say the bytes changed: expected of a re-encoded or re-muxed copy.
 HARD_BINDING_MISMATCH = {"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch", "assertion.boxesHash.mismatch",
@@ -56,7 +56,7 @@ def watermark_video(src: str | os.PathLike, dst: str | os.PathLike) -> SoftBindi
     def change(frame: np.ndarray) -> np.ndarray:
         marked = embed(frame)
         if count[0] % FINGERPRINT_EVERY == 0:
-            hashes.append(frame_hash(_grey(marked)))
+            hashes.extend(fingerprint(marked[None]))
         count[0] += 1
         return marked
 
@@ -69,15 +69,10 @@ def watermark_frames(frames: np.ndarray) -> tuple[np.ndarray, SoftBinding]:
     from clipproof.watermark import Embedder, new_payload
     payload = new_payload()
     marked = np.stack(list(map(Embedder(payload), frames)))
-    return marked, SoftBinding(payload.hex(), [frame_hash(_grey(f)) for f in marked[::FINGERPRINT_EVERY]])
+    return marked, SoftBinding(payload.hex(), fingerprint(marked, FINGERPRINT_EVERY))
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
-    return frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def remember(store: ManifestStore, signed: Path, manifest_bytes: bytes, binding: SoftBinding, mime: str,
-             sha256: str) -> str:
+def remember(store: ManifestStore, manifest_bytes: bytes, binding: SoftBinding, mime: str, sha256: str) -> str:
     """Put a just-signed file's manifest into ``store``; returns the manifest's id (label)."""
     from clipproof.watermark import ALGORITHM
     manifest_id = active_manifest_label(manifest_bytes)
@@ -146,7 +141,7 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
                                      f"but a manifest store could not be asked: {unavailable[0]}.", **seen), None
         return WatermarkFindings(True, "not-in-store", f"A clipproof watermark was found (payload {det.payload}), "
                                  "but no store holds a manifest for it.", **seen), None
-    probe = [frame_hash(f) for f in luma[::4]]
+    probe = fingerprint(luma, 4)
     for entry in matches:
         gap = distance(probe, entry.fingerprint)
         if gap is not None and gap > MATCH_BITS:

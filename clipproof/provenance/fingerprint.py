@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from clipproof.watermark.embedding import luma
+
 HASH_BITS = 64
 MATCH_BITS = 14            # median Hamming distance (of 64) at or below which frames agree
 CENTRE = 0.6               # the central fraction of each side that is hashed
@@ -27,10 +29,8 @@ def frame_hash(luma: np.ndarray) -> int:
 
 def fingerprint(frames: np.ndarray, step: int = 1) -> list[int]:
     """Hashes of every ``step``-th grey frame (N, H, W) or RGB frame (N, H, W, 3)."""
-    if frames.ndim == 4:
-        frames = frames[::step].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        step = 1
-    return [frame_hash(f) for f in frames[::step]]
+    frames = frames[::step]
+    return [frame_hash(f) for f in (luma(frames) if frames.ndim == 4 else frames)]
 
 
 def distance(probe: list[int], stored: list[int]) -> int | None:

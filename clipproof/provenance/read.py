@@ -29,6 +29,8 @@ GENERATIVE_SOURCE_TYPES = {"trainedAlgorithmicMedia", "compositeWithTrainedAlgor
 CAPTURE_SOURCE_TYPES = {"digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm",
                         "print"}
 
+SOFT_BINDING = "c2pa.soft-binding"     # the assertion a watermark's value is recorded in
+
 # Codes our reader adds for conditions the library reports as exceptions, not status entries.
 NO_MANIFEST = "manifest.notFound"
 REMOTE_NOT_FETCHED = "manifest.remoteNotFetched"
@@ -201,7 +203,7 @@ def _credentials(store: dict, state: str | None, results: dict, cert_info: dict)
 
 def _soft_binding(manifest: dict) -> dict | None:
     for assertion in manifest.get("assertions", []):
-        if assertion.get("label") == "c2pa.soft-binding":
+        if assertion.get("label") == SOFT_BINDING:
             data = assertion.get("data") or {}
             blocks = data.get("blocks") or [{}]
             return {"alg": data.get("alg"), "value": blocks[0].get("value")}

@@ -72,7 +72,7 @@ def sign_file(
                 raise _signing_error(src, e) from e
         if soft_binding is not None and store is not None:
             dest.flush()
-            remember(store, Path(tmp), manifest_bytes, soft_binding, mime, sha256_file(tmp))
+            remember(store, manifest_bytes, soft_binding, mime, sha256_file(tmp))
     return dst
 
 

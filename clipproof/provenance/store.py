@@ -15,6 +15,7 @@ looks a recovered watermark up in one or more stores.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -24,7 +25,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from clipproof.errors import StoreError, one_line
 
@@ -99,19 +100,24 @@ class SqliteStore:
         except (sqlite3.DatabaseError, OSError) as e:
             raise _store_error(self.path, e) from None
 
-    def put(self, entry: StoredManifest) -> None:
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation: closed after it, a database error as a StoreError."""
         db = self._connect()
         try:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (entry.manifest_id, entry.alg, entry.binding, entry.manifest_store, entry.format,
-                            entry.asset_sha256, json.dumps(entry.fingerprint),
-                            entry.created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+            yield db
         except sqlite3.DatabaseError as e:
             raise _store_error(self.path, e) from None
         finally:
             db.close()
+
+    def put(self, entry: StoredManifest) -> None:
+        with self._session() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (entry.manifest_id, entry.alg, entry.binding, entry.manifest_store, entry.format,
+                        entry.asset_sha256, json.dumps(entry.fingerprint),
+                        entry.created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
 
     def by_binding(self, alg: str, value: str) -> list[StoredManifest]:
         return self._select("WHERE alg = ? AND binding = ? ORDER BY created", (alg, value))
@@ -121,22 +127,12 @@ class SqliteStore:
         return found[0] if found else None
 
     def count(self) -> int:
-        db = self._connect()
-        try:
+        with self._session() as db:
             return int(db.execute("SELECT COUNT(*) FROM manifests").fetchone()[0])
-        except sqlite3.DatabaseError as e:
-            raise _store_error(self.path, e) from None
-        finally:
-            db.close()
 
     def _select(self, where: str, args: tuple) -> list[StoredManifest]:
-        db = self._connect()
-        try:
+        with self._session() as db:
             rows = db.execute(f"SELECT * FROM manifests {where}", args).fetchall()
-        except sqlite3.DatabaseError as e:
-            raise _store_error(self.path, e) from None
-        finally:
-            db.close()
         return [StoredManifest(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
 
 

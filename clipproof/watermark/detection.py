@@ -112,7 +112,12 @@ def whitened_detail(frame: np.ndarray) -> np.ndarray:
 def chip_values(residual: np.ndarray, chip: float, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The residual folded onto the tile: one value per chip (TILE×TILE), tile offset ``shift``
     in half-chip bins."""
-    return np.roll(_fold(residual, chip), (-shift[0], -shift[1]), axis=(0, 1)).reshape(TILE, 2, TILE, 2).sum((1, 3))
+    return _chips(_fold(residual, chip), shift)
+
+
+def _chips(folded: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    """A fold's half-chip bins summed into chips, the tile starting at ``shift``."""
+    return np.roll(folded, (-shift[0], -shift[1]), axis=(0, 1)).reshape(TILE, 2, TILE, 2).sum((1, 3))
 
 
 def _fold(residual: np.ndarray, chip: float) -> np.ndarray:
@@ -179,7 +184,7 @@ def _distinct(candidates, n: int, key=lambda c: c[1]):
 def _read_bits(folded: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
     """Soft bits from the data chips at the tile offset ``shift`` (in half-chip bins)."""
     _, data, carrier, bit_of = layout()
-    chips = np.roll(folded, (-shift[0], -shift[1]), axis=(0, 1)).reshape(TILE, 2, TILE, 2).sum((1, 3)).ravel()
+    chips = _chips(folded, shift).ravel()
     soft = np.bincount(bit_of, weights=chips[data] * carrier[data], minlength=code.CODED_BITS)
     return soft / (np.std(soft) + 1e-12)
 

@@ -60,8 +60,8 @@ class Embedder:
     def _pattern(self, chips: np.ndarray, h: int, w: int, chip: float) -> np.ndarray:
         """Chips rendered over the frame, scaled so the plain tile has unit RMS."""
         if self._unit is None or self._unit[0] != (h, w):
-            self._unit = ((h, w), 1.0 / float(np.sqrt(np.mean(render(self.chips, h, w, chip, normalise=False) ** 2))))
-        return render(chips, h, w, chip, normalise=False) * self._unit[1]
+            self._unit = ((h, w), 1.0 / float(np.sqrt(np.mean(render(self.chips, h, w, chip) ** 2))))
+        return render(chips, h, w, chip) * self._unit[1]
 
     def _amplitudes(self, frame: np.ndarray, weight: np.ndarray, chip: float) -> np.ndarray:
         """Per-chip amplitudes (mean square 1) that leave each bit's reading, and the sync
@@ -94,12 +94,20 @@ def embed_frames(frames: Iterable[np.ndarray], payload: bytes, *, strength: floa
     return map(Embedder(payload, strength=strength), frames)
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)     # BT.601, as H.264's Y plane
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB (…, 3) → float32 luma (…)."""
+    return np.asarray(rgb, np.float32) @ LUMA
+
+
 def _grey_small(frame: np.ndarray, short_side: int) -> np.ndarray:
     """Luma at the detector's working size (area average, as its scaler does)."""
     from PIL import Image
     h, w, _ = frame.shape
     scale = min(1.0, short_side / min(h, w))
-    grey = np.asarray(frame, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = luma(frame)
     if scale == 1.0:
         return grey
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -109,7 +117,7 @@ def _grey_small(frame: np.ndarray, short_side: int) -> np.ndarray:
 def _texture_weight(frame: np.ndarray) -> np.ndarray:
     """Per-pixel weight (mean 1 over the frame) from local luma contrast, on a 4× smaller copy."""
     h, w, _ = frame.shape
-    small = frame[::4, ::4].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    small = luma(frame[::4, ::4])
     detail = np.abs(small - ndimage.uniform_filter(small, 3))
     activity = ndimage.uniform_filter(detail, 5) + 1.0
     weight = np.clip(activity / activity.mean(), *MASK_RANGE)

@@ -57,14 +57,13 @@ def chip_size(height: int, width: int) -> float:
     return max(MIN_CHIP, min(height, width) / CHIPS_PER_SHORT_SIDE)
 
 
-def render(chips: np.ndarray, height: int, width: int, chip: float, normalise: bool = True) -> np.ndarray:
+def render(chips: np.ndarray, height: int, width: int, chip: float) -> np.ndarray:
     """The tile repeated over a height×width frame, chips ``chip`` pixels wide, bilinear between
-    chip centres (no hard block edges to see); scaled to unit RMS when ``normalise``.
+    chip centres (no hard block edges to see).
 
     Bilinear interpolation is separable: rows @ chips @ columns.T, with each pixel's row of
     ``rows`` holding the weights of its two nearest chip centres (wrapping around the tile)."""
-    out = _interpolation(height, chip) @ chips.astype(np.float32) @ _interpolation(width, chip).T
-    return out / np.sqrt(np.mean(out * out)) if normalise else out
+    return _interpolation(height, chip) @ chips.astype(np.float32) @ _interpolation(width, chip).T
 
 
 @lru_cache(maxsize=8)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import binascii
 import math
-from functools import lru_cache
 import secrets
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,7 +24,6 @@ ALGORITHM = "io.clipproof.watermark.luma-tiles.1"   # the soft-binding assertion
 PAYLOAD_BITS = 64
 MESSAGE_BYTES = PAYLOAD_BITS // 8 + 2             # payload + CRC-16
 BCH_T, BCH_M = 12, 8
-CODED_BITS = 172                                   # 80 message bits + 92 bits of BCH parity
 
 
 @lru_cache(maxsize=1)
@@ -33,11 +32,13 @@ def _bch():
     return bchlib.BCH(t=BCH_T, m=BCH_M)
 
 
+CODED_BITS = MESSAGE_BYTES * 8 + _bch().ecc_bits    # 80 message bits + 92 bits of BCH parity = 172
+
+
 def _bch_decodable_odds() -> float:
-    """P(a random word decodes): codewords × Hamming-ball volume / all words (length 172)."""
-    n, k = MESSAGE_BYTES * 8 + _bch().ecc_bits, MESSAGE_BYTES * 8
-    ball = sum(math.comb(n, i) for i in range(BCH_T + 1))
-    return min(1.0, 2.0 ** (k - n) * ball)
+    """P(a random word decodes): codewords × Hamming-ball volume / all words (length CODED_BITS)."""
+    ball = sum(math.comb(CODED_BITS, i) for i in range(BCH_T + 1))
+    return min(1.0, 2.0 ** (MESSAGE_BYTES * 8 - CODED_BITS) * ball)
 
 
 MAX_ATTEMPTS = 3      # candidate alignments Chase-decoded per search stage
@@ -73,7 +74,7 @@ def decode(soft: np.ndarray, *, chase: bool = True) -> tuple[bytes, int] | None:
     """Soft bits (positive = 1, magnitude = reliability) → (payload, bits corrected), or None
     when no word within reach of the code passes the CRC. Chase decoding: the hard decision
     first, then with subsets of the ``CHASE_BITS`` least reliable bits flipped, fewest first."""
-    soft = np.asarray(soft, np.float64)[:_coded_length()]
+    soft = np.asarray(soft, np.float64)[:CODED_BITS]
     hard = (soft > 0).astype(np.uint8)
     weakest = np.argsort(np.abs(soft))[:CHASE_BITS]
     bch = _bch()
@@ -85,10 +86,6 @@ def decode(soft: np.ndarray, *, chase: bool = True) -> tuple[bytes, int] | None:
         if found is not None:
             return found[0], found[1] + len(chosen)
     return None
-
-
-def _coded_length() -> int:
-    return MESSAGE_BYTES * 8 + _bch().ecc_bits
 
 
 def _decode_word(bch, bits: np.ndarray) -> tuple[bytes, int] | None:

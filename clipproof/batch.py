@@ -101,13 +101,14 @@ def _path_of(row: Any, source: Path) -> str:
     return row["path"]
 
 
-def input_key(path: str) -> str:
-    """What makes an input the same input on a re-run: its path, size and modification time."""
+def input_key(path: str) -> tuple[str, int | None, int | None]:
+    """What makes an input the same input on a re-run — its path, size and modification time —
+    as (key, size, mtime_ns); a file that cannot be seen has no size."""
     try:
         st = os.stat(path)
-        return f"{path}\t{st.st_size}\t{st.st_mtime_ns}"
     except OSError:
-        return f"{path}\tmissing"
+        return f"{path}\tmissing", None, None
+    return f"{path}\t{st.st_size}\t{st.st_mtime_ns}", st.st_size, st.st_mtime_ns
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,13 +128,7 @@ class _Worker:
             start = time.perf_counter()
             outcome = next(iter(self.verifier.verify_many([path])))
             row = outcome.to_dict()
-            try:
-                st = os.stat(path)
-                size, mtime = st.st_size, st.st_mtime_ns
-            except OSError:
-                size, mtime = None, None
-            row.update(path=path, size=size, mtime_ns=mtime, seconds=round(time.perf_counter() - start, 4),
-                       worker_pid=os.getpid())
+            row.update(path=path, seconds=round(time.perf_counter() - start, 4), worker_pid=os.getpid())
             rows.append(json.dumps(row))
         return {"key": list(batch["key"]), "row": rows}
 
@@ -176,13 +171,14 @@ def run_batch(inputs, settings: BatchSettings,
         inputs = _paths_of_dataset(inputs)
     out = output_folder(settings.out)
     done = done_keys(out)
-    keyed = [(p, input_key(p)) for p in inputs]
-    todo = [(p, k) for p, k in keyed if k not in done]
-    summary = BatchSummary(inputs=len(inputs), skipped=len(inputs) - len(todo))
+    keyed = {p: input_key(p) for p in inputs}
+    todo = {p: facts for p, facts in keyed.items() if facts[0] not in done}
+    summary = BatchSummary(inputs=len(keyed), skipped=len(keyed) - len(todo))
     if todo:
         _run_on_ray(todo, settings, out, summary, done, progress)
-    _tally(summary, [done[k] for _, k in keyed if k in done])
-    write_parquet(out, [done[k] for _, k in keyed if k in done])
+    rows = [done[key] for key, _, _ in keyed.values() if key in done]
+    _tally(summary, rows)
+    write_parquet(out, rows)
     return summary
 
 
@@ -192,7 +188,9 @@ def _paths_of_dataset(dataset) -> list[str]:
     return list(dict.fromkeys(str(row["path"]) for row in dataset.select_columns(["path"]).iter_rows()))
 
 
-def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary, done: dict, progress) -> None:
+def _run_on_ray(todo: dict[str, tuple], settings: BatchSettings, out: Path, summary: BatchSummary, done: dict,
+                progress) -> None:
+    """Verify ``todo`` (path → its input_key facts) on Ray, appending each row as it comes."""
     started = time.perf_counter()
     import ray
     import ray.data
@@ -209,7 +207,8 @@ def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary,
     summary.startup_s = time.perf_counter() - started
     started = time.perf_counter()
     rows = TASK_ROWS if settings.detector is None else BATCH_ROWS
-    items = ray.data.from_items([{"path": p, "key": k} for p, k in todo],
+    facts = {key: (size, mtime) for key, size, mtime in todo.values()}
+    items = ray.data.from_items([{"path": p, "key": key} for p, (key, _, _) in todo.items()],
                                 override_num_blocks=max(1, min(-(-len(todo) // rows), 8 * settings.workers)))
     # Ray Data runs a task again when its worker dies, and restarts a dead actor and retries its
     # batch (its defaults: unlimited retries for system failures), so each input gets one row.
@@ -230,7 +229,7 @@ def _run_on_ray(todo, settings: BatchSettings, out: Path, summary: BatchSummary,
                 if key in done:
                     continue      # a retried batch's twin (never expected: kept out all the same)
                 record = json.loads(str(row))
-                record["key"] = key
+                record.update(key=key, size=facts[key][0], mtime_ns=facts[key][1])
                 log.write(json.dumps(record) + "\n")
                 done[key] = record
                 count += 1

@@ -21,7 +21,7 @@ from typing import Iterable
 
 from clipproof.atomic import atomic_output
 from clipproof.display import safe_text
-from clipproof.provenance.report import SOURCE_TYPE_LABELS, Report, score_text
+from clipproof.provenance.report import SOURCE_TYPE_LABELS, Report, media_summary, score_text
 from clipproof.verification import Outcome
 from clipproof.version import __version__
 
@@ -59,7 +59,7 @@ def write_html(outcomes: Iterable[Outcome], path: str | os.PathLike, *, thumbnai
 def render_page(outcomes: list[Outcome], *, thumbnails: bool = True, thumbnails_from: str | os.PathLike | None = None) -> str:
     """The page. Keyframes are read from each report's path, or from ``thumbnails_from`` (one
     file: an upload whose report names the file as the user called it)."""
-    counts = Counter(o.report.verdict if o.report else "error" for o in outcomes)
+    counts = Counter(map(_verdict, outcomes))
     filters = [("all", f"All ({len(outcomes)})")] + [(v, f"{_words(v)} ({n})") for v, n in sorted(counts.items())]
     radios = "".join(
         f'<input type="radio" name="show" id="show-{v}" value="{v}"{" checked" if v == "all" else ""}>'
@@ -225,10 +225,7 @@ def _segment_plot(r: Report) -> str:
 
 def _media(r: Report) -> str:
     m = r.media
-    facts = []
-    if m:
-        timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
-        facts.append(f"{_e(m.container)}/{_e(m.codec)} {m.width}×{m.height}, {timing}{', audio' if m.has_audio else ''}")
+    facts = [media_summary(m, quote=_e)] if m else []
     facts.append(f"sha256 <code class=\"hash\">{_e(r.sha256)}</code>")
     return "<h3>File</h3><p>" + "<br>".join(facts) + "</p>"
 

@@ -294,11 +294,7 @@ def render_text(report: Report) -> str:
         lines += [f"    {s.start_s:6.1f}–{s.end_s:6.1f} s  {_bar(s.p_synthetic)} {score_text(s.p_synthetic)}"
                   for s in d.segments]
     if r.media:
-        m = r.media
-        shape = f"{m.width}x{m.height}"
-        timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
-        lines.append(f"  Media:       {f(m.container)}/{f(m.codec)} {shape}, {timing}"
-                     + (", audio" if m.has_audio else ""))
+        lines.append(f"  Media:       {media_summary(r.media)}")
     if r.watermark:
         w = r.watermark
         if w.found:
@@ -308,6 +304,12 @@ def render_text(report: Report) -> str:
             lines.append(f"  Watermark:   {f(w.note)}")
     lines.append(f"  sha256:      {r.sha256}")
     return "\n".join(lines)
+
+
+def media_summary(m: MediaInfo, quote=safe_text) -> str:
+    """"mp4/h264 1280x720, 12 fps, 36 frames, 3 s, audio", the file's own words through ``quote``."""
+    timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
+    return f"{quote(m.container)}/{quote(m.codec)} {m.width}x{m.height}, {timing}" + (", audio" if m.has_audio else "")
 
 
 def _line(text: str) -> str:

@@ -206,6 +206,8 @@ def _use_desk(driver, url: str, ai_clip: Path, capture_clip: Path, tmp_path: Pat
     second, third = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#results li")[1:]]
     assert "stripped.mp4" in second and "uncertain" in second and "download JSON" in second
     assert "junk.mp4" in third and "invalid-media" in third
-    assert "Done: 2 files verified." in driver.find_element(By.ID, "status").text
+    # The status line is set once the last result is on the page: wait for it, then read it.
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Done"))
+    assert driver.find_element(By.ID, "status").text == "Done: 2 files verified."
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
     assert errors == []

@@ -599,9 +599,12 @@ def _detector_train(args) -> int:
 def _detector_eval(args) -> int:
     if args.folder:
         from clipproof.detector.folder_eval import evaluate_folder, folder_table
-        result = evaluate_folder(args.folder, args.weights, args.out, log=lambda m: print(m, file=sys.stderr))
+        result = evaluate_folder(args.folder, args.weights, args.out, log=lambda m: print(m, file=sys.stderr),
+                                 parity=args.parity)
         print(json.dumps(result) if args.json else folder_table(result))
         return 0
+    if args.parity:
+        raise UsageError("--parity goes with --folder (a corpus has its format variants built in)")
     if not args.weights:
         raise UsageError("--corpus needs --weights (the bundled detector is evaluated on folders: --folder)")
     from clipproof.detector.evaluate import evaluate, table
@@ -664,6 +667,9 @@ def _add_detector(sub) -> None:
                        help="any folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv), "
                             "scored as verify scores them")
     e.add_argument("--weights", metavar="DIR", help="detector weights folder (with --folder, default: the bundled one)")
+    e.add_argument("--parity", action="store_true",
+                   help="with --folder: also score each real clip as public generators publish theirs (2 s, "
+                        "<= 512 px, a 256-colour GIF round trip) and each synthetic clip upscaled to 720p")
     e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
     _add_common(e, quiet=False, json_output=True)

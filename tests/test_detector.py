@@ -387,6 +387,32 @@ def test_eval_on_a_folder_of_labelled_clips(tmp_path):
         evaluate_folder(only_real)
 
 
+@pytest.mark.slow      # scores a 720p clip
+def test_eval_parity_scores_each_label_in_the_other_labels_format(tmp_path):
+    from clipproof.demo import moving_scene
+    from clipproof.detector.folder_eval import evaluate_folder, labelled_clips, parity_clips
+    from clipproof.detector.inference import load_detector
+    from clipproof.media import probe, write_mp4
+    if load_detector() is None:
+        pytest.skip("no bundled detector weights in this checkout")
+    folder = tmp_path / "labelled"
+    for kind, name, (w, h), frames in (("real", "cam__a", (1280, 720), 60), ("real", "cam__b", (96, 64), 12),
+                                       ("synthetic", "genx__a", (128, 96), 16)):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        write_mp4(moving_scene(frames, w, h, seed=len(name)), folder / kind / f"{name}.mp4", fps=12)
+    clips = labelled_clips(folder)
+    derived = [probe(c.path) for c in parity_clips(clips, tmp_path / "work")]
+    sizes = {c.path.stem: (m.width, m.height, m.frames) for c, m in zip(clips, derived)}
+    # The large real clip: its first 2 s, fitted into 512 px; the small one keeps its size.
+    assert sizes == {"cam__a": (512, 288, 24), "cam__b": (96, 64, 12), "genx__a": (960, 720, 16)}
+    result = evaluate_folder(folder, parity=True)
+    assert result["overall"]["real"] == 2 and result["overall"]["synthetic"] == 1
+    gif, up = result["parity"]["real_as_gif"], result["parity"]["synthetic_at_720p"]
+    assert {c["form"] for c in gif["clips"]} == {"gif", "original"} and gif["overall"]["real"] == 2
+    assert {(c["label"], c["form"]) for c in up["clips"]} == {("real", "original"), ("synthetic", "720p")}
+    assert {c["form"] for c in result["clips"]} == {"original"}
+
+
 def test_onnx_export_scores_as_torch_does_and_a_stale_one_is_ignored(clip, tmp_path):
     import shutil
 

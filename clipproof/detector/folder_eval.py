@@ -10,6 +10,13 @@ Each clip is scored by the same ``Detector.score`` that ``verify`` calls (whole-
 P(synthetic), segments and all). Reported, overall and per generator or source: AUC, AP, recall
 at 1 % and 5 % false-positive rate, ECE, and how often the verdict ``verify`` would give without
 credentials flags the clip, calls it real, or is uncertain.
+
+With ``parity``, each clip is also scored in the other label's format, since public generators'
+samples are mostly published as palette GIFs (wild-dev's are: 256 colours, at most 512 px, 16–48
+frames) and camera footage is not: every real or rendered clip also as a generator's sample is
+published (its first 2 s, at most 512 px on the long side, a 256-colour dithered palette round
+trip, H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to 720p
+as a player or a re-upload shows it. A detector that scores the format flips on these pairs.
 Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
 codec, bit rate; cross-validated): a detector no better than that has learned the format.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,9 @@ SYNTHETIC_FOLDERS = {"synthetic", "generated", "fake", "ai"}
 REAL_FOLDERS = {"real", "camera", "authentic"}
 RENDERED_FOLDERS = {"rendered", "animation", "cgi"}
 FPR_POINTS = (0.01, 0.05)
+PARITY_SECONDS = 2.0         # a generator's published sample: 16–48 frames
+PARITY_GIF_SIDE = 512        # ... at most 512 px on its long side
+PARITY_HEIGHT = 720          # a synthetic clip as a player shows it
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class LabelledClip:
     label: int               # 1 synthetic, 0 not generated (camera or rendered)
     group: str               # the generator or source
     kind: str                # "synthetic", "real" or "rendered"
+    form: str = "original"   # "original", or the other label's format: "gif" (real), "720p" (synthetic)
 
 
 def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print) -> list[LabelledClip]:
@@ -90,11 +102,40 @@ def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip
     return clips
 
 
+def parity_clips(clips: list[LabelledClip], work: Path, log: Callable[[str], None] = print) -> list[LabelledClip]:
+    """Each clip in the other label's format, written under ``work`` (see the module's text)."""
+    from clipproof.datasets.variants import Variant
+    from clipproof.media import probe, read_frames, write_mp4
+    work.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, clip in enumerate(clips):
+        try:
+            info = probe(clip.path)
+            if clip.label == 0:
+                frames, _ = read_frames(clip.path, end_s=PARITY_SECONDS)
+                scale = min(1.0, PARITY_GIF_SIDE / max(frames.shape[1:3]))
+                if scale < 1:
+                    frames = Variant("fit", scale=scale).apply(frames)
+                frames, form = Variant("gif256", palette=256).apply(frames), "gif"
+            else:
+                frames, _ = read_frames(clip.path)
+                if frames.shape[1] < PARITY_HEIGHT:
+                    frames = Variant("up", scale=PARITY_HEIGHT / frames.shape[1]).apply(frames)
+                form = "720p"
+            path = write_mp4(frames, work / f"{i:04d}-{form}.mp4", fps=info.fps or 8.0, crf=18)
+        except ClipproofError as e:
+            log(f"note: no {'GIF' if clip.label == 0 else '720p'} form of {clip.path} ({e.reason})")
+            continue
+        out.append(LabelledClip(path, clip.label, clip.group, clip.kind, form))
+    return out
+
+
 def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None = None,
-                    out: str | os.PathLike | None = None, log: Callable[[str], None] = print) -> dict:
-    """Score every labelled clip of ``folder`` as verify would; the figures as a dict."""
+                    out: str | os.PathLike | None = None, log: Callable[[str], None] = print,
+                    parity: bool = False) -> dict:
+    """Score every labelled clip of ``folder`` as verify would (with ``parity``, also each in
+    the other label's format); the figures as a dict."""
     from clipproof.detector.inference import load_detector
-    from clipproof.media import probe
 
     clips = labelled_clips(folder, log)
     if out is not None:
@@ -102,6 +143,14 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
     detector = load_detector(weights)
     if detector is None:
         raise UsageError("no detector weights: give --weights")
+    if not parity:
+        return _evaluate(folder, clips, detector, out, log)
+    with tempfile.TemporaryDirectory(prefix="clipproof-parity-") as work:
+        return _evaluate(folder, clips + parity_clips(clips, Path(work), log), detector, out, log)
+
+
+def _evaluate(folder, clips: list[LabelledClip], detector, out, log) -> dict:
+    from clipproof.media import probe
     from clipproof.provenance.read import Credentials
     from clipproof.provenance.report import decide
     scores, verdicts, media, sizes, kept = [], [], [], [], []
@@ -120,21 +169,17 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
         sizes.append(clip.path.stat().st_size)
         kept.append(clip)
     p, v = np.array(scores, float), np.array(verdicts)
-    y = np.array([c.label for c in kept])
-    groups = np.array([c.group for c in kept])
-    kinds = np.array([c.kind for c in kept])
-    cal = detector.calibration
-    result = {
-        "folder": str(folder), "weights": str(detector.folder), "thresholds": {"low": cal.low, "high": cal.high},
-        "overall": figures(p, y, v),
-        "per_generator": {g: figures(p[(groups == g) | (y == 0)], y[(groups == g) | (y == 0)], v[(groups == g) | (y == 0)])
-                          for g in sorted(set(groups[y == 1]))},
-        "per_real_source": {g: verdict_rates(v[groups == g]) for g in sorted(set(groups[y == 0]))},
-        "rendered": verdict_rates(v[kinds == "rendered"]),
-        "format_only": format_only_auc(media, sizes, y),
-        "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "p_synthetic": float(s), "verdict": str(w)}
-                  for c, s, w in zip(kept, p, v)],
-    }
+    y, forms = np.array([c.label for c in kept]), np.array([c.form for c in kept])
+    scored = _Scored(kept, p, v, media, sizes)
+    original = forms == "original"
+    result = {"folder": str(folder), "weights": str(detector.folder),
+              "thresholds": {"low": detector.calibration.low, "high": detector.calibration.high},
+              **scored.figures(original)}
+    if not original.all():
+        # Each label in the other's format against the other label as it is: the pairs that a
+        # detector of formats gets backwards.
+        result["parity"] = {"real_as_gif": scored.figures((forms == "gif") | (original & (y == 1))),
+                            "synthetic_at_720p": scored.figures((forms == "720p") | (original & (y == 0)))}
     if out is not None:
         out = Path(out)
         with atomic_output(out / "eval.json") as tmp:
@@ -142,6 +187,34 @@ def evaluate_folder(folder: str | os.PathLike, weights: str | os.PathLike | None
         with atomic_output(out / "eval.md") as tmp:
             tmp.write_text(folder_table(result) + "\n", encoding="utf-8")
     return result
+
+
+@dataclass
+class _Scored:
+    clips: list[LabelledClip]
+    p: np.ndarray
+    verdicts: np.ndarray
+    media: list
+    sizes: list[int]
+
+    def figures(self, keep: np.ndarray) -> dict:
+        """The figures of the clips ``keep`` selects: overall, per generator and real source,
+        rendered, the format-only floor, and each clip's score."""
+        clips = [c for c, k in zip(self.clips, keep) if k]
+        p, v = self.p[keep], self.verdicts[keep]
+        y, groups = np.array([c.label for c in clips]), np.array([c.group for c in clips])
+        kinds = np.array([c.kind for c in clips])
+        return {
+            "overall": figures(p, y, v),
+            "per_generator": {g: figures(p[(groups == g) | (y == 0)], y[(groups == g) | (y == 0)],
+                                         v[(groups == g) | (y == 0)]) for g in sorted(set(groups[y == 1]))},
+            "per_real_source": {g: verdict_rates(v[groups == g]) for g in sorted(set(groups[y == 0]))},
+            "rendered": verdict_rates(v[kinds == "rendered"]),
+            "format_only": format_only_auc([m for m, k in zip(self.media, keep) if k],
+                                           [s for s, k in zip(self.sizes, keep) if k], y),
+            "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "form": c.form,
+                       "p_synthetic": float(s), "verdict": str(w)} for c, s, w in zip(clips, p, v)],
+        }
 
 
 def figures(p: np.ndarray, y: np.ndarray, verdicts: np.ndarray) -> dict:
@@ -201,16 +274,26 @@ def format_only_auc(media: list, sizes: list[int], y: np.ndarray, folds: int = 5
 
 def folder_table(result: dict) -> str:
     from clipproof.detector.evaluate import metric
+
+    def row(name: str, m: dict) -> str:
+        return (f"| {name} | {m['real']}/{m['synthetic']} | {metric(m['auc'])} | {metric(m['ap'])} | "
+                f"{metric(m.get('recall_at_fpr_0.01'))} | {metric(m.get('recall_at_fpr_0.05'))} | "
+                f"{metric(m['ece'])} | {metric(m['synthetic_flagged'])} | {metric(m['real_flagged'])} | "
+                f"{metric(m['uncertain'])} |")
     lines = ["| subset | clips (real/synth) | AUC | AP | recall@1%FPR | recall@5%FPR | ECE | synth flagged | real flagged | uncertain |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, m in [("overall", result["overall"])] + [(f"generator {k}", v) for k, v in result["per_generator"].items()]:
-        lines.append(f"| {name} | {m['real']}/{m['synthetic']} | {metric(m['auc'])} | {metric(m['ap'])} | "
-                     f"{metric(m.get('recall_at_fpr_0.01'))} | {metric(m.get('recall_at_fpr_0.05'))} | "
-                     f"{metric(m['ece'])} | {metric(m['synthetic_flagged'])} | {metric(m['real_flagged'])} | "
-                     f"{metric(m['uncertain'])} |")
+    lines += [row("overall", result["overall"])]
+    lines += [row(f"generator {k}", v) for k, v in result["per_generator"].items()]
+    parity = result.get("parity", {})
+    names = {"real_as_gif": "real clips as GIFs vs synthetic", "synthetic_at_720p": "synthetic at 720p vs real"}
+    lines += [row(names[k], v["overall"]) for k, v in parity.items()]
     lines.append("\n| real source | clips | flagged synthetic | called likely real | uncertain |\n|---|---:|---:|---:|---:|")
-    for name, m in list(result["per_real_source"].items()) + [("(all rendered)", result["rendered"])]:
+    sources = list(result["per_real_source"].items()) + [("(all rendered)", result["rendered"])]
+    if "real_as_gif" in parity:
+        sources += [(f"{k} as GIF", v) for k, v in parity["real_as_gif"]["per_real_source"].items()]
+    for name, m in sources:
         lines.append(f"| {name} | {m['clips']} | {metric(m['flagged'])} | {metric(m['called_real'])} | {metric(m['uncertain'])} |")
     fo = result["format_only"]
-    lines.append(f"\nFormat-only classifier (cross-validated, {', '.join(fo['features'])}): AUC {metric(fo['auc'])}.")
+    lines.append(f"\nFormat-only classifier (cross-validated, {', '.join(fo['features'])}): AUC {metric(fo['auc'])}"
+                 + "".join(f"; {names[k]} {metric(v['format_only']['auc'])}" for k, v in parity.items()) + ".")
     return "\n".join(lines)

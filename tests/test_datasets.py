@@ -314,6 +314,18 @@ def test_publication_formats_as_variants_for_both_labels():
     assert all(len(np.unique(f.reshape(-1, 3), axis=0)) <= 64 for f in quantized)
     assert len(np.unique(frames[0].reshape(-1, 3), axis=0)) > 64          # it did reduce the colours
     assert up.apply(frames).shape == (3, 64, 96, 3) and (gif.name, up.name) == ("gif64", "up2")
-    for bad in ({"gif_palette": [300]}, {"upscale": [0.5]}, {"downscale": [2.0]}):
+    # Ordered dithering leaves the period-2 checkerboard some published samples carry; error
+    # diffusion does not.
+    (ordered,) = variants_from(gif_ordered=[16])
+    smooth = np.repeat(np.repeat(np.linspace(40, 200, 64, dtype=np.float32)[None, None, :, None], 64, 1), 3, 3)
+    smooth = smooth.astype(np.uint8).repeat(2, 0)
+
+    def checker(arr):
+        y = arr[0].astype(float).mean(axis=2)
+        return abs(np.fft.fft2(y - y.mean())[32, 32]) / y.size
+    dithered = ordered.apply(smooth)
+    assert ordered.name == "gif16-ordered" and len(np.unique(dithered[0].reshape(-1, 3), axis=0)) <= 16
+    assert checker(dithered) > 1.0 > 0.2 > checker(variants_from(gif_palette=[16])[0].apply(smooth))
+    for bad in ({"gif_palette": [300]}, {"gif_ordered": [1]}, {"upscale": [0.5]}, {"downscale": [2.0]}):
         with pytest.raises(UsageError):
             variants_from(**bad)

@@ -401,14 +401,16 @@ def test_eval_parity_scores_each_label_in_the_other_labels_format(tmp_path):
         (folder / kind).mkdir(parents=True, exist_ok=True)
         write_mp4(moving_scene(frames, w, h, seed=len(name)), folder / kind / f"{name}.mp4", fps=12)
     clips = labelled_clips(folder)
-    derived = [probe(c.path) for c in parity_clips(clips, tmp_path / "work")]
-    sizes = {c.path.stem: (m.width, m.height, m.frames) for c, m in zip(clips, derived)}
+    derived = parity_clips(clips, tmp_path / "work")
+    sizes = {(c.path.stem[:4], c.form): (m.width, m.height, m.frames) for c, m in zip(derived, map(probe, (c.path for c in derived)))}
     # The large real clip: its first 2 s, fitted into 512 px; the small one keeps its size.
-    assert sizes == {"cam__a": (512, 288, 24), "cam__b": (96, 64, 12), "genx__a": (960, 720, 16)}
+    assert sizes == {("0000", "gif"): (512, 288, 24), ("0000", "gif-ordered"): (512, 288, 24),
+                     ("0001", "gif"): (96, 64, 12), ("0001", "gif-ordered"): (96, 64, 12), ("0002", "720p"): (960, 720, 16)}
     result = evaluate_folder(folder, parity=True)
     assert result["overall"]["real"] == 2 and result["overall"]["synthetic"] == 1
     gif, up = result["parity"]["real_as_gif"], result["parity"]["synthetic_at_720p"]
     assert {c["form"] for c in gif["clips"]} == {"gif", "original"} and gif["overall"]["real"] == 2
+    assert {c["form"] for c in result["parity"]["real_as_ordered_gif"]["clips"]} == {"gif-ordered", "original"}
     assert {(c["label"], c["form"]) for c in up["clips"]} == {("real", "original"), ("synthetic", "720p")}
     assert {c["form"] for c in result["clips"]} == {"original"}
 

@@ -21,6 +21,7 @@ A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
     downscale = [0.5]
     center_crop = [0.8]
     gif_palette = [256]         # a GIF round trip: adaptive palette, dithered
+    gif_ordered = [64]          # ... with ordered (Bayer) dithering, as some encoders do
     upscale = [2.0]             # a player's upscale
     [[synthetic]]               # clips from a generator (see clipproof.datasets.synthetic)
     generator = "latte-xs"

@@ -14,8 +14,9 @@ credentials flags the clip, calls it real, or is uncertain.
 With ``parity``, each clip is also scored in the other label's format, since public generators'
 samples are mostly published as palette GIFs (wild-dev's are: 256 colours, at most 512 px, 16–48
 frames) and camera footage is not: every real or rendered clip also as a generator's sample is
-published (its first 2 s, at most 512 px on the long side, a 256-colour dithered palette round
-trip, H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to 720p
+published (its first 2 s, at most 512 px on the long side, a GIF round trip with a 256-colour
+palette and error diffusion and one with 64 colours and ordered dithering — the checkerboard some
+published samples carry — then H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to 720p
 as a player or a re-upload shows it. A detector that scores the format flips on these pairs.
 Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
 codec, bit rate; cross-validated): a detector no better than that has learned the format.
@@ -102,31 +103,37 @@ def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip
     return clips
 
 
+# The other label's format: how public generators' samples are published (GIFs, some with an
+# adaptive 256-colour palette and error diffusion, some with a small palette and ordered
+# dithering), and how a player or a re-upload shows a small clip (720p).
+PARITY_FORMS = {"gif": ("palette", 256, "diffusion"), "gif-ordered": ("palette", 64, "ordered"),
+                "720p": ("height", PARITY_HEIGHT, None)}
+
+
 def parity_clips(clips: list[LabelledClip], work: Path, log: Callable[[str], None] = print) -> list[LabelledClip]:
-    """Each clip in the other label's format, written under ``work`` (see the module's text)."""
+    """Each clip in the other label's format, written under ``work`` (see the module's text): a
+    real or rendered clip in each GIF form, a synthetic clip at 720p."""
     from clipproof.datasets.variants import Variant
     from clipproof.media import probe, read_frames, write_mp4
     work.mkdir(parents=True, exist_ok=True)
     out = []
     for i, clip in enumerate(clips):
+        forms = [f for f, (kind, _, _) in PARITY_FORMS.items() if (kind == "palette") == (clip.label == 0)]
         try:
             info = probe(clip.path)
-            if clip.label == 0:
-                frames, _ = read_frames(clip.path, end_s=PARITY_SECONDS)
-                scale = min(1.0, PARITY_GIF_SIDE / max(frames.shape[1:3]))
-                if scale < 1:
-                    frames = Variant("fit", scale=scale).apply(frames)
-                frames, form = Variant("gif256", palette=256).apply(frames), "gif"
-            else:
-                frames, _ = read_frames(clip.path)
-                if frames.shape[1] < PARITY_HEIGHT:
-                    frames = Variant("up", scale=PARITY_HEIGHT / frames.shape[1]).apply(frames)
-                form = "720p"
-            path = write_mp4(frames, work / f"{i:04d}-{form}.mp4", fps=info.fps or 8.0, crf=18)
+            frames, _ = read_frames(clip.path, end_s=PARITY_SECONDS if clip.label == 0 else None)
+            for form in forms:
+                kind, amount, dither = PARITY_FORMS[form]
+                if kind == "palette":
+                    scale = min(1.0, PARITY_GIF_SIDE / max(frames.shape[1:3]))
+                    fitted = Variant("fit", scale=scale).apply(frames) if scale < 1 else frames
+                    made = Variant(form, palette=amount, dither=dither).apply(fitted)
+                else:
+                    made = Variant(form, scale=amount / frames.shape[1]).apply(frames) if frames.shape[1] < amount else frames
+                path = write_mp4(made, work / f"{i:04d}-{form}.mp4", fps=info.fps or 8.0, crf=18)
+                out.append(LabelledClip(path, clip.label, clip.group, clip.kind, form))
         except ClipproofError as e:
-            log(f"note: no {'GIF' if clip.label == 0 else '720p'} form of {clip.path} ({e.reason})")
-            continue
-        out.append(LabelledClip(path, clip.label, clip.group, clip.kind, form))
+            log(f"note: no {'/'.join(forms)} form of {clip.path} ({e.reason})")
     return out
 
 
@@ -178,8 +185,10 @@ def _evaluate(folder, clips: list[LabelledClip], detector, out, log) -> dict:
     if not original.all():
         # Each label in the other's format against the other label as it is: the pairs that a
         # detector of formats gets backwards.
-        result["parity"] = {"real_as_gif": scored.figures((forms == "gif") | (original & (y == 1))),
-                            "synthetic_at_720p": scored.figures((forms == "720p") | (original & (y == 0)))}
+        result["parity"] = {
+            "real_as_gif": scored.figures((forms == "gif") | (original & (y == 1))),
+            "real_as_ordered_gif": scored.figures((forms == "gif-ordered") | (original & (y == 1))),
+            "synthetic_at_720p": scored.figures((forms == "720p") | (original & (y == 0)))}
     if out is not None:
         out = Path(out)
         with atomic_output(out / "eval.json") as tmp:
@@ -285,12 +294,14 @@ def folder_table(result: dict) -> str:
     lines += [row("overall", result["overall"])]
     lines += [row(f"generator {k}", v) for k, v in result["per_generator"].items()]
     parity = result.get("parity", {})
-    names = {"real_as_gif": "real clips as GIFs vs synthetic", "synthetic_at_720p": "synthetic at 720p vs real"}
+    names = {"real_as_gif": "real clips as GIFs vs synthetic", "real_as_ordered_gif": "real clips as ordered-dither GIFs vs synthetic",
+             "synthetic_at_720p": "synthetic at 720p vs real"}
     lines += [row(names[k], v["overall"]) for k, v in parity.items()]
     lines.append("\n| real source | clips | flagged synthetic | called likely real | uncertain |\n|---|---:|---:|---:|---:|")
     sources = list(result["per_real_source"].items()) + [("(all rendered)", result["rendered"])]
-    if "real_as_gif" in parity:
-        sources += [(f"{k} as GIF", v) for k, v in parity["real_as_gif"]["per_real_source"].items()]
+    for form, label in (("real_as_gif", "GIF"), ("real_as_ordered_gif", "ordered-dither GIF")):
+        if form in parity:
+            sources += [(f"{k} as {label}", v) for k, v in parity[form]["per_real_source"].items()]
     for name, m in sources:
         lines.append(f"| {name} | {m['clips']} | {metric(m['flagged'])} | {metric(m['called_real'])} | {metric(m['uncertain'])} |")
     fo = result["format_only"]

@@ -54,6 +54,8 @@ class BatchSummary:
     verified: int = 0
     seconds: float = 0.0               # verifying, from Ray's start to the last row
     startup_s: float = 0.0             # starting (or joining) Ray
+    first_rows: int = 0                # rows in the first results to come back
+    first_s: float = 0.0               # ... and when they came: workers started, imports done
     verdicts: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     exit_codes: Counter = field(default_factory=Counter)
@@ -61,6 +63,13 @@ class BatchSummary:
     @property
     def files_per_s(self) -> float:
         return self.verified / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_files_per_s(self) -> float:
+        """Files/s once the first results are back (workers up, imports done): the rate a long
+        batch runs at."""
+        rows, seconds = self.verified - self.first_rows, self.seconds - self.first_s
+        return rows / seconds if rows > 0 and seconds > 0 else self.files_per_s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +246,8 @@ def _run_on_ray(todo: dict[str, tuple], settings: BatchSettings, out: Path, summ
             os.fsync(log.fileno())
             summary.verified = count
             summary.seconds = time.perf_counter() - started
+            if not summary.first_rows:
+                summary.first_rows, summary.first_s = count, summary.seconds
             if progress:
                 progress(count, len(todo))
 
@@ -273,7 +284,8 @@ def write_parquet(out: Path, rows: list[dict]) -> Path:
 
 def print_summary(summary: BatchSummary, out: Path, file=sys.stdout) -> None:
     print(f"{summary.inputs} inputs: {summary.verified} verified now, {summary.skipped} done before; "
-          f"{summary.files_per_s:.1f} files/s (Ray started in {summary.startup_s:.1f} s)", file=file)
+          f"{summary.files_per_s:.1f} files/s, {summary.steady_files_per_s:.1f} after the first results "
+          f"(Ray started in {summary.startup_s:.1f} s)", file=file)
     for verdict, n in sorted(summary.verdicts.items()):
         print(f"  {verdict:<24} {n}", file=file)
     for kind, n in sorted(summary.errors.items()):

@@ -282,6 +282,7 @@ def _batch(args) -> int:
         print(json.dumps({"inputs": summary.inputs, "verified": summary.verified, "skipped": summary.skipped,
                           "seconds": round(summary.seconds, 3), "startup_s": round(summary.startup_s, 3),
                           "files_per_s": round(summary.files_per_s, 2),
+                          "steady_files_per_s": round(summary.steady_files_per_s, 2),
                           "verdicts": dict(summary.verdicts), "errors": dict(summary.errors),
                           "results": str(Path(args.out) / "results.jsonl")}))
     elif not args.quiet:

@@ -329,3 +329,33 @@ def test_publication_formats_as_variants_for_both_labels():
     for bad in ({"gif_palette": [300]}, {"gif_ordered": [1]}, {"upscale": [0.5]}, {"downscale": [2.0]}):
         with pytest.raises(UsageError):
             variants_from(**bad)
+
+
+def test_a_labelled_folder_is_a_corpus_source_split_by_generator(tmp_path):
+    # Generator outputs and footage from elsewhere (a folder as `detector eval --folder` reads
+    # it) train like any source: native crops, several per window of a short clip, the labels
+    # and generators kept, each generator's clips dealt out over the splits.
+    folder = tmp_path / "wild"
+    for kind, names in (("synthetic", [f"genx__{i}" for i in range(4)] + [f"geny__{i}" for i in range(4)]),
+                        ("real", ["cam__a", "cam__b", "cam__c"]), ("rendered", ["toon"])):
+        (folder / kind).mkdir(parents=True)
+        for name in names:
+            write_mp4(moving_scene(16, 96, 80, seed=sum(map(ord, name))), folder / kind / f"{name}.mp4", fps=8)
+    recipe = recipe_from_dict({"seed": 1, "clip": {"frames": 8, "width": 32, "height": 32, "windows": 2,
+                                                   "native": True, "crops": 3},
+                               "labelled": [{"path": str(folder)}], "variants": {"gif_ordered": [64]}})
+    records = build_corpus(recipe, tmp_path / "c", show_progress=False, log=lambda m: None).records
+    originals = [r for r in records if r.variant == "original"]
+    assert len(originals) == 12 * 2 * 3 and {r.width for r in records} == {32}
+    assert {r.generator for r in originals if r.label == "synthetic"} == {"genx", "geny"}
+    assert {r.label for r in originals if "rendered" in r.source or "cam" in r.source} == {"real"}
+    for gen in ("genx", "geny"):
+        assert {r.split for r in originals if r.generator == gen} == {"train", "val", "test"}
+    # Crops of one window share its frames' times but not their place.
+    first = [r for r in originals if r.source.endswith("/genx__0")]
+    assert len({r.sha256 for r in first}) == 6 and len({r.start_s for r in first}) == 2
+    assert {r.variant for r in records} == {"original", "gif64-ordered"}
+    with pytest.raises(UsageError, match="native"):
+        recipe_from_dict({"labelled": [{"path": str(folder)}], "clip": {"crops": 2}})
+    with pytest.raises(UsageError, match="one key"):
+        recipe_from_dict({"labelled": [{"path": str(folder), "label": "x"}]})

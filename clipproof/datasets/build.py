@@ -31,7 +31,7 @@ from clipproof.datasets.clips import ClipSpec, cut_windows
 from clipproof.datasets.recipe import Recipe
 from clipproof.datasets.reconstructed import MODE as RECONSTRUCT
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
-                                        sample_sources, still_sources)
+                                        labelled_sources, labelled_stratum, sample_sources, still_sources)
 from clipproof.datasets.variants import Variant
 from clipproof.digest import sha256_file
 from clipproof.errors import ClipproofError, UsageError
@@ -90,15 +90,15 @@ def store_clip(frames: np.ndarray, fps: float, corpus: Path, template: ClipRecor
     return out
 
 
-def _real_source_clips(source: Source, spec: ClipSpec, variants: tuple[Variant, ...], corpus: Path,
-                       seed: int) -> dict:
-    """Worker: every clip of one real source, or the reason it was skipped (nothing left behind)."""
+def _source_clips(source: Source, spec: ClipSpec, variants: tuple[Variant, ...], corpus: Path, seed: int) -> dict:
+    """Worker: every clip of one footage source (real, or a labelled folder's generator output),
+    or the reason it was skipped (nothing left behind)."""
     records: list[ClipRecord] = []
     try:
         for window in cut_windows(source, spec, seed):
             template = ClipRecord(
-                id=f"{slug(source.name)}-w{window.index}", path="", sha256="", label="real",
-                source=source.name, generator=None, mode=None, split=None, frames=0, fps=0.0,
+                id=f"{slug(source.name)}-w{window.index}", path="", sha256="", label=source.label,
+                source=source.name, generator=source.generator, mode=None, split=None, frames=0, fps=0.0,
                 width=0, height=0, codec="", crf=None, parent_id=None, seed=seed, group=source.group,
                 start_s=window.start_s)
             records += store_clip(window.frames, window.fps, corpus, template, spec, variants)
@@ -129,6 +129,8 @@ def resolve_sources(recipe: Recipe, log: Callable[[str], None]) -> tuple[list[So
             found, bad = sample_sources(cache), []
         sources += found
         skipped += bad
+    for entry in recipe.labelled:
+        sources += labelled_sources(entry.path)
     names = [s.name for s in sources]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -209,13 +211,13 @@ def _run_sources(todo: list[Source], recipe: Recipe, corpus: Path, workers: int,
         args = (recipe.clip, recipe.variants, corpus, recipe.seed)
         if workers <= 1:
             for source in todo:
-                report(_real_source_clips(source, *args))
+                report(_source_clips(source, *args))
             return
         import multiprocessing
         # spawn: workers start clean, without this process's threads (rich's refresher, c2pa).
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_worker_init) as pool:
-            futures = [pool.submit(_real_source_clips, s, *args) for s in todo]
+            futures = [pool.submit(_source_clips, s, *args) for s in todo]
             for future in as_completed(futures):
                 report(future.result())
 
@@ -272,7 +274,8 @@ def _stratum(r: ClipRecord) -> str:
         # A reconstruction shares its real clip's footage group: dealt out with the real clips.
         return "real:still" if (r.group or "").startswith("still-pan:") else "real:video"
     if r.label == "synthetic":
-        return f"synthetic:{r.source}"
+        # A labelled folder's clips are each a source of their own: dealt out by generator.
+        return f"synthetic:{labelled_stratum(r.source) or r.source}"
     return "real:still" if r.source.startswith("still-pan:") else "real:video"
 
 

@@ -27,10 +27,15 @@ class ClipSpec:
     # Crop width x height at the source's own resolution (a random place per window) instead of
     # scaling the whole frame down: generation traces live in single pixels.
     native: bool = False
+    # Native crops per window, each stored as its own clip: a short source (a generator's
+    # 16-frame sample) has one window, and one crop of it is too little of it to learn from.
+    crops: int = 1
 
     def __post_init__(self):
-        if self.frames < 1 or self.windows < 1 or self.stride < 1:
-            raise UsageError("frames, windows and stride must be at least 1")
+        if self.frames < 1 or self.windows < 1 or self.stride < 1 or self.crops < 1:
+            raise UsageError("frames, windows, stride and crops must be at least 1")
+        if self.crops > 1 and not self.native:
+            raise UsageError("crops > 1 needs native = true (whole frames have one crop)")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
             raise UsageError(f"clip size must be even and at least 16x16, got {self.width}x{self.height}")
         if self.fps is not None and self.fps <= 0:
@@ -41,7 +46,7 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class Window:
-    index: int
+    index: int                 # window number, times crops, plus the crop's number
     start_s: float
     fps: float
     frames: np.ndarray     # uint8 (T, H, W, 3)
@@ -77,15 +82,17 @@ def cut_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window]:
     for i, start in enumerate(starts):
         # From half a frame before the start (timestamps are rounded, frame indices are not),
         # a few frames of slack at the end, then count frames rather than trust timestamps.
-        place = {"native_crops": [tuple(rng.uniform(0.0, 1.0, 2))]} if spec.native else {"crop": True}
+        place = ({"native_crops": [tuple(rng.uniform(0.0, 1.0, 2)) for _ in range(spec.crops)]} if spec.native
+                 else {"crop": True})
         frames, _ = read_frames(source.path, size=(spec.width, spec.height), start_s=max(0.0, (start - 0.5) / info.fps),
                                 end_s=(start + span + 2.5) / info.fps, **place)
-        frames = (frames[:, 0] if spec.native else frames)[:span][::stride]
-        if len(frames) < spec.frames:
+        if len(frames[:span][::stride]) < spec.frames:
             raise InvalidMediaError(
-                f"{source.path}: only {len(frames)} of {spec.frames} frames found from {start / info.fps:.2f} s "
-                f"(dropped frames, broken timestamps, or data truncated or corrupt)")
-        yield Window(i, round(start / info.fps, 3), round(info.fps / stride, 3), frames)
+                f"{source.path}: only {len(frames[:span][::stride])} of {spec.frames} frames found from "
+                f"{start / info.fps:.2f} s (dropped frames, broken timestamps, or data truncated or corrupt)")
+        for k in range(spec.crops):
+            cut = (frames[:, k] if spec.native else frames)[:span][::stride]
+            yield Window(i * spec.crops + k, round(start / info.fps, 3), round(info.fps / stride, 3), cut)
 
 
 def _still_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window]:
@@ -95,6 +102,6 @@ def _still_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window
         photo = load_photo(source.path)
     except OSError as e:
         raise InvalidMediaError(f"not a readable image ({e})", path=source.path) from e
-    for i in range(spec.windows):
+    for i in range(spec.windows * spec.crops):     # a still's "crops" are more camera moves
         rng = np.random.default_rng(stable_seed(seed, source.name, i))
         yield Window(i, 0.0, spec.fps or STILL_FPS, camera_move(photo, spec.frames, spec.width, spec.height, rng))

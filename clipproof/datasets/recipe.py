@@ -29,6 +29,8 @@ A recipe is a TOML file (shipped ones live in ``clipproof/datasets/recipes/``)::
     modes = ["t2v", "i2v", "extend"]
     [[reconstructed]]           # every real clip through a trained autoencoder (datasets.reconstructed)
     autoencoder = "ae-ltx"      # a folder from `clipproof datasets train-autoencoder`
+    [[labelled]]                # a folder of labelled clips (synthetic/, real/, rendered/ or a
+    path = "wild-dev"           # manifest.tsv): generator outputs and footage from elsewhere
 
 Relative paths are taken from the recipe file's folder.
 """
@@ -71,6 +73,13 @@ class SyntheticSource:
 
 
 @dataclass(frozen=True)
+class LabelledSource:
+    """A folder of labelled clips (``datasets.labelled``), each clip cut as footage is."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Recipe:
     seed: int = 0
     clip: ClipSpec = field(default_factory=ClipSpec)
@@ -79,14 +88,15 @@ class Recipe:
     synthetic: tuple[SyntheticSource, ...] = ()
     variants: tuple[Variant, ...] = ()
     reconstructed: tuple[ReconstructedSource, ...] = ()
+    labelled: tuple[LabelledSource, ...] = ()
 
     def __post_init__(self):
         if set(self.splits) != {"train", "val", "test"} or any(v < 0 for v in self.splits.values()):
             raise UsageError("splits must give train, val and test fractions (non-negative)")
         if abs(sum(self.splits.values()) - 1) > 1e-6:
             raise UsageError(f"split fractions must sum to 1, got {sum(self.splits.values()):g}")
-        if not self.real and not self.synthetic:
-            raise UsageError("a recipe needs at least one real or synthetic source")
+        if not self.real and not self.synthetic and not self.labelled:
+            raise UsageError("a recipe needs at least one real, synthetic or labelled source")
         if self.reconstructed and not self.real:
             raise UsageError("a reconstructed source needs real sources (their clips are what it reconstructs)")
 
@@ -110,7 +120,7 @@ def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
 
 
 def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
-    known = {"seed", "clip", "splits", "real", "synthetic", "variants", "reconstructed"}
+    known = {"seed", "clip", "splits", "real", "synthetic", "variants", "reconstructed", "labelled"}
     unknown = set(data) - known
     if unknown:
         raise UsageError(f"recipe: unknown keys {', '.join(sorted(unknown))}")
@@ -121,8 +131,10 @@ def recipe_from_dict(data: dict[str, Any], base: Path = Path(".")) -> Recipe:
         clip = ClipSpec(**data.get("clip", {}))
         variants = tuple(variants_from(**data.get("variants", {})))
         reconstructed = tuple(_reconstructed(item, base) for item in data.get("reconstructed", []))
+        labelled = tuple(_labelled(item, base) for item in data.get("labelled", []))
         kwargs: dict[str, Any] = {"seed": int(data.get("seed", 0)), "clip": clip, "real": real,
-                                  "synthetic": synthetic, "variants": variants, "reconstructed": reconstructed}
+                                  "synthetic": synthetic, "variants": variants, "reconstructed": reconstructed,
+                                  "labelled": labelled}
         if "splits" in data:
             kwargs["splits"] = {k: float(v) for k, v in data["splits"].items()}
         return Recipe(**kwargs)
@@ -150,6 +162,12 @@ def _reconstructed(item: dict, base: Path) -> ReconstructedSource:
     if "autoencoder" not in item:
         raise UsageError("recipe: a reconstructed source needs an autoencoder folder")
     return ReconstructedSource(**{**item, "autoencoder": _resolve(base, item["autoencoder"])})
+
+
+def _labelled(item: dict, base: Path) -> LabelledSource:
+    if set(item) != {"path"}:
+        raise UsageError("recipe: a labelled source takes one key, path (a folder of labelled clips)")
+    return LabelledSource(_resolve(base, item["path"]))
 
 
 def _resolve(base: Path, path: str) -> str:

@@ -39,6 +39,8 @@ class Source:
     path: str
     licence: str = ""
     sha256: str | None = None
+    label: str = "real"             # "synthetic" for a labelled folder's generator outputs
+    generator: str | None = None    # ... and the generator that made them
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,29 @@ def folder_sources(folder: str | os.PathLike, prefix: str = "folder") -> tuple[l
 
 # Suffixes that mark another rendition of the same footage in sample sets.
 _RENDITION = re.compile(r"[_-](pristine|distorted|bugy|buggy|orig|original|compressed)$", re.I)
+
+
+LABELLED = "labelled"
+
+
+def labelled_sources(folder: str | os.PathLike) -> list[Source]:
+    """Every clip of a folder of labelled clips (``datasets.labelled``: generator outputs, camera
+    footage, rendered animation) as a source of its own: named
+    ``labelled:<folder>:<kind>:<generator or source>/<file>``, its own footage group."""
+    from clipproof.datasets.labelled import labelled_clips
+    folder = Path(folder)
+    out = []
+    for clip in labelled_clips(folder, log=lambda _: None):
+        name = f"{LABELLED}:{folder.name}:{clip.kind}:{clip.group}/{clip.path.stem}"
+        out.append(Source(name=name, group=name, kind="video", path=str(clip.path),
+                          label="synthetic" if clip.label else "real", generator=clip.group if clip.label else None))
+    return out
+
+
+def labelled_stratum(source_name: str) -> str | None:
+    """The generator or source a labelled clip belongs to (its name without the file), or None
+    for a source of another kind."""
+    return source_name.rsplit("/", 1)[0] if source_name.startswith(f"{LABELLED}:") else None
 
 
 def _footage_group(name: str) -> str:

@@ -1,10 +1,5 @@
-"""Evaluate the detector as ``verify`` runs it on any folder of labelled clips.
-
-Labels come from a manifest in the folder (``manifest.tsv`` or ``manifest.csv`` with columns
-``file``, ``label`` and ``generator_or_source`` or ``source``), or else from the folder each clip
-sits in: ``synthetic``/``generated``/``fake`` → synthetic; ``real``/``camera`` → real;
-``rendered``/``animation`` → real footage's label (not generative AI) but reported apart, since
-"not a camera" must not read as "generated". Other folders are skipped, with a note.
+"""Evaluate the detector as ``verify`` runs it on any folder of labelled clips (labels as
+``datasets.labelled`` reads them; rendered animation is reported apart).
 
 Each clip is scored by the same ``Detector.score`` that ``verify`` calls (whole-clip
 P(synthetic), segments and all). Reported, overall and per generator or source: AUC, AP, recall
@@ -16,14 +11,13 @@ samples are mostly published as palette GIFs (wild-dev's are: 256 colours, at mo
 frames) and camera footage is not: every real or rendered clip also as a generator's sample is
 published (its first 2 s, at most 512 px on the long side, a GIF round trip with a 256-colour
 palette and error diffusion and one with 64 colours and ordered dithering — the checkerboard some
-published samples carry — then H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to 720p
-as a player or a re-upload shows it. A detector that scores the format flips on these pairs.
+published samples carry — then H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to
+720p as a player or a re-upload shows it. A detector that scores the format flips on these pairs.
 Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
 codec, bit rate; cross-validated): a detector no better than that has learned the format.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
@@ -35,72 +29,13 @@ from typing import Callable
 import numpy as np
 
 from clipproof.atomic import atomic_output, output_folder
+from clipproof.datasets.labelled import LabelledClip, labelled_clips
 from clipproof.errors import ClipproofError, UsageError
-from clipproof.media_types import MEDIA_SUFFIXES
 
-SYNTHETIC_FOLDERS = {"synthetic", "generated", "fake", "ai"}
-REAL_FOLDERS = {"real", "camera", "authentic"}
-RENDERED_FOLDERS = {"rendered", "animation", "cgi"}
 FPR_POINTS = (0.01, 0.05)
 PARITY_SECONDS = 2.0         # a generator's published sample: 16–48 frames
 PARITY_GIF_SIDE = 512        # ... at most 512 px on its long side
 PARITY_HEIGHT = 720          # a synthetic clip as a player shows it
-
-
-@dataclass(frozen=True)
-class LabelledClip:
-    path: Path
-    label: int               # 1 synthetic, 0 not generated (camera or rendered)
-    group: str               # the generator or source
-    kind: str                # "synthetic", "real" or "rendered"
-    form: str = "original"   # "original", or the other label's format: "gif" (real), "720p" (synthetic)
-
-
-def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print) -> list[LabelledClip]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError("not a folder of labelled clips", path=folder)
-    manifest = next((folder / n for n in ("manifest.tsv", "manifest.csv") if (folder / n).is_file()), None)
-    clips = _from_manifest(folder, manifest) if manifest else _from_folders(folder, log)
-    kinds = {c.label for c in clips}
-    if kinds != {0, 1}:
-        raise UsageError(f"needs both synthetic and real clips to evaluate (found {len(clips)} clips, "
-                         f"labels {sorted(kinds)})", path=folder)
-    return clips
-
-
-def _kind(name: str) -> str | None:
-    name = name.lower()
-    return ("synthetic" if name in SYNTHETIC_FOLDERS else "real" if name in REAL_FOLDERS
-            else "rendered" if name in RENDERED_FOLDERS else None)
-
-
-def _from_manifest(folder: Path, manifest: Path) -> list[LabelledClip]:
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
-    clips = []
-    for row in rows:
-        kind = _kind(row.get("label", "")) or _kind(Path(row.get("file", "")).parts[0])
-        if kind is None or not row.get("file"):
-            raise UsageError(f"manifest row without a known label: {row.get('file')!r} {row.get('label')!r}",
-                             path=manifest)
-        group = row.get("generator_or_source") or row.get("source") or kind
-        clips.append(LabelledClip(folder / row["file"], int(kind == "synthetic"), group, kind))
-    return clips
-
-
-def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip]:
-    clips = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        kind = _kind(sub.name)
-        if kind is None:
-            log(f"note: skipping {sub} (not a label: synthetic, real or rendered)")
-            continue
-        for path in sorted(sub.rglob("*")):
-            if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file():
-                group = path.stem.split("__")[0] if "__" in path.stem else sub.name
-                clips.append(LabelledClip(path, int(kind == "synthetic"), group, kind))
-    return clips
 
 
 # The other label's format: how public generators' samples are published (GIFs, some with an

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -341,23 +342,27 @@ def _datasets_fetch(args) -> int:
 
 def _datasets_build(args) -> int:
     from clipproof.datasets.build import build_corpus
-    from clipproof.datasets.recipe import load_recipe, recipe_from_dict
+    from clipproof.datasets.recipe import LabelledSource, load_recipe, recipe_from_dict
     if args.recipe:
         recipe = load_recipe(args.recipe)
+        if args.labelled:
+            recipe = dataclasses.replace(recipe, labelled=recipe.labelled + tuple(
+                LabelledSource(str(Path(d).resolve())) for d in args.labelled))
     else:
         real = [{"kind": "folder", "path": str(Path(f).resolve())} for f in args.real]
         if args.samples is not None:
             real.append({"kind": "samples", **({"path": args.samples} if args.samples else {})})
         if args.stills:
             real.append({"kind": "stills"})
-        if not real:
-            raise UsageError("give a RECIPE, or sources: --real FOLDER, --samples [DIR], --stills")
+        if not real and not args.labelled:
+            raise UsageError("give a RECIPE, or sources: --real FOLDER, --samples [DIR], --stills, --labelled DIR")
         width, height = args.size
         clip = {"frames": args.frames, "width": width, "height": height, "windows": args.windows,
                 "crf": args.crf, "stride": args.stride, **({"fps": args.fps} if args.fps else {})}
         data = {"seed": args.seed, "clip": clip, "real": real}
         if args.variants:
             data["variants"] = {"reencode_crf": [23, 28, 35], "downscale": [0.5], "center_crop": [0.8]}
+        data["labelled"] = [{"path": str(Path(d).resolve())} for d in args.labelled]
         recipe = recipe_from_dict(data)
     result = build_corpus(recipe, args.out, workers=args.workers, show_progress=False if args.quiet else None)
     if not args.quiet:
@@ -409,6 +414,9 @@ def _add_datasets(sub) -> None:
     b.add_argument("--real", action="append", default=[], metavar="FOLDER", help="a folder of real videos; repeatable")
     b.add_argument("--samples", nargs="?", const="", metavar="DIR", help="the fetched sample footage (default cache)")
     b.add_argument("--stills", action="store_true", help="animate the photographs shipped in scikit-image/scikit-learn")
+    b.add_argument("--labelled", action="append", default=[], metavar="DIR",
+                   help="a folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv, as detector eval "
+                        "--folder reads it), added to the recipe's sources; repeatable")
     b.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
     b.add_argument("--size", type=_size, default=(64, 64), metavar="WxH", help="clip size (default 64x64)")
     b.add_argument("--windows", type=int, default=3, help="clips per source video (default 3)")

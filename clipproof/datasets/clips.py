@@ -102,6 +102,6 @@ def _still_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window
         photo = load_photo(source.path)
     except OSError as e:
         raise InvalidMediaError(f"not a readable image ({e})", path=source.path) from e
-    for i in range(spec.windows * spec.crops):     # a still's "crops" are more camera moves
+    for i in range(spec.windows):      # each window is its own camera move: crops do not apply
         rng = np.random.default_rng(stable_seed(seed, source.name, i))
         yield Window(i, 0.0, spec.fps or STILL_FPS, camera_move(photo, spec.frames, spec.width, spec.height, rng))

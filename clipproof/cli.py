@@ -584,8 +584,18 @@ def _add_generator(sub) -> None:
 
 def _detector_settings(args):
     from clipproof.detector.settings import DetectorSettings
-    return DetectorSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            workers=args.workers, patience=args.patience, ema=args.ema)
+    settings = DetectorSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                workers=args.workers, patience=args.patience, ema=args.ema,
+                                train_variants=tuple(v for v in args.train_variants.split(",") if v))
+    manifest = Path(args.corpus) / "manifest.jsonl"
+    if manifest.is_file():
+        from clipproof.records import read_manifest
+        stored = {r.variant for r in read_manifest(Path(args.corpus))}
+        missing = sorted(set(settings.train_variants) - stored)
+        if missing:
+            raise UsageError(f"--train-variants: the corpus has no {', '.join(missing)} clips "
+                             f"(it has {', '.join(sorted(stored))})")
+    return settings
 
 
 def _detector_train(args) -> int:
@@ -595,8 +605,9 @@ def _detector_train(args) -> int:
     from clipproof.detector.train import corpus_input, train_detector
     torch.set_num_threads(args.threads or torch.get_num_threads())
     settings = _detector_settings(args)
-    train = ClipDataset(args.corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
-    val = ClipDataset(args.corpus, "val")
+    train = ClipDataset(args.corpus, "train", variants=settings.train_variants, augment=Augment(**settings.augment),
+                        seed=settings.seed)
+    val = ClipDataset(args.corpus, "val", variants=settings.train_variants)
     config = train_detector(train, val, args.model, args.out, settings, clip_input=corpus_input(args.corpus, args.crops),
                             progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     if int(os.environ.get("RANK", "0")) == 0:
@@ -661,6 +672,9 @@ def _add_detector(sub) -> None:
                        help="per-step EMA decay of the weights, e.g. 0.99 (default 0: off)")
         p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights, data order and augmentation")
         p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
+        p.add_argument("--train-variants", default=",".join(d.train_variants), metavar="V1,V2",
+                       help="corpus variants to train on, e.g. original,gif256,gif64-ordered (default original); "
+                            "a corpus of published GIF samples needs its GIF variants of both labels")
         _add_common(p, threads=True)
 
     kw = {"epilog": _exit_codes_text(), "formatter_class": argparse.RawDescriptionHelpFormatter}

@@ -177,6 +177,22 @@ def test_unusable_detector_weights_are_one_line(detector, mixed_corpus, tmp_path
         assert "unreadable detector weights" in out.stderr and out.stderr.strip().count("\n") == 0, name
 
 
+def test_leave_one_out_tests_on_every_clip_of_the_left_out_value(mixed_corpus, tmp_path):
+    from clipproof.detector.loo import leave_one_out
+    from clipproof.records import read_manifest
+    torch.manual_seed(0)
+    settings = DetectorSettings(epochs=1, batch_size=8, patience=1, train_variants=("original", "crf35"))
+    result = leave_one_out(mixed_corpus, "sampler", "frame-avg", tmp_path / "loo", settings, log=lambda m: None,
+                           only=["dpm++"])["dpm++"]
+    records = read_manifest(mixed_corpus)
+    left_out = [r for r in records if r.variant == "original" and r.source.endswith("+dpm++")]
+    # None of them was trained on, so all of them are tested (every split), against the real test clips.
+    assert {r.split for r in left_out} > {"test"} and result["synthetic"] == len(left_out)
+    assert result["real"] == sum(r.label == "real" and r.split == "test" and r.variant == "original" for r in records)
+    info = json.loads((tmp_path / "loo" / "sampler-dpmpp" / "training.json").read_text())
+    assert info["train_clips"] == sum(r.split == "train" and not r.source.endswith("+dpm++") for r in records)
+
+
 def test_bad_output_folder_split_and_training_numbers_are_one_line(detector, mixed_corpus, tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("keep me")
@@ -194,6 +210,10 @@ def test_bad_output_folder_split_and_training_numbers_are_one_line(detector, mix
         (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--epochs", "0"], 64, "--epochs must be at least 1"),
         (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--ema", "1"], 64, "--ema must be"),
         (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--lr", "-1"], 64, "--lr must be above 0"),
+        (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--train-variants", ","], 64,
+         "--train-variants must name"),
+        (["train", "--corpus", corpus, "--out", str(tmp_path / "t"), "--train-variants", "original,gif256"], 64,
+         "the corpus has no gif256 clips (it has crf35, original)"),
     ]
     for args, code, text in cases:
         out = run_cli("clipproof", "detector", *args)

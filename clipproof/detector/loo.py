@@ -1,7 +1,8 @@
 """Leave-one-generator-out: for each value of a record field that names a generator variant
 (``generator``: the attention layout; ``mode``: t2v / i2v / extend; ``sampler``: from the
-source name), train without the synthetic clips that have it, then test on them against the
-held-out real clips. The detector never learns about our generator: only about labelled clips.
+source name), train without the synthetic clips that have it, then test on all of them (every
+split: none was trained on) against the held-out real clips. The detector never learns about the
+left-out generator: only about labelled clips.
 """
 from __future__ import annotations
 
@@ -49,16 +50,18 @@ def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: st
     for value in values:
         def keep(r, value=value) -> bool:
             return axis_value(r, axis) != value
-        train = ClipDataset(corpus, "train", augment=Augment(**settings.augment), seed=settings.seed)
+        train = ClipDataset(corpus, "train", variants=settings.train_variants, augment=Augment(**settings.augment),
+                            seed=settings.seed)
         train.records = [r for r in train.records if keep(r)]
-        val = ClipDataset(corpus, "val")
+        val = ClipDataset(corpus, "val", variants=settings.train_variants)
         val.records = [r for r in val.records if keep(r)]
         folder = out / f"{axis}-{value.replace('+', 'p')}"
         log(f"leave out {axis}={value}: {len(train.records)} training clips")
         train_detector(train, val, model_name, folder, settings, progress=False, log=log)
         model, config, cal = load_weights(folder)
-        test = ClipDataset(corpus, "test")
-        test.records = [r for r in test.records if r.label == "real" or axis_value(r, axis) == value]
+        test = ClipDataset(corpus, None)
+        test.records = [r for r in test.records
+                        if (r.label == "real" and r.split == "test") or axis_value(r, axis) == value]
         logits, y, _ = predict_logits(model, test)
         p = cal.probability(logits)
         results[value] = summary(p, y, cal.low, cal.high, 1 / (1 + np.exp(-logits)))

@@ -23,6 +23,10 @@ class DetectorSettings:
     workers: int = 0
     augment: dict = field(default_factory=lambda: {"crop": 0.3, "flip": 0.5, "reencode": 0.3,
                                                    "downscale": 0.2, "blur": 0.2, "noise": 0.3})
+    # The corpus variants trained on besides the originals. A corpus holding generator samples
+    # as they were published (GIFs) must train on its GIF variants of both labels, or the
+    # palette alone tells the labels apart.
+    train_variants: tuple[str, ...] = ("original",)
 
     def __post_init__(self):
         check_settings({
@@ -33,4 +37,5 @@ class DetectorSettings:
             "--patience must be at least 1": self.patience >= 1,
             "--ema must be 0 (off) or a decay below 1, e.g. 0.99": 0 <= self.ema < 1,
             "--workers must not be negative": self.workers >= 0,
+            "--train-variants must name at least one variant": len(self.train_variants) >= 1,
         })

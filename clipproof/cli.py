@@ -692,7 +692,8 @@ def _add_detector(sub) -> None:
     e.add_argument("--weights", metavar="DIR", help="detector weights folder (with --folder, default: the bundled one)")
     e.add_argument("--parity", action="store_true",
                    help="with --folder: also score each real clip as public generators publish theirs (2 s, "
-                        "<= 512 px, a 256-colour GIF round trip) and each synthetic clip upscaled to 720p")
+                        "<= 512 px, GIF round trips with error diffusion and with ordered dithering) and each "
+                        "synthetic clip upscaled to 720p")
     e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
     _add_common(e, quiet=False, json_output=True)

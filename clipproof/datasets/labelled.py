@@ -29,20 +29,22 @@ class LabelledClip:
     label: int               # 1 synthetic, 0 not generated (camera or rendered)
     group: str               # the generator or source
     kind: str                # "synthetic", "real" or "rendered"
-    form: str = "original"   # "original", or the other label's format: "gif" (real), "720p" (synthetic)
+    form: str = "original"   # or the other label's format (detector.folder_eval.PARITY_FORMS)
 
 
-def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print) -> list[LabelledClip]:
-    """Every labelled clip of ``folder``; both labels must be there."""
+def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print,
+                   both_labels: bool = True) -> list[LabelledClip]:
+    """Every labelled clip of ``folder``; with ``both_labels`` (an evaluation), both labels must
+    be there."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError("not a folder of labelled clips", path=folder)
     manifest = next((folder / n for n in ("manifest.tsv", "manifest.csv") if (folder / n).is_file()), None)
     clips = _from_manifest(folder, manifest) if manifest else _from_folders(folder, log)
     kinds = {c.label for c in clips}
-    if kinds != {0, 1}:
-        raise UsageError(f"needs both synthetic and real clips to evaluate (found {len(clips)} clips, "
-                         f"labels {sorted(kinds)})", path=folder)
+    if not clips or (both_labels and kinds != {0, 1}):
+        raise UsageError(f"needs {'both synthetic and real clips to evaluate' if both_labels else 'labelled clips'} "
+                         f"(found {len(clips)} clips, labels {sorted(kinds)})", path=folder)
     return clips
 
 

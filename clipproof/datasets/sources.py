@@ -1,4 +1,5 @@
-"""Sources of real footage: a user's folder, offline sample videos, and real photographs.
+"""Sources of footage: a user's folder, offline sample videos, real photographs, and the clips
+of a labelled folder (camera footage, or generator outputs labelled synthetic).
 
 A ``Source`` is one video file or one photograph. Its ``group`` names the footage it shows:
 two files of the same footage (``carphone_pristine`` and ``carphone_distorted``) share a
@@ -97,7 +98,7 @@ def labelled_sources(folder: str | os.PathLike) -> list[Source]:
     from clipproof.datasets.labelled import labelled_clips
     folder = Path(folder)
     out = []
-    for clip in labelled_clips(folder, log=lambda _: None):
+    for clip in labelled_clips(folder, log=lambda _: None, both_labels=False):
         name = f"{LABELLED}:{folder.name}:{clip.kind}:{clip.group}/{clip.path.stem}"
         out.append(Source(name=name, group=name, kind="video", path=str(clip.path),
                           label="synthetic" if clip.label else "real", generator=clip.group if clip.label else None))

@@ -11,8 +11,9 @@ samples are mostly published as palette GIFs (wild-dev's are: 256 colours, at mo
 frames) and camera footage is not: every real or rendered clip also as a generator's sample is
 published (its first 2 s, at most 512 px on the long side, a GIF round trip with a 256-colour
 palette and error diffusion and one with 64 colours and ordered dithering — the checkerboard some
-published samples carry — then H.264 CRF 18 as wild-dev's GIFs were converted), and every synthetic clip upscaled to
-720p as a player or a re-upload shows it. A detector that scores the format flips on these pairs.
+published samples carry — then H.264 CRF 18 as wild-dev's GIFs were converted), and every
+synthetic clip upscaled to 720p as a player or a re-upload shows it. A detector that scores the
+format flips on these pairs.
 Beside them, the floor a format-only classifier reaches on the same clips (size, length, rate,
 codec, bit rate; cross-validated): a detector no better than that has learned the format.
 """

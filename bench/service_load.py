@@ -55,11 +55,12 @@ def post(url: str, body: bytes) -> tuple[int, float]:
     """POST ``body``; the server may refuse an oversize one before reading it all, so what is
     left unsent when it closes is dropped and its answer read."""
     import http.client
-    host, port = url.split("//")[1].split("/")[0].split(":")
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
     start = time.perf_counter()
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     try:
-        conn.putrequest("POST", "/" + url.split("//")[1].split("/", 1)[1])
+        conn.putrequest("POST", parts.path or "/")
         conn.putheader("Content-Type", "video/mp4")
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()

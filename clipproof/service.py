@@ -165,14 +165,10 @@ def create_app(settings: ServiceSettings, verifier=None):
         if isinstance(result, ClipproofError):
             record = error_record(name, type(result)(result.reason, path=name) if result.path else result)
             return JSONResponse(record, status_code=_STATUS.get(result.kind, 500))
-        if html:
-            report, page = result
-            row = report.to_dict()
-            row["path"] = name
-            return JSONResponse({"report": row, "html": page})
-        row = result.to_dict()
+        report, page = result if html else (result, None)
+        row = report.to_dict()
         row["path"] = name
-        return JSONResponse(row)
+        return JSONResponse({"report": row, "html": page} if html else row)
 
     return app
 

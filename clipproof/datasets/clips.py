@@ -86,10 +86,11 @@ def cut_windows(source: Source, spec: ClipSpec, seed: int) -> Iterator[Window]:
                  else {"crop": True})
         frames, _ = read_frames(source.path, size=(spec.width, spec.height), start_s=max(0.0, (start - 0.5) / info.fps),
                                 end_s=(start + span + 2.5) / info.fps, **place)
-        if len(frames[:span][::stride]) < spec.frames:
+        found = len(frames[:span][::stride])
+        if found < spec.frames:
             raise InvalidMediaError(
-                f"{source.path}: only {len(frames[:span][::stride])} of {spec.frames} frames found from "
-                f"{start / info.fps:.2f} s (dropped frames, broken timestamps, or data truncated or corrupt)")
+                f"{source.path}: only {found} of {spec.frames} frames found from {start / info.fps:.2f} s "
+                f"(dropped frames, broken timestamps, or data truncated or corrupt)")
         for k in range(spec.crops):
             cut = (frames[:, k] if spec.native else frames)[:span][::stride]
             yield Window(i * spec.crops + k, round(start / info.fps, 3), round(info.fps / stride, 3), cut)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from clipproof.errors import UsageError
 from clipproof.records import ClipRecord, read_manifest
 
 LABELS = {"real": 0, "synthetic": 1}
@@ -51,8 +52,14 @@ class ClipDataset(Dataset):
         splits = {split} if isinstance(split, str) else set(split) if split is not None else None
         labels = set(labels) if labels is not None else None
         variants = set(variants) if variants is not None else None
+        stored = read_manifest(self.root)
+        missing = sorted(variants - {r.variant for r in stored}) if variants is not None else []
+        if missing:
+            # A misspelt or unbuilt variant would otherwise just leave its clips out.
+            raise UsageError(f"the corpus has no {', '.join(missing)} clips "
+                             f"(it has {', '.join(sorted({r.variant for r in stored}))})", path=self.root)
         self.records: list[ClipRecord] = [
-            r for r in read_manifest(self.root)
+            r for r in stored
             if (splits is None or r.split in splits) and (labels is None or r.label in labels)
             and (variants is None or r.variant in variants)]
         self.size, self.augment, self.seed, self.epoch = size, augment, seed, 0

@@ -627,10 +627,21 @@ def _detector_eval(args) -> int:
 def _detector_loo(args) -> int:
     from clipproof.detector.loo import leave_one_out
     settings = _detector_settings(args)
-    results = leave_one_out(args.corpus, args.by, args.model, args.out, settings,
-                            log=lambda m: print(m, file=sys.stderr), only=args.only)
-    print(json.dumps({"axis": args.by, "model": args.model, "epochs": settings.epochs, "patience": settings.patience,
-                      "results": results}, indent=1))
+    record = leave_one_out(args.corpus, args.by, args.model, args.out, settings,
+                           log=lambda m: print(m, file=sys.stderr), only=args.only, crops=args.crops)
+    print(json.dumps(record, indent=1))
+    return 0
+
+
+def _detector_calibrate(args) -> int:
+    from clipproof.detector.train import recalibrate
+    old, new = recalibrate(args.weights, args.corpus, args.loo)
+    if args.json:
+        print(json.dumps({"before": dataclasses.asdict(old), "after": dataclasses.asdict(new)}))
+        return 0
+    print(f"temperature {old.temperature:.3f} -> {new.temperature:.3f}, low {old.low:.3f} -> {new.low:.3f}, "
+          f"high {old.high:.3f} -> {new.high:.3f} ({new.val_clips} validation segments)")
+    print(f"calls clips likely real: {'yes' if new.calls_real else 'no'} ({new.calls_real_note})")
     return 0
 
 
@@ -669,10 +680,13 @@ def _add_detector(sub) -> None:
         _add_common(p, threads=True)
 
     kw = {"epilog": _exit_codes_text(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+    def crops_option(p) -> None:
+        p.add_argument("--crops", type=int, default=4,
+                       help="for a corpus of native-resolution crops: crops per segment verify scores (default 4)")
+
     t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val", **kw)
     training_options(t)
-    t.add_argument("--crops", type=int, default=4,
-                   help="for a corpus of native-resolution crops: crops per segment verify scores (default 4)")
+    crops_option(t)
     t.set_defaults(run=_detector_train)
     e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png", **kw)
     where = e.add_mutually_exclusive_group(required=True)
@@ -694,7 +708,17 @@ def _add_detector(sub) -> None:
     lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True, help="the axis to leave out along")
     lo.add_argument("--only", action="append", metavar="VALUE",
                     help="leave out just this value (repeatable; default: each in turn)")
+    crops_option(lo)
     lo.set_defaults(run=_detector_loo)
+    ca = dsub.add_parser("calibrate", help="refit a weights folder's calibration, and decide from a leave-one-out "
+                         "run whether it may call clips likely real", **kw)
+    ca.add_argument("--weights", required=True, metavar="DIR", help="detector weights folder (rewritten in place)")
+    ca.add_argument("--corpus", help="refit temperature and thresholds on this corpus's validation split "
+                    "(the corpus the weights were trained on)")
+    ca.add_argument("--loo", metavar="FILE", help="the loo.json of `detector loo` on that corpus: the detector may "
+                    "call clips likely real only if few generated clips of each left-out generator scored that low")
+    _add_common(ca, quiet=False, json_output=True)
+    ca.set_defaults(run=_detector_calibrate)
     c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?", **kw)
     c.add_argument("--corpus", required=True, help="corpus to check")
     c.set_defaults(run=_detector_check)

@@ -30,7 +30,9 @@ def merge_spans(spans) -> list[tuple[float, float]]:
 class DetectorFindings:
     model: str
     version: str
-    p_synthetic: float                 # calibrated P(synthetic) of the clip: its most synthetic segment
+    # Calibrated P(synthetic) of the clip: its most synthetic segment's, discounted for the number
+    # of segments (a long real clip has more chances to hold one high-scoring stretch).
+    p_synthetic: float
     thresholds: dict[str, float]       # {"low": ..., "high": ...}
     segments: list[Segment]
     frames_used: int

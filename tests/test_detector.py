@@ -2,6 +2,7 @@
 generator (synthetic). It learns, calibrates, evaluates, and fills the detector part of `verify`."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -121,6 +122,77 @@ def test_calibration_lowers_ece():
     assert 0 <= eer(cal.probability(overconfident), y) < 0.5
 
 
+def test_the_clip_score_discounts_the_number_of_segments():
+    # Real segments' logits ~ N(-2, 1): the highest of 24 crosses the single-segment 99th percentile
+    # in a fifth of real clips; discounted, in 1 % as for one segment, whatever the length.
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(4000), np.ones(4000)].astype(int)
+    cal = calibrate(np.r_[rng.normal(-2, 1, 4000), rng.normal(3, 1, 4000)], y)
+    assert cal.real_mean == pytest.approx(-2, abs=0.05) and cal.real_std == pytest.approx(1, abs=0.05)
+    cut = np.log(cal.high / (1 - cal.high)) * cal.temperature          # the logit at ``high``
+    for n in (1, 4, 24):
+        clips = rng.normal(-2, 1, (3000, n))
+        flagged = np.mean([cal.clip_logit(c) >= cut for c in clips])
+        assert flagged <= 0.02, (n, flagged)
+        if n == 24:
+            assert (clips.max(axis=1) >= cut).mean() > 0.1           # what the bare maximum would flag
+    # One segment is its own score; a clearly synthetic stretch in a long clip still decides.
+    assert cal.clip_logit(np.array([1.5])) == 1.5
+    insert = np.r_[rng.normal(-2, 1, 22), 4.0, 4.5]
+    assert cal.clip_probability(insert) >= cal.high
+    assert cal.clip_probability(insert) <= cal.probability(np.array([4.5]))[0]
+    old = dataclasses.replace(cal, real_mean=None, real_std=None)      # weights calibrated before it
+    assert old.clip_logit(insert) == 4.5
+
+
+def test_likely_real_needs_a_measured_recall_on_unseen_generators(detector, tmp_path):
+    import shutil
+
+    from clipproof.detector.calibration import MAX_MISSED_UNSEEN
+    weights = tmp_path / "w"
+    shutil.copytree(detector[0], weights)
+    assert not load_weights(weights)[2].calls_real                    # training alone leaves it off
+    loo = tmp_path / "loo.json"
+
+    def calibrate_with(missed: dict) -> tuple[int, str]:
+        loo.write_text(json.dumps({"axis": "generator", "results": {
+            name: {"synthetic_at_or_below_low": v} for name, v in missed.items()}}))
+        out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), "--loo", str(loo))
+        return out.returncode, out.stdout + out.stderr
+
+    code, text = calibrate_with({"A": 0.01, "B": MAX_MISSED_UNSEEN})
+    assert code == 0 and "likely real: yes" in text and load_weights(weights)[2].calls_real
+    code, text = calibrate_with({"A": 0.01, "B": 0.4})
+    cal = load_weights(weights)[2]
+    assert code == 0 and "likely real: no" in text and not cal.calls_real
+    assert "B 40%" in cal.calls_real_note and "no evidence" in cal.calls_real_note
+    for args, status, message in (
+            ([], 64, "nothing to do"),
+            (["--loo", str(tmp_path / "none.json")], 66, "no such leave-one-out record"),
+            (["--loo", str(weights / "config.json")], 64, "not a leave-one-out record")):
+        out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), *args)
+        assert out.returncode == status and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert load_weights(weights)[2] == cal                              # a refused call changes nothing
+
+
+def test_calibration_is_refitted_on_segments_and_keeps_calls_real(detector, mixed_corpus, tmp_path):
+    import shutil
+
+    from clipproof.detector.calibration import with_unseen_recall
+    from clipproof.detector.weights import CALIBRATION_FILE
+    weights = tmp_path / "w"
+    shutil.copytree(detector[0], weights)
+    measured = with_unseen_recall(load_weights(weights)[2], {"results": {"A": {"synthetic_at_or_below_low": 0.0}}})
+    measured.save(weights / CALIBRATION_FILE)
+    out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), "--corpus", str(mixed_corpus),
+                  "--json")
+    after = json.loads(out.stdout)["after"]
+    val = ClipDataset(mixed_corpus, "val", variants=None)
+    # A corpus of whole frames has one crop a segment: every validation clip (all variants) is one.
+    assert after["val_clips"] == len(val) and after["calls_real"] and after["calls_real_note"] == measured.calls_real_note
+    assert after["real_std"] > 0 and 0 < after["low"] <= after["high"] < 1
+
+
 def test_evaluation_writes_tables_and_plots(detector, mixed_corpus, tmp_path):
     result = evaluate(detector[0], mixed_corpus, tmp_path / "eval")
     for name in ("eval.json", "eval.md", "roc.png", "reliability.png"):
@@ -133,8 +205,16 @@ def test_evaluation_writes_tables_and_plots(detector, mixed_corpus, tmp_path):
 
 
 def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path):
+    import shutil
+
+    from clipproof.detector.calibration import with_unseen_recall
+    from clipproof.detector.weights import CALIBRATION_FILE
     from clipproof.records import read_manifest
-    verifier = Verifier(detector=detector[0])
+    weights = tmp_path / "w"                   # as if leave-one-out had measured a good recall
+    shutil.copytree(detector[0], weights)
+    with_unseen_recall(load_weights(weights)[2], {"results": {"A": {"synthetic_at_or_below_low": 0.0}}}).save(
+        weights / CALIBRATION_FILE)
+    verifier = Verifier(detector=weights)
     records = [r for r in read_manifest(mixed_corpus) if r.split == "test" and r.variant == "original"]
     reports = {r.label: [] for r in records}
     for r in records:
@@ -144,10 +224,13 @@ def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path)
         assert d is not None and d.frames_used >= 8 and d.segments and 0 <= d.p_synthetic <= 1
         assert set(d.thresholds) == {"low", "high"}
     synth = [rep for rep in reports["synthetic"] if rep.detector.p_synthetic >= rep.detector.thresholds["high"]]
-    real = [rep for rep in reports["real"] if rep.detector.p_synthetic <= rep.detector.thresholds["low"]]
+    real = [rep for rep in reports["real"]
+            if max(s.p_synthetic for s in rep.detector.segments) <= rep.detector.thresholds["low"]]
     assert synth and real, "no clear case on either side"
     assert all(rep.verdict == "likely-synthetic" and rep.exit_code == 1 for rep in synth)
     assert all(rep.verdict == "likely-real" and rep.exit_code == 0 for rep in real)
+    unmeasured = Verifier(detector=detector[0]).verify(real[0].path)
+    assert unmeasured.verdict == "uncertain" and any("unmeasured" in r for r in unmeasured.reasons)
     out = run_cli("verify", "--json", "--detector-weights", str(detector[0]), str(mixed_corpus / synth[0].path))
     row = json.loads(out.stdout)
     assert row["detector"]["p_synthetic"] >= row["detector"]["thresholds"]["high"] and out.returncode == 1
@@ -183,7 +266,7 @@ def test_leave_one_out_tests_on_every_clip_of_the_left_out_value(mixed_corpus, t
     torch.manual_seed(0)
     settings = DetectorSettings(epochs=1, batch_size=8, patience=1, train_variants=("original", "crf35"))
     result = leave_one_out(mixed_corpus, "sampler", "frame-avg", tmp_path / "loo", settings, log=lambda m: None,
-                           only=["dpm++"])["dpm++"]
+                           only=["dpm++"])["results"]["dpm++"]
     records = read_manifest(mixed_corpus)
     left_out = [r for r in records if r.variant == "original" and r.source.endswith("+dpm++")]
     # None of them was trained on, so all of them are tested (every split), against the real test clips.
@@ -374,6 +457,11 @@ def test_a_synthetic_stretch_decides_and_is_named():
     muted = DetectorFindings(**{**low.__dict__, "calls_real": False, "calls_real_note": "measured: too low"})
     verdict, reasons = decide(Credentials(state="absent"), muted)
     assert verdict == "uncertain" and "measured: too low" in reasons[-1]
+    # A long clip's score is discounted for its many segments; "likely real" still needs every one low.
+    discounted = DetectorFindings("m", "1", 0.05, {"low": 0.3, "high": 0.8},
+                                  [Segment(0.0, 1.0, 0.05), Segment(1.0, 2.0, 0.6)], 32, calls_real=True)
+    verdict, reasons = decide(Credentials(state="absent"), discounted)
+    assert verdict == "uncertain" and "its highest segment 0.60" in reasons[-1]
 
 
 def test_eval_on_a_folder_of_labelled_clips(tmp_path):

@@ -1,16 +1,29 @@
 """Calibration: temperature scaling fitted on the validation split, and the decision
-thresholds stored beside the weights.
+thresholds stored beside the weights. Everything is fitted on *segment* scores, as ``verify``
+makes them (the mean logit of a segment's crops).
 
-- ``high``: the lowest probability at which at least 99 % of real validation clips score below
-  (true-negative rate ≥ 0.99): above it a clip is ``likely-synthetic``.
-- ``low``: the probability below which at most 1 % of synthetic validation clips fall (so
+- ``high``: the lowest probability at which at least 99 % of real validation segments score
+  below (true-negative rate ≥ 0.99): above it a clip is ``likely-synthetic``.
+- ``low``: the probability below which at most 1 % of synthetic validation segments fall (so
   "likely real" misses few generated clips), capped at ``high``.
+- ``real_mean``/``real_std``: a normal fit of real segments' logits. A clip is judged by its
+  most synthetic segment, and the most synthetic of 24 real segments is far more synthetic than
+  one: without a correction, every long real clip would cross ``high`` somewhere (measured: a
+  40-second film reached 0.92). ``clip_probability`` turns the highest of N segment logits into
+  the single-segment logit equally rare among real segments (Šidák: a real clip's highest of N
+  independent segments exceeds a tail ``t`` with probability 1 − (1 − t)^N), so ``high`` keeps
+  its meaning — 1 % of real clips above it — whatever the clip's length.
+- ``calls_real``: whether a low score may be called "likely real". Only a measurement on
+  generators the detector never saw can say so (``detector loo``, then ``detector calibrate
+  --loo``): training alone leaves it off.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from statistics import NormalDist
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +32,11 @@ from clipproof.atomic import atomic_output
 
 TARGET_TNR = 0.99
 TARGET_TPR = 0.99
+# Leave-one-generator-out: "likely real" is allowed when, on every left-out generator, at most
+# this share of its generated clips scores at or below ``low``.
+MAX_MISSED_UNSEEN = 0.05
+UNMEASURED = ("its recall on generators it was not trained on is unmeasured "
+              "(clipproof detector loo, then detector calibrate --loo)")
 
 
 @dataclass(frozen=True)
@@ -27,14 +45,34 @@ class Calibration:
     low: float
     high: float
     val_clips: int
-    # Whether a score at or below ``low`` may be reported as "likely real": turned off (with the
-    # measurement that says why) when generated clips from unseen generators score that low.
-    calls_real: bool = True
-    calls_real_note: str = ""
+    # Whether a score at or below ``low`` may be reported as "likely real", and the measurement
+    # that says why (or why not).
+    calls_real: bool = False
+    calls_real_note: str = UNMEASURED
+    # Normal fit of real validation segments' logits; None in weights calibrated before it
+    # (their clip score is then the highest segment's, uncorrected).
+    real_mean: float | None = None
+    real_std: float | None = None
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         z = np.asarray(logits, dtype=np.float64) / self.temperature
         return 1.0 / (1.0 + np.exp(-z))
+
+    def clip_logit(self, segment_logits: np.ndarray) -> float:
+        """The clip's logit from its segments': the highest, discounted for how many there are
+        (the module docstring says why); one segment's is its own."""
+        z = np.asarray(segment_logits, dtype=np.float64).ravel()
+        top, n = float(z.max()), len(z)
+        if n == 1 or self.real_mean is None or not self.real_std:
+            return top
+        # In tails, not cumulative probabilities: a clearly synthetic segment sits 10+ standard
+        # deviations out, where 1 - cdf would round to 0.
+        tail = max(0.5 * math.erfc((top - self.real_mean) / (self.real_std * math.sqrt(2))), 1e-300)
+        clip_tail = -math.expm1(n * math.log1p(-tail)) if tail < 1.0 else 1.0
+        return self.real_mean - self.real_std * NormalDist().inv_cdf(min(clip_tail, 1.0 - 1e-16))
+
+    def clip_probability(self, segment_logits: np.ndarray) -> float:
+        return float(self.probability(np.array([self.clip_logit(segment_logits)]))[0])
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_output(Path(path)) as tmp:
@@ -63,6 +101,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(logits: np.ndarray, labels: np.ndarray) -> Calibration:
+    """From validation segments' logits and labels (1: synthetic)."""
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
     temperature = fit_temperature(logits, labels)
     p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64) / temperature))
     real, synthetic = p[labels == 0], p[labels == 1]
@@ -70,4 +110,24 @@ def calibrate(logits: np.ndarray, labels: np.ndarray) -> Calibration:
     high = min(max(high, 0.5), 0.999)
     low = float(np.quantile(synthetic, 1 - TARGET_TPR, method="lower")) if len(synthetic) else 0.5
     low = max(min(low, high, 0.5), 0.001)
-    return Calibration(temperature=temperature, low=low, high=high, val_clips=len(labels))
+    real_logits = logits[labels == 0]
+    spread = float(real_logits.std(ddof=1)) if len(real_logits) > 1 else 0.0
+    return Calibration(temperature=temperature, low=low, high=high, val_clips=len(labels),
+                       real_mean=float(real_logits.mean()) if len(real_logits) else None,
+                       real_std=spread if spread > 0 else None)
+
+
+def with_unseen_recall(calibration: Calibration, loo: dict) -> Calibration:
+    """``calls_real`` from a leave-one-generator-out run (the JSON ``detector loo`` writes): on
+    each left-out generator, the share of its generated clips that its model, trained without
+    it, scored at or below ``low`` — generated clips "likely real" would have passed."""
+    missed = {name: r.get("synthetic_at_or_below_low") for name, r in loo.get("results", {}).items()}
+    if not missed or any(v is None for v in missed.values()):
+        raise ValueError("a leave-one-out result without synthetic_at_or_below_low (run detector loo again)")
+    worst = max(missed, key=missed.get)
+    listed = ", ".join(f"{name} {v:.0%}" for name, v in sorted(missed.items()))
+    measured = (f"left out of training one at a time, {len(missed)} generator{'s' if len(missed) > 1 else ''} "
+                f"had {listed} of their clips scored as low as real footage")
+    ok = missed[worst] <= MAX_MISSED_UNSEEN
+    note = measured + ("" if ok else f" (more than {MAX_MISSED_UNSEEN:.0%}: a low score is no evidence)")
+    return replace(calibration, calls_real=ok, calls_real_note=note)

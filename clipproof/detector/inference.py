@@ -6,7 +6,9 @@ over a longer one; the report says how many seconds of how many were scored. Fra
 decoded at the model's input size (centre crop, aspect kept) in one pass over the file
 (``media.read_windows`` seeks only where the index shows it saves decoding). Each segment gets
 a calibrated P(synthetic); the clip's is its most synthetic segment's, so a synthetic insert in
-a long real clip is not averaged away (the report names its time range).
+a long real clip is not averaged away (the report names its time range), discounted for the
+number of segments (``Calibration.clip_logit``: of 24 real segments one scores high far more
+often than a single one does).
 
 The model runs on ONNX Runtime when the weights folder holds a matching ``model.onnx`` (torch
 is then never imported: the whole ``verify`` process is a second, not four), else on torch.
@@ -112,7 +114,8 @@ class Detector:
         x = self.read_segments(path, media, segments)
         logits, embeddings = self.run(x)
         # A segment's crops vote by their mean logit: one crop of sky must not hide a face.
-        p = self.calibration.probability(logits.reshape(len(segments), self.crops).mean(axis=1))
+        segment_logits = logits.reshape(len(segments), self.crops).mean(axis=1)
+        p = self.calibration.probability(segment_logits)
         distance = None
         if self.ood is not None and embeddings is not None:
             distance = round(float(np.median(self.ood.distances(embeddings))), 3)
@@ -120,7 +123,7 @@ class Detector:
         covered = sum(min(b, duration) - a for a, b in merge_spans(segments)) if duration else 0.0
         cal = self.calibration
         return DetectorFindings(
-            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(p.max()),
+            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(cal.clip_probability(segment_logits)),
             thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
             segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),

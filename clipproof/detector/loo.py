@@ -1,26 +1,30 @@
 """Leave-one-generator-out: for each value of a record field that names a generator variant
 (``generator``: the attention layout; ``mode``: t2v / i2v / extend; ``sampler``: from the
 source name), train without the synthetic clips that have it, then test on all of them (every
-split: none was trained on) against the held-out real clips. The detector never learns about the
-left-out generator: only about labelled clips.
+split: none was trained on) against the held-out real clips, segment by segment as ``verify``
+scores them. The detector never learns about the left-out generator: only about labelled clips.
+What it measures — how many of an unseen generator's clips score as low as real footage — decides
+whether a detector may call clips "likely real" (``detector calibrate --loo``).
 """
 from __future__ import annotations
 
+import json
 import os
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from clipproof.atomic import atomic_output, output_folder
 from clipproof.detector.metrics import summary
 from clipproof.detector.evaluate import predict_logits
 from clipproof.detector.settings import DetectorSettings
-from clipproof.detector.train import train_detector
+from clipproof.detector.train import corpus_input, segments_of, train_detector
 from clipproof.detector.weights import load_weights
 from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 
 AXES = ("generator", "mode", "sampler")
+LOO_FILE = "loo.json"
 
 
 def axis_value(record: ClipRecord, axis: str) -> str | None:
@@ -34,11 +38,16 @@ def axis_value(record: ClipRecord, axis: str) -> str | None:
 
 def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: str | os.PathLike,
                   settings: DetectorSettings, log: Callable[[str], None] = print,
-                  only: list[str] | None = None) -> dict:
-    """``only``: leave out just these values (each run is resumable on its own)."""
+                  only: list[str] | None = None, crops: int = 4) -> dict:
+    """The run's record, also written to ``out/loo.json`` (``detector calibrate --loo`` reads
+    it): ``results`` holds the figures of each left-out value. ``only``: leave out just these
+    values (each run is resumable on its own); ``crops``: crops per segment, for a corpus of
+    native-resolution crops (as ``detector train --crops``)."""
     from clipproof.datasets.dataset import Augment, ClipDataset
 
-    out = Path(out)
+    out = output_folder(out)       # before the work: a bad --out costs nothing
+    clip_input = corpus_input(corpus, crops)
+    crops = int(clip_input.get("crops", 1))
     base = ClipDataset(corpus, "train")
     values = sorted({v for r in base.records if (v := axis_value(r, axis)) is not None})
     if only:
@@ -57,12 +66,16 @@ def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: st
         val.records = [r for r in val.records if keep(r)]
         folder = out / f"{axis}-{value.replace('+', 'p')}"
         log(f"leave out {axis}={value}: {len(train.records)} training clips")
-        train_detector(train, val, model_name, folder, settings, progress=False, log=log)
+        train_detector(train, val, model_name, folder, settings, clip_input=clip_input, progress=False, log=log)
         model, config, cal = load_weights(folder)
         test = ClipDataset(corpus, None)
         test.records = [r for r in test.records
                         if (r.label == "real" and r.split == "test") or axis_value(r, axis) == value]
-        logits, y, _ = predict_logits(model, test)
+        logits, y = segments_of(*predict_logits(model, test), crops)
         p = cal.probability(logits)
         results[value] = summary(p, y, cal.low, cal.high, 1 / (1 + np.exp(-logits)))
-    return results
+    record = {"axis": axis, "model": model_name, "epochs": settings.epochs, "patience": settings.patience,
+              "train_variants": list(settings.train_variants), "crops": crops, "results": results}
+    with atomic_output(out / LOO_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record

@@ -26,7 +26,9 @@ def eer(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def summary(p: np.ndarray, y: np.ndarray, low: float, high: float, p_uncalibrated: np.ndarray | None = None) -> dict:
-    """AUC, AP, accuracy at 0.5, TNR on real clips at ``high`` (and TPR), EER, ECE."""
+    """AUC, AP, accuracy at 0.5, TNR on real clips at ``high`` (and TPR), the shares of real clips
+    above ``low`` and of synthetic clips at or below it (what "likely real" would let through), EER,
+    ECE."""
     p, y = np.asarray(p, float), np.asarray(y, int)
     both = len(set(y.tolist())) == 2
     real, synth = p[y == 0], p[y == 1]
@@ -38,6 +40,7 @@ def summary(p: np.ndarray, y: np.ndarray, low: float, high: float, p_uncalibrate
         "tnr_at_high": float((real < high).mean()) if len(real) else None,
         "tpr_at_high": float((synth >= high).mean()) if len(synth) else None,
         "real_above_low": float((real > low).mean()) if len(real) else None,
+        "synthetic_at_or_below_low": float((synth <= low).mean()) if len(synth) else None,
         "eer": eer(p, y) if both else None,
         "ece": ece(p, y),
     }

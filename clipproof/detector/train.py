@@ -129,13 +129,61 @@ def corpus_input(corpus: str | os.PathLike, crops: int = 4) -> dict:
     return {"input": "native", "crops": crops} if native else {"input": "resize"}
 
 
-def fit_calibration(model, val_set: Dataset) -> Calibration:
-    """Temperature and thresholds, fitted on the validation clips with their re-upload variants:
-    the originals alone are often perfectly separable, which saturates the temperature and closes
-    the uncertain band (the bundled weights: T 0.33, low = high = 0.5 on originals; T 1.45, low
-    0.03 with variants)."""
-    logits, labels, _ = predict_logits(model, getattr(val_set, "with_variants", lambda: val_set)())
-    return calibrate(logits, labels)
+def fit_calibration(model, val_set: Dataset, crops: int = 1) -> Calibration:
+    """Temperature, thresholds and the real segments' spread, fitted on the validation clips with
+    their re-upload variants (the originals alone are often perfectly separable, which saturates
+    the temperature and closes the uncertain band: the first bundled weights had T 0.33 and low =
+    high = 0.5 on originals, T 1.45 and low 0.03 with variants), scored as ``verify`` scores a
+    segment: the mean logit of ``crops`` crops of one window."""
+    logits, labels, records = predict_logits(model, getattr(val_set, "with_variants", lambda: val_set)())
+    segment_logits, segment_labels = segments_of(logits, labels, records, crops)
+    return calibrate(segment_logits, segment_labels)
+
+
+def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = None,
+                loo: str | os.PathLike | None = None) -> tuple[Calibration, Calibration]:
+    """Refit ``weights``' calibration on ``corpus``'s validation split as training fits it, and/or
+    decide ``calls_real`` from a leave-one-out record (``loo.json``); rewrite ``calibration.json``.
+    Returns (before, after). Without ``loo``, ``calls_real`` and its note are kept."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from clipproof.datasets.dataset import ClipDataset
+    from clipproof.detector.calibration import with_unseen_recall
+    from clipproof.detector.weights import CALIBRATION_FILE, load_weights
+    from clipproof.errors import InputMissingError
+    if corpus is None and loo is None:
+        raise UsageError("nothing to do: give --corpus (refit), --loo (decide calls_real) or both")
+    model, config, old = load_weights(weights)
+    new = old
+    if corpus is not None:
+        val = ClipDataset(corpus, "val", size=tuple(config["size"]))
+        fitted = fit_calibration(model, val, int(config.get("crops", 1)) if config.get("input") == "native" else 1)
+        new = dataclasses.replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
+    if loo is not None:
+        path = Path(loo)
+        if not path.is_file():
+            raise InputMissingError("no such leave-one-out record", path=path)
+        try:
+            new = with_unseen_recall(new, json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, AttributeError) as e:
+            raise UsageError(f"not a leave-one-out record of detector loo ({e})", path=path) from None
+    new.save(Path(weights) / CALIBRATION_FILE)
+    return old, new
+
+
+def segments_of(logits: np.ndarray, labels: np.ndarray, records, crops: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop logits grouped as ``verify`` groups them: the crops of one window of one variant
+    (same source, start and variant), ``crops`` at a time, averaged. A record without a start
+    (a clip that is its own window) is a segment of its own."""
+    windows: dict[tuple, list[int]] = {}
+    for i, r in enumerate(records):
+        key = (r.group or r.source, r.start_s, r.variant) if r.start_s is not None else (r.id,)
+        windows.setdefault(key, []).append(i)
+    rows = [members[k:k + crops] for members in windows.values() for k in range(0, len(members), max(crops, 1))]
+    return (np.array([float(np.mean(logits[row])) for row in rows]),
+            np.array([int(labels[row[0]]) for row in rows]))
 
 
 def fit_ood(model, train_set: Dataset, val_set: Dataset) -> ood.OodCheck:
@@ -151,7 +199,7 @@ def _finish(trainer: Trainer, train_set: Dataset, val_set: Dataset, model_name: 
     """Reload the best epoch, calibrate it on validation, write the training info and calibration."""
     trainer.run.barrier()       # rank 0 has written the best model
     model = load_model(trainer.out, model_name)
-    calibration = fit_calibration(model, val_set)
+    calibration = fit_calibration(model, val_set, int(clip_input.get("crops", 1)))
     if trainer.run.is_main:
         fit_ood(model, train_set, val_set).save(trainer.out)
     state = trainer.state

@@ -176,15 +176,20 @@ def _detector_verdict(d: DetectorFindings, reasons: list[str]) -> tuple[Verdict,
         where = "the clip" if len(d.segments) == 1 else ", ".join(f"{a:g}–{b:g} s" for a, b in stretches)
         reasons.append(f"The detector scores {where} as likely synthetic (p_synthetic {score_text(p)}, threshold {high:.2f}).")
         return "likely-synthetic", reasons
-    if p <= low:
+    # "Likely real" asks more than "not synthetic": every segment low, not a clip score that the
+    # discount for many segments has lowered.
+    top = max((s.p_synthetic for s in d.segments), default=p)
+    if top <= low:
         if not d.calls_real:
-            reasons.append(f"Every segment scores low (highest p_synthetic {score_text(p)}), but this detector "
+            reasons.append(f"Every segment scores low (highest p_synthetic {score_text(top)}), but this detector "
                            f"does not call clips likely real: {d.calls_real_note or 'its recall is unmeasured'}.")
             return "uncertain", reasons
-        reasons.append(f"The detector scores every segment as likely real (highest p_synthetic {score_text(p)}, "
+        reasons.append(f"The detector scores every segment as likely real (highest p_synthetic {score_text(top)}, "
                        f"threshold {low:.2f}).")
         return "likely-real", reasons
-    reasons.append(f"The detector is undecided (p_synthetic {score_text(p)}, between {low:.2f} and {high:.2f}).")
+    highest = "" if top == p else f", its highest segment {score_text(top)}"
+    reasons.append(f"The detector is undecided (p_synthetic {score_text(p)}{highest}; the uncertain band is "
+                   f"{low:.2f} to {high:.2f}).")
     return "uncertain", reasons
 
 

@@ -5,7 +5,7 @@ carry it without either knowing the other.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class DetectorFindings:
     # None for weights without the check.
     ood_distance: float | None = None
     ood_threshold: float | None = None
+    # What the clip had less of than the detector's input needs, and how it was scored anyway
+    # (too few frames for one segment, frames smaller than a crop): one sentence each.
+    shortfalls: list[str] = field(default_factory=list)
 
     @property
     def out_of_distribution(self) -> bool:

@@ -464,6 +464,26 @@ def test_a_synthetic_stretch_decides_and_is_named():
     assert verdict == "uncertain" and "its highest segment 0.60" in reasons[-1]
 
 
+def test_a_clip_too_short_and_too_small_is_scored_on_what_there_is(detector, tmp_path):
+    import shutil
+
+    from clipproof.demo import moving_scene
+    from clipproof.media import write_mp4
+    weights = tmp_path / "native"             # the fixture's model, cutting 16x16 crops at native size
+    shutil.copytree(detector[0], weights)
+    info = json.loads((weights / "training.json").read_text())
+    (weights / "training.json").write_text(json.dumps({**info, "input": "native", "crops": 2}))
+    tiny = write_mp4(moving_scene(3, 12, 10), tmp_path / "tiny.mp4", fps=12)
+    out = run_cli("verify", "--json", "--detector-weights", str(weights), str(tiny))
+    row = json.loads(out.stdout)
+    assert out.returncode in (0, 1, 2) and len(row["detector"]["shortfalls"]) == 2, out.stderr
+    said = " ".join(row["reasons"])
+    assert "3 frames, fewer than the 8 of a segment" in said and "(12x10) are smaller than the detector's 16x16" in said
+    roomy = write_mp4(moving_scene(24, 64, 48), tmp_path / "roomy.mp4", fps=12)
+    assert json.loads(run_cli("verify", "--json", "--detector-weights", str(weights), str(roomy)).stdout)[
+        "detector"]["shortfalls"] == []
+
+
 def test_eval_on_a_folder_of_labelled_clips(tmp_path):
     from clipproof.demo import moving_scene
     from clipproof.detector.folder_eval import evaluate_folder

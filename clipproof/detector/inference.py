@@ -128,7 +128,21 @@ class Detector:
             segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
             trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note,
-            ood_distance=distance, ood_threshold=round(self.ood.threshold, 3) if distance is not None else None)
+            ood_distance=distance, ood_threshold=round(self.ood.threshold, 3) if distance is not None else None,
+            shortfalls=self.shortfalls(media))
+
+    def shortfalls(self, media) -> list[str]:
+        """What ``media`` lacks for this detector's input, said as how it was scored anyway."""
+        out = []
+        frames = media.frames or round((media.duration_s or 0.0) * (media.fps or 0.0))
+        if 0 < frames < self.frames:
+            out.append(f"the clip has {frames} frame{'s' if frames != 1 else ''}, fewer than the {self.frames} "
+                       f"of a segment: its last frame was repeated to fill one")
+        w, h = self.size
+        if self.input == "native" and media.width and media.height and (media.width < w or media.height < h):
+            out.append(f"its frames ({media.width}x{media.height}) are smaller than the detector's {w}x{h} crops: "
+                       f"they were scaled up to fit, so their pixels were not seen as they are")
+        return out
 
 
 def _digits(p: float) -> float:

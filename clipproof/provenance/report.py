@@ -166,6 +166,7 @@ def _detector_verdict(d: DetectorFindings, reasons: list[str]) -> tuple[Verdict,
     if d.duration_s:
         reasons.append(f"The detector scored {d.seconds_scored:g} s of {d.duration_s:g} s "
                        f"({len(d.segments)} segment{'s' if len(d.segments) != 1 else ''}).")
+    reasons += [f"Scored on what there is: {s}." for s in d.shortfalls]
     if d.out_of_distribution:
         reasons.append(f"The clip is unlike anything the detector was trained on (feature distance "
                        f"{d.ood_distance:g}; 99% of held-out clips it knows stay within {d.ood_threshold:g}), "

@@ -361,6 +361,12 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsy
     result = evaluate(weights, mixed_corpus, weights / "eval")
     text = card(weights, None, [], None, "build", "train")
     assert "| overall |" in text and "train" in text
+    assert "Calls clips likely real: no — its recall on generators it was not trained on is unmeasured" in text
+    assert "## Intended use" in text and "## Not for" in text
+    loo = {"axis": "generator", "epochs": 2, "patience": 1,
+           "results": {"X": {"auc": 0.8, "ap": 0.7, "tnr_at_high": 1.0, "tpr_at_high": 0.1, "synthetic_at_or_below_low": 0.25}}}
+    assert "| generator = X | 2 epochs, patience 1 | 0.800 | 0.700 | 1.000 | 0.100 | 0.250 |" in card(
+        weights, None, [loo], None, "build", "train")
     # Rewrite the held-out real figure both ways: the card must name a miss and stay quiet otherwise.
     for fpr, named in ((0.25, True), (0.0, False)):
         result["held_out_real"].update(clips=8, false_positive_rate_at_high=fpr)

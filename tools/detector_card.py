@@ -1,8 +1,8 @@
 """Write a detector's MODEL_CARD.md from its config, its evaluation and the leave-one-out runs.
 
     python -m tools.detector_card --weights clipproof/detector/weights/st-attention \\
-        --baseline .train/det-frame/eval/eval.json --loo .train/loo-*.json --metadata .train/metadata.json \\
-        --corpus-command "..." --train-command "..."
+        --baseline .train/det-frame/eval/eval.json --loo .train/loo/loo.json --metadata .train/metadata.json \\
+        --folder-eval .train/wild-dev-eval/eval.json --corpus-command "..." --train-command "..."
 """
 from __future__ import annotations
 
@@ -14,12 +14,28 @@ from pathlib import Path
 from clipproof.atomic import atomic_output
 from clipproof.detector.evaluate import metric as _f
 from clipproof.detector.evaluate import table
+from clipproof.detector.folder_eval import folder_table
 from clipproof.detector.weights import load_weights
 from clipproof.errors import ClipproofError, InputMissingError, one_line
 
 
+INTENDED_USE = [
+    "## Intended use", "",
+    "- A second opinion for a verification desk or a moderation queue on clips that carry no valid Content "
+    "Credentials: a `likely-synthetic` verdict says *look closer*, with the time range that scored high.",
+    "- Ranking and triage of many clips (`clipproof batch`): its scores order clips by how synthetic they look.", "",
+    "## Not for", "",
+    "- Proof. A score is a measurement on the pixels, not a provenance record; signed credentials and the "
+    "watermark decide before it, and a verdict on its own must not decide a takedown or an accusation.",
+    "- Calling a clip authentic. `uncertain` is the honest answer for most clips it cannot place; it says "
+    "`likely-real` only where leave-one-generator-out measured a recall that makes it mean something.",
+    "- Footage far from what it was trained on (see the out-of-distribution check: such clips are `uncertain`), "
+    "images (never scored) or clips of a few frames (scored on what there is, and said so).", ""]
+
+
 def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict | None, corpus_cmd: str,
-         train_cmd: str, loo_cmd: str = "", known_limits: list[str] | None = None) -> str:
+         train_cmd: str, loo_cmd: str = "", known_limits: list[str] | None = None,
+         folder_eval: dict | None = None, folder_cmd: str = "") -> str:
     model, config, cal = load_weights(weights)
     if not (weights / "eval" / "eval.json").is_file():
         raise InputMissingError("not evaluated yet (no eval/eval.json; run "
@@ -27,26 +43,33 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
                                 path=weights)
     result = json.loads((weights / "eval" / "eval.json").read_text())
     o = result["overall"]
+    w, h = config["size"]
+    if config.get("input") == "native":
+        seen = (f"{config['frames']} frames of {config.get('crops', 1)} crops of {w}×{h} pixels spread over the frame, "
+                f"at the clip's own resolution (nothing is scaled down, so the pixels are seen as they are)")
+    else:
+        seen = f"{config['frames']} frames scaled down to {w}×{h}"
     lines = [f"# {config['model']}: clipproof's bundled detector", "",
              f"Per-frame features from a timm ResNet-10-T (half width, random init"
              f"{', input: each frame beside its difference from the previous one' if getattr(model, 'temporal_diff', False) else ''}"
-             f"), a transformer over time, a linear head; {config['frames']} frames at "
-             f"{config['size'][0]}×{config['size'][1]} (upsampled 2× nearest inside the model). Output: calibrated "
-             f"P(synthetic) per 16-frame segment.", "",
+             f"), a transformer over time, a linear head; it sees {seen}, upsampled 2× nearest inside the model. "
+             f"Output: calibrated P(synthetic) per segment (the mean logit of its crops); a clip's is its most "
+             f"synthetic segment's, discounted for the number of segments.", "",
              "Chosen over torchvision's R(2+1)D-18 and MC3-18 on measurements (`python -m bench.detector_models`): "
              "a similar training step, 3–4× faster inference per segment, and 2.3 M parameters against 31 M / 11 M, "
              "which keeps the weights small enough to ship in the package.", "",
              "## Training", "",
-             f"- Corpus: `{corpus_cmd}` — real footage (offline samples, animated photographs) and clips of the three "
-             "bundled generators (wan-xs / latte-xs / latte-xs-spatial × DDIM / DPM-Solver++ × t2v / i2v / extend), "
-             "every clip through the same encode path; split by footage.",
+             f"- Corpus: `{corpus_cmd}`; split by footage. Trained on {config.get('trained_on', '?')}.",
              f"- Command: `{train_cmd}`",
              f"- {config['train_clips']} training clips, {config['val_clips']} validation clips; best epoch "
              f"{config['best_epoch']} of {len(config['history'])} (validation AUC {config['best_val_auc']:.3f}); "
              f"{config['seconds'] / 60:.1f} min on CPU.",
-             f"- Calibration on the validation split: temperature {cal.temperature:.3f}, low {cal.low:.3f}, "
-             f"high {cal.high:.3f} (true-negative rate ≥ 0.99 on real validation clips).", "",
-             "## Evaluation (test split, never seen in training; clip level)", "", table(result), "",
+             f"- Calibration on the validation split's segments: temperature {cal.temperature:.3f}, low {cal.low:.3f}, "
+             f"high {cal.high:.3f} (true-negative rate ≥ 0.99 on real validation segments)"
+             + (f"; real segments' logits {cal.real_mean:.2f} ± {cal.real_std:.2f} (the discount for many segments)"
+                if cal.real_std else "") + ".",
+             f"- Calls clips likely real: {'yes' if cal.calls_real else 'no'} — {cal.calls_real_note}.", "",
+             "## Evaluation (test split, never seen in training; one crop or clip at a time)", "", table(result), "",
              "![ROC](eval/roc.png) ![reliability](eval/reliability.png)", ""]
     if baseline:
         b = baseline["overall"]
@@ -56,16 +79,23 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
                   f"{_f(result['robustness'].get('down0.5', {}).get('auc'))} | {_f(o['tnr_at_high'])} |",
                   f"| frame-avg | {_f(b['auc'])} | {_f(b['ap'])} | {_f(baseline['robustness'].get('crf35', {}).get('auc'))} | "
                   f"{_f(baseline['robustness'].get('down0.5', {}).get('auc'))} | {_f(b['tnr_at_high'])} |", ""]
+    if folder_eval:
+        lines += ["## On footage from elsewhere, scored as `verify` scores it", ""]
+        if folder_cmd:
+            lines += [f"`{folder_cmd}`", ""]
+        lines += [folder_table(folder_eval), ""]
     if loo:
-        lines += ["## Leave one generator variant out (trained without it, tested on it vs held-out real)", ""]
+        lines += ["## Leave one generator out (trained without it, tested on all its clips vs held-out real)", ""]
         if loo_cmd:
             lines += [f"`{loo_cmd}`", ""]
-        lines += ["| left out | training | AUC | AP | TNR@high | TPR@high |", "|---|---|---:|---:|---:|---:|"]
+        lines += ["| left out | training | AUC | AP | TNR@high | TPR@high | generated at or below low |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for run in loo:
             recipe = f"{run['epochs']} epochs, patience {run['patience']}" if "epochs" in run else "–"
             for value, m in run["results"].items():
                 lines.append(f"| {run['axis']} = {value} | {recipe} | {_f(m['auc'])} | {_f(m['ap'])} | "
-                             f"{_f(m['tnr_at_high'])} | {_f(m['tpr_at_high'])} |")
+                             f"{_f(m['tnr_at_high'])} | {_f(m['tpr_at_high'])} | "
+                             f"{_f(m.get('synthetic_at_or_below_low'))} |")
         lines.append("")
     if metadata:
         lines += ["## No shortcuts", "",
@@ -74,8 +104,8 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
                   f"{_f(metadata['auc'])}) on the test split: at chance. `clipproof detector check-metadata`.", ""]
     bullets = _shortfalls(result, loo) + [f"- {text}" for text in known_limits or []]
     lines += ["## Limits", "", *bullets, *([""] if bullets else []),
-              "Trained and tested on clips of clipproof's own small generators, whose noise is easy to see; real "
-              "generators are far better. Treat its scores on other generators as untested until measured.", ""]
+              "Generators change faster than any training set: treat its scores on a generator that is not in the "
+              "tables above as untested until measured.", "", *INTENDED_USE]
     return "\n".join(lines)
 
 
@@ -114,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus-command", required=True)
     p.add_argument("--train-command", required=True)
     p.add_argument("--loo-command", default="", help="the leave-one-out command, for the card")
+    p.add_argument("--folder-eval", type=Path, help="eval.json of `detector eval --folder` on footage from elsewhere")
+    p.add_argument("--folder-command", default="", help="the command that made --folder-eval, for the card")
     p.add_argument("--known-limit", action="append", default=[], metavar="TEXT",
                    help="a failure measured outside the eval (e.g. on footage from elsewhere); repeatable")
     args = p.parse_args(argv)
     try:
         text = card(args.weights, _read_json(args.baseline), [_read_json(path) for path in args.loo],
                     _read_json(args.metadata), args.corpus_command, args.train_command, args.loo_command,
-                    args.known_limit)
+                    args.known_limit, _read_json(args.folder_eval), args.folder_command)
         with atomic_output(args.weights / "MODEL_CARD.md") as tmp:
             tmp.write_text(text, encoding="utf-8")
     except ClipproofError as e:

@@ -104,7 +104,7 @@ def calibrate(logits: np.ndarray, labels: np.ndarray) -> Calibration:
     """From validation segments' logits and labels (1: synthetic)."""
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
     temperature = fit_temperature(logits, labels)
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64) / temperature))
+    p = 1.0 / (1.0 + np.exp(-logits / temperature))
     real, synthetic = p[labels == 0], p[labels == 1]
     high = float(np.quantile(real, TARGET_TNR, method="higher")) if len(real) else 0.5
     high = min(max(high, 0.5), 0.999)
@@ -124,10 +124,9 @@ def with_unseen_recall(calibration: Calibration, loo: dict) -> Calibration:
     missed = {name: r.get("synthetic_at_or_below_low") for name, r in loo.get("results", {}).items()}
     if not missed or any(v is None for v in missed.values()):
         raise ValueError("a leave-one-out result without synthetic_at_or_below_low (run detector loo again)")
-    worst = max(missed, key=missed.get)
     listed = ", ".join(f"{name} {v:.0%}" for name, v in sorted(missed.items()))
     measured = (f"left out of training one at a time, {len(missed)} generator{'s' if len(missed) > 1 else ''} "
                 f"had {listed} of their clips scored as low as real footage")
-    ok = missed[worst] <= MAX_MISSED_UNSEEN
+    ok = max(missed.values()) <= MAX_MISSED_UNSEEN
     note = measured + ("" if ok else f" (more than {MAX_MISSED_UNSEEN:.0%}: a low score is no evidence)")
     return replace(calibration, calls_real=ok, calls_real_note=note)

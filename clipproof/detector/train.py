@@ -11,9 +11,11 @@ Runs under ``torchrun`` for DDP like the generator.
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -22,12 +24,12 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from clipproof.atomic import output_folder
 from clipproof.detector import ood
-from clipproof.detector.calibration import Calibration, calibrate
+from clipproof.detector.calibration import Calibration, calibrate, with_unseen_recall
 from clipproof.detector.evaluate import collate, predict_logits
 from clipproof.detector.registry import create_model
 from clipproof.detector.settings import DetectorSettings
-from clipproof.detector.weights import load_model, save_model, save_training_info
-from clipproof.errors import UsageError
+from clipproof.detector.weights import CALIBRATION_FILE, load_model, load_weights, save_model, save_training_info
+from clipproof.errors import InputMissingError, UsageError
 from clipproof.training import Trainer, rank_batches, start_run
 from clipproof.version import __version__
 
@@ -120,9 +122,6 @@ def trained_on(records) -> str:
 def corpus_input(corpus: str | os.PathLike, crops: int = 4) -> dict:
     """How the corpus cut its clips, for ``verify`` to cut alike: native-resolution crops
     (``crops`` per segment at inference) or whole frames scaled down."""
-    import json
-    from pathlib import Path
-
     from clipproof.datasets.build import RECIPE_COPY
     recipe = Path(corpus) / RECIPE_COPY
     native = recipe.is_file() and json.loads(recipe.read_text(encoding="utf-8")).get("clip", {}).get("native", False)
@@ -145,14 +144,7 @@ def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = N
     """Refit ``weights``' calibration on ``corpus``'s validation split as training fits it, and/or
     decide ``calls_real`` from a leave-one-out record (``loo.json``); rewrite ``calibration.json``.
     Returns (before, after). Without ``loo``, ``calls_real`` and its note are kept."""
-    import dataclasses
-    import json
-    from pathlib import Path
-
     from clipproof.datasets.dataset import ClipDataset
-    from clipproof.detector.calibration import with_unseen_recall
-    from clipproof.detector.weights import CALIBRATION_FILE, load_weights
-    from clipproof.errors import InputMissingError
     if corpus is None and loo is None:
         raise UsageError("nothing to do: give --corpus (refit), --loo (decide calls_real) or both")
     model, config, old = load_weights(weights)
@@ -160,7 +152,7 @@ def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = N
     if corpus is not None:
         val = ClipDataset(corpus, "val", size=tuple(config["size"]))
         fitted = fit_calibration(model, val, int(config.get("crops", 1)) if config.get("input") == "native" else 1)
-        new = dataclasses.replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
+        new = replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
     if loo is not None:
         path = Path(loo)
         if not path.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,7 +321,7 @@ def test_metadata_alone_is_at_chance(mixed_corpus):
     assert result["accuracy"] <= result["majority_rate"] + 0.1
 
 
-def test_bundled_weights_score_a_generated_clip_high(tmp_path, keys):
+def test_bundled_weights_flag_most_clips_of_the_bundled_generator(tmp_path, keys):
     from clipproof.detector.inference import load_detector
     from clipproof.generator.generate import GenerateOptions, bundled_configs, generate, load_generator
     from clipproof.provenance.keys import load_identity
@@ -331,13 +332,14 @@ def test_bundled_weights_score_a_generated_clip_high(tmp_path, keys):
     records = generate(gen, GenerateOptions(n=4, steps=25, seed=3), tmp_path, load_identity(keys.key, keys.chain))
     from clipproof.media import probe
     scores = [detector.score(tmp_path / r.path, probe(tmp_path / r.path)).p_synthetic for r in records]
-    assert all(p >= detector.calibration.high for p in scores), scores
+    # Its test split flags 83-100 % of each bundled generator's clips (the model card): most, not all.
+    assert sum(p >= detector.calibration.high for p in scores) >= 3, scores
 
 
 def test_bundled_weights_on_phone_footage_say_what_they_cannot_tell():
     # Footage nobody here made (the c2pa-rs project's unsigned test video, a handheld phone clip):
     # with no credentials the detector alone decides. It must not call a camera clip generated,
-    # and — its recall on unseen generators being poor — it must not call it "likely real" either.
+    # and — its recall on unseen generators being too low — it must not call it "likely real" either.
     from clipproof.detector.inference import load_detector
     if load_detector() is None:
         pytest.skip("no bundled detector weights in this checkout")
@@ -345,11 +347,11 @@ def test_bundled_weights_on_phone_footage_say_what_they_cannot_tell():
     result = json.loads(report.stdout)
     d = result["detector"]
     assert result["verdict"] == "uncertain" and report.returncode == 2
-    assert d["p_synthetic"] <= d["thresholds"]["low"] and not d["calls_real"]
-    assert any("does not call clips likely real" in r for r in result["reasons"])
+    assert d["p_synthetic"] < d["thresholds"]["high"] and not d["calls_real"] and not d["shortfalls"]
+    assert any("does not call clips likely real" in r or "is undecided" in r for r in result["reasons"])
     assert d["frames_used"] == 16 * len(d["segments"])
     assert d["seconds_scored"] == pytest.approx(d["duration_s"], abs=0.05)      # a 2-second clip: all of it
-    assert "332 clips" in d["trained_on"]
+    assert "wild-dev" in d["trained_on"]
 
 
 def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsys):
@@ -544,6 +546,8 @@ def test_eval_parity_scores_each_label_in_the_other_labels_format(tmp_path):
     assert result["overall"]["real"] == 2 and result["overall"]["synthetic"] == 1
     gif, up = result["parity"]["real_as_gif"], result["parity"]["synthetic_at_720p"]
     assert {c["form"] for c in gif["clips"]} == {"gif", "original"} and gif["overall"]["real"] == 2
+    # A row in another form names the clip it was made from (its temporary file is gone).
+    assert all(Path(c["path"]).is_file() and Path(c["path"]).parent.parent == folder for c in gif["clips"])
     assert {c["form"] for c in result["parity"]["real_as_ordered_gif"]["clips"]} == {"gif-ordered", "original"}
     assert {(c["label"], c["form"]) for c in up["clips"]} == {("real", "original"), ("synthetic", "720p")}
     assert {c["form"] for c in result["clips"]} == {"original"}
@@ -600,7 +604,7 @@ def test_verify_with_the_onnx_detector_never_imports_torch(clip):
     code = ("import sys; from clipproof.cli import verify_main; code = verify_main(['--json', sys.argv[1]]); "
             "print('torch' in sys.modules, 'onnxruntime' in sys.modules, code)")
     out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False True 2"
+    assert out.stdout.strip().splitlines()[-1] == "False True 2"        # a rendered scene: uncertain
     assert json.loads(out.stdout.splitlines()[0])["detector"]["model"] == "st-attention"
 
 

@@ -1,8 +1,9 @@
 """Fit the out-of-distribution check for detector weights trained before it existed:
 ``python -m tools.fit_ood WEIGHTS --corpus CORPUS`` (the corpus the weights were trained on).
 
-Writes ``WEIGHTS/ood.safetensors`` from the embeddings of the corpus' train split (originals,
-as stored) and the 99th-percentile distance of its validation split, as training now does.
+Writes ``WEIGHTS/ood.safetensors`` from the embeddings of the corpus' train split (the variants
+the weights were trained on, as stored) and the 99th-percentile distance of its real validation
+clips, as training now does.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from clipproof.detector.weights import load_weights
 def fit_for(weights: Path, corpus: Path) -> ood.OodCheck:
     model, config, _ = load_weights(weights)
     size = tuple(config["size"])
-    check = fit_ood(model, ClipDataset(corpus, "train", size=size), ClipDataset(corpus, "val", size=size))
+    # The variants it was trained on (GIF forms, re-encodes): the distribution it was fitted to.
+    variants = tuple(config.get("settings", {}).get("train_variants", ("original",)))
+    check = fit_ood(model, ClipDataset(corpus, "train", size=size, variants=variants),
+                    ClipDataset(corpus, "val", size=size, variants=variants))
     check.save(weights)
     return check
 

@@ -30,6 +30,7 @@ class LabelledClip:
     group: str               # the generator or source
     kind: str                # "synthetic", "real" or "rendered"
     form: str = "original"   # or the other label's format (detector.folder_eval.PARITY_FORMS)
+    source: Path | None = None  # for another form: the clip it was made from (``path`` is temporary)
 
 
 def labelled_clips(folder: str | os.PathLike, log: Callable[[str], None] = print,

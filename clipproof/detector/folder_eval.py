@@ -67,7 +67,7 @@ def parity_clips(clips: list[LabelledClip], work: Path, log: Callable[[str], Non
                 else:
                     made = Variant(form, scale=amount / frames.shape[1]).apply(frames) if frames.shape[1] < amount else frames
                 path = write_mp4(made, work / f"{i:04d}-{form}.mp4", fps=info.fps or 8.0, crf=18)
-                out.append(LabelledClip(path, clip.label, clip.group, clip.kind, form))
+                out.append(LabelledClip(path, clip.label, clip.group, clip.kind, form, source=clip.path))
         except ClipproofError as e:
             log(f"note: no {'/'.join(forms)} form of {clip.path} ({e.reason})")
     return out
@@ -157,7 +157,7 @@ class _Scored:
             "rendered": verdict_rates(v[kinds == "rendered"]),
             "format_only": format_only_auc([m for m, k in zip(self.media, keep) if k],
                                            [s for s, k in zip(self.sizes, keep) if k], y),
-            "clips": [{"path": str(c.path), "label": c.kind, "group": c.group, "form": c.form,
+            "clips": [{"path": str(c.source or c.path), "label": c.kind, "group": c.group, "form": c.form,
                        "p_synthetic": float(s), "verdict": str(w)} for c, s, w in zip(clips, p, v)],
         }
 

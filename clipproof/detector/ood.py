@@ -2,8 +2,11 @@
 
 At the end of training, the embeddings of the training clips (each segment's backbone features
 averaged over its frames) give a mean and a shrunk covariance (Ledoit–Wolf); the threshold is the
-99th percentile of the Mahalanobis distances of the *validation* clips — held-out footage the
-detector handles. A clip whose segments sit further out than that, at the median, is unlike the
+99th percentile of the Mahalanobis distances of the *real validation* clips — held-out camera and
+rendered footage the detector handles. (Not of every validation clip: in the bundled corpus one
+generated validation clip, an almost flat underwater LaVie scene, sat at 66 where real ones stay
+within 25, and its crops set the percentile at 94 — far enough out that a flat rendered test
+scene at 29–34 passed as familiar and was flagged.) A clip whose segments sit further out than that, at the median, is unlike the
 training data: its score is not evidence, and ``verify`` says "uncertain" with that reason.
 
 Stored as ``ood.safetensors`` beside the weights and read with numpy alone (``verify`` on ONNX

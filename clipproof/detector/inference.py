@@ -123,7 +123,8 @@ class Detector:
         covered = sum(min(b, duration) - a for a, b in merge_spans(segments)) if duration else 0.0
         cal = self.calibration
         return DetectorFindings(
-            model=self.config["model"], version=self.config.get("version", ""), p_synthetic=_digits(cal.clip_probability(segment_logits)),
+            model=self.config["model"], version=self.config.get("version", ""),
+            p_synthetic=_digits(cal.clip_probability(segment_logits)),
             thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
             segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),

@@ -6,8 +6,9 @@ averaged over its frames) give a mean and a shrunk covariance (Ledoit–Wolf); t
 rendered footage the detector handles. (Not of every validation clip: in the bundled corpus one
 generated validation clip, an almost flat underwater LaVie scene, sat at 66 where real ones stay
 within 25, and its crops set the percentile at 94 — far enough out that a flat rendered test
-scene at 29–34 passed as familiar and was flagged.) A clip whose segments sit further out than that, at the median, is unlike the
-training data: its score is not evidence, and ``verify`` says "uncertain" with that reason.
+scene at 29–34 passed as familiar and was flagged.) A clip whose segments sit further out than
+that, at the median, is unlike the training data: its score is not evidence, and ``verify`` says
+"uncertain" with that reason.
 
 Stored as ``ood.safetensors`` beside the weights and read with numpy alone (``verify`` on ONNX
 Runtime never imports torch).

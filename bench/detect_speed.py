@@ -77,21 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     segments = detector.segments(info)
     decode_s = median_seconds(lambda: detector.read_segments(big, info, segments), args.runs)
     x = detector.read_segments(big, info, segments)
-    with torch.inference_mode():
-        model_s = median_seconds(lambda: detector.model(x), args.runs)
+    model_s = median_seconds(lambda: detector.run(x), args.runs)      # the backend verify uses
     full_decode = statistics.median(plain_decode(big) for _ in range(3))
     start = time.perf_counter()
     outcomes = list(verifier.verify_many(smalls))
     batch_s = time.perf_counter() - start
     assert all(o.report is not None for o in outcomes)
 
-    print(f"\ndetect speed: {detector.name}, 10 s 1080p30 H.264 clip ({big.stat().st_size / 1e6:.1f} MB), "
+    print(f"\ndetect speed: {detector.name} on {detector.backend}, 10 s 1080p30 H.264 clip ({big.stat().st_size / 1e6:.1f} MB), "
           f"2 threads, median of {args.runs}\n")
     print("| measure | seconds |")
     print("|---|---:|")
     print(f"| verify end to end (credentials, probe, detector) | {end_to_end:.3f} |")
-    print(f"| of which: decoding the sampled frames ({len(x)} segments x {detector.frames}) | {decode_s:.3f} |")
-    print(f"| of which: model ({len(x)} segments) | {model_s:.3f} |")
+    print(f"| of which: decoding the sampled frames ({len(segments)} segments x {detector.frames}) | {decode_s:.3f} |")
+    print(f"| of which: model ({len(segments)} segments x {detector.crops} crops) | {model_s:.3f} |")
     print(f"| baseline: plain PyAV decode of every frame | {full_decode:.3f} |")
     print(f"| batch: 64 short clips (320x240, 2 s), total | {batch_s:.2f} |")
     print(f"| batch: clips per second | {len(smalls) / batch_s:.1f} |")

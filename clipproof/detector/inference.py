@@ -34,6 +34,7 @@ MAX_SEGMENTS = 24
 # frames/fps seconds at most of this rate so that motion per frame matches training.
 SEGMENT_FPS = 12.0
 BACKENDS = ("auto", "onnx", "torch")
+ROWS = 8                   # model rows (crops of a segment) per inference call: bounds its memory
 
 
 class Detector:
@@ -70,7 +71,15 @@ class Detector:
         return self.run(clips)[0]
 
     def run(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(logits (S,), embeddings (S, D) or None when an older ONNX export has none)."""
+        """(logits (S,), embeddings (S, D) or None when an older ONNX export has none), ``ROWS``
+        rows at a time: a 10-second clip is ~80 rows of 16 frames, and the backbone's activations
+        for all of them at once took ~900 MB."""
+        parts = [self._run(clips[i:i + ROWS]) for i in range(0, len(clips), ROWS)]
+        logits = np.concatenate([p[0] for p in parts])
+        embeddings = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+        return logits, embeddings
+
+    def _run(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:
             if self._session is not None:
                 outputs = self._session.run(None, {self._session.get_inputs()[0].name: clips})

@@ -55,6 +55,20 @@ def detector(mixed_corpus, tmp_path_factory):
     return out, config
 
 
+def weights_copy(weights: Path, to: Path, *, measured_recall: bool = False) -> Path:
+    """A copy of ``weights`` to change; ``measured_recall``: as if leave-one-out had found that no
+    generated clip of an unseen generator scored as low as real footage (calls_real on)."""
+    import shutil
+
+    from clipproof.detector.calibration import with_unseen_recall
+    from clipproof.detector.weights import CALIBRATION_FILE
+    shutil.copytree(weights, to)
+    if measured_recall:
+        calibration = load_weights(to)[2]
+        with_unseen_recall(calibration, {"results": {"A": {"synthetic_at_or_below_low": 0.0}}}).save(to / CALIBRATION_FILE)
+    return to
+
+
 def test_models_registered_and_forward():
     assert {"st-attention", "frame-avg"} <= set(list_models())
     for name in ("st-attention", "frame-avg"):
@@ -147,11 +161,8 @@ def test_the_clip_score_discounts_the_number_of_segments():
 
 
 def test_likely_real_needs_a_measured_recall_on_unseen_generators(detector, tmp_path):
-    import shutil
-
     from clipproof.detector.calibration import MAX_MISSED_UNSEEN
-    weights = tmp_path / "w"
-    shutil.copytree(detector[0], weights)
+    weights = weights_copy(detector[0], tmp_path / "w")
     assert not load_weights(weights)[2].calls_real                    # training alone leaves it off
     loo = tmp_path / "loo.json"
 
@@ -177,14 +188,8 @@ def test_likely_real_needs_a_measured_recall_on_unseen_generators(detector, tmp_
 
 
 def test_calibration_is_refitted_on_segments_and_keeps_calls_real(detector, mixed_corpus, tmp_path):
-    import shutil
-
-    from clipproof.detector.calibration import with_unseen_recall
-    from clipproof.detector.weights import CALIBRATION_FILE
-    weights = tmp_path / "w"
-    shutil.copytree(detector[0], weights)
-    measured = with_unseen_recall(load_weights(weights)[2], {"results": {"A": {"synthetic_at_or_below_low": 0.0}}})
-    measured.save(weights / CALIBRATION_FILE)
+    weights = weights_copy(detector[0], tmp_path / "w", measured_recall=True)
+    measured = load_weights(weights)[2]
     out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), "--corpus", str(mixed_corpus),
                   "--json")
     after = json.loads(out.stdout)["after"]
@@ -206,16 +211,8 @@ def test_evaluation_writes_tables_and_plots(detector, mixed_corpus, tmp_path):
 
 
 def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path):
-    import shutil
-
-    from clipproof.detector.calibration import with_unseen_recall
-    from clipproof.detector.weights import CALIBRATION_FILE
     from clipproof.records import read_manifest
-    weights = tmp_path / "w"                   # as if leave-one-out had measured a good recall
-    shutil.copytree(detector[0], weights)
-    with_unseen_recall(load_weights(weights)[2], {"results": {"A": {"synthetic_at_or_below_low": 0.0}}}).save(
-        weights / CALIBRATION_FILE)
-    verifier = Verifier(detector=weights)
+    verifier = Verifier(detector=weights_copy(detector[0], tmp_path / "w", measured_recall=True))
     records = [r for r in read_manifest(mixed_corpus) if r.split == "test" and r.variant == "original"]
     reports = {r.label: [] for r in records}
     for r in records:
@@ -473,12 +470,9 @@ def test_a_synthetic_stretch_decides_and_is_named():
 
 
 def test_a_clip_too_short_and_too_small_is_scored_on_what_there_is(detector, tmp_path):
-    import shutil
-
     from clipproof.demo import moving_scene
     from clipproof.media import write_mp4
-    weights = tmp_path / "native"             # the fixture's model, cutting 16x16 crops at native size
-    shutil.copytree(detector[0], weights)
+    weights = weights_copy(detector[0], tmp_path / "native")    # the fixture's model, cutting 16x16 crops
     info = json.loads((weights / "training.json").read_text())
     (weights / "training.json").write_text(json.dumps({**info, "input": "native", "crops": 2}))
     tiny = write_mp4(moving_scene(3, 12, 10), tmp_path / "tiny.mp4", fps=12)

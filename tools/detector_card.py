@@ -15,7 +15,7 @@ from clipproof.atomic import atomic_output
 from clipproof.detector.evaluate import metric as _f
 from clipproof.detector.evaluate import table
 from clipproof.detector.folder_eval import folder_table
-from clipproof.detector.weights import load_weights
+from clipproof.detector.weights import load_weights, segment_crops
 from clipproof.errors import ClipproofError, InputMissingError, one_line
 
 
@@ -45,7 +45,7 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
     o = result["overall"]
     w, h = config["size"]
     if config.get("input") == "native":
-        seen = (f"{config['frames']} frames of {config.get('crops', 1)} crops of {w}×{h} pixels spread over the frame, "
+        seen = (f"{config['frames']} frames of {segment_crops(config)} crops of {w}×{h} pixels spread over the frame, "
                 f"at the clip's own resolution (nothing is scaled down, so the pixels are seen as they are)")
     else:
         seen = f"{config['frames']} frames scaled down to {w}×{h}"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from clipproof.detector import ood
-from clipproof.detector.weights import TRAINING_FILE, load_model, onnx_session, read_info
+from clipproof.detector.weights import TRAINING_FILE, load_model, onnx_session, read_info, segment_crops
 from clipproof.errors import UsageError, loading_weights
 from clipproof.findings import DetectorFindings, Segment, merge_spans
 
@@ -53,7 +53,7 @@ class Detector:
         # "native": the model sees crops at the clip's own resolution, ``crops`` per segment spread
         # over the frame; "resize" (the first models): the whole frame scaled down to ``size``.
         self.input = self.config.get("input", "resize")
-        self.crops = int(self.config.get("crops", 1)) if self.input == "native" else 1
+        self.crops = segment_crops(self.config)
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._session = onnx_session(self.folder) if backend in ("auto", "onnx") else None
         if backend == "onnx" and self._session is None:

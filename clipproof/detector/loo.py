@@ -19,7 +19,7 @@ from clipproof.detector.metrics import summary
 from clipproof.detector.evaluate import predict_logits
 from clipproof.detector.settings import DetectorSettings
 from clipproof.detector.train import corpus_input, segments_of, train_detector
-from clipproof.detector.weights import load_weights
+from clipproof.detector.weights import load_weights, segment_crops
 from clipproof.errors import UsageError
 from clipproof.records import ClipRecord
 
@@ -47,7 +47,7 @@ def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: st
 
     out = output_folder(out)       # before the work: a bad --out costs nothing
     clip_input = corpus_input(corpus, crops)
-    crops = int(clip_input.get("crops", 1))
+    crops = segment_crops(clip_input)
     base = ClipDataset(corpus, "train")
     values = sorted({v for r in base.records if (v := axis_value(r, axis)) is not None})
     if only:

@@ -28,7 +28,8 @@ from clipproof.detector.calibration import Calibration, calibrate, with_unseen_r
 from clipproof.detector.evaluate import collate, predict_logits
 from clipproof.detector.registry import create_model
 from clipproof.detector.settings import DetectorSettings
-from clipproof.detector.weights import CALIBRATION_FILE, load_model, load_weights, save_model, save_training_info
+from clipproof.detector.weights import (CALIBRATION_FILE, load_model, load_weights, read_info, save_model,
+                                       save_training_info, segment_crops)
 from clipproof.errors import InputMissingError, UsageError
 from clipproof.training import Trainer, rank_batches, start_run
 from clipproof.version import __version__
@@ -160,11 +161,12 @@ def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = N
     from clipproof.datasets.dataset import ClipDataset
     if corpus is None and loo is None:
         raise UsageError("nothing to do: give --corpus (refit), --loo (decide calls_real) or both")
-    model, config, old = load_weights(weights)
+    config, old = read_info(weights)
     new = old
-    if corpus is not None:
+    if corpus is not None:          # only a refit needs the model (deciding calls_real reads JSON)
+        model = load_weights(weights)[0]
         val = ClipDataset(corpus, "val", size=tuple(config["size"]))
-        fitted = fit_calibration(model, val, int(config.get("crops", 1)) if config.get("input") == "native" else 1)
+        fitted = fit_calibration(model, val, segment_crops(config))
         new = replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
     if loo is not None:
         path = Path(loo)
@@ -204,7 +206,7 @@ def _finish(trainer: Trainer, train_set: Dataset, val_set: Dataset, model_name: 
     """Reload the best epoch, calibrate it on validation, write the training info and calibration."""
     trainer.run.barrier()       # rank 0 has written the best model
     model = load_model(trainer.out, model_name)
-    calibration = fit_calibration(model, val_set, int(clip_input.get("crops", 1)))
+    calibration = fit_calibration(model, val_set, segment_crops(clip_input))
     if trainer.run.is_main:
         fit_ood(model, train_set, val_set).save(trainer.out)
     state = trainer.state

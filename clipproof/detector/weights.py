@@ -35,6 +35,12 @@ ONNX_FILE = "model.onnx"
 ONNX_SOURCE_KEY = "clipproof.source_sha256"
 
 
+def segment_crops(info: dict) -> int:
+    """Crops a segment averages, from ``training.json`` (or the ``clip_input`` that goes into it):
+    K for a detector of native-resolution crops, 1 for one that sees whole frames scaled down."""
+    return int(info.get("crops", 1)) if info.get("input") == "native" else 1
+
+
 def load_model(folder: str | os.PathLike, name: str) -> torch.nn.Module:
     """The registered model ``name`` saved in ``folder``, in eval mode. Raises ValueError when
     the folder holds another model (its class, or tensors that do not fit)."""

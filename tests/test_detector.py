@@ -20,7 +20,7 @@ from clipproof.detector.metrics import ece, eer
 from clipproof.detector.registry import create_model, list_models
 from clipproof.detector.evaluate import predict_logits
 from clipproof.detector.settings import DetectorSettings
-from clipproof.detector.train import train_detector
+from clipproof.detector.train import backbone_upsample, train_detector
 from clipproof.detector.weights import MODEL_TENSORS, load_weights
 from clipproof.errors import UsageError
 from conftest import FIXTURES, run_cli, run_process
@@ -77,6 +77,18 @@ def test_models_registered_and_forward():
         assert torch.allclose(out["scores"], torch.sigmoid(out["logits"]))
     with pytest.raises(UsageError):
         create_model("nope")
+
+
+def test_the_backbone_sees_at_least_64_pixels_at_the_same_cost():
+    # 32x32 crops are enlarged 2x inside the model; 64x64 crops are seen as they are, so the
+    # backbone's input (and its cost) is the same for both.
+    assert [backbone_upsample(s) for s in ((16, 16), (32, 32), (64, 48), (64, 64), (96, 128))] == [2, 2, 2, 1, 1]
+    small, large = create_model("st-attention", frames=2, upsample=2), create_model("st-attention", frames=2, upsample=1)
+    large.load_state_dict(small.state_dict())
+    x = torch.rand(1, 2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        enlarged = torch.nn.functional.interpolate(x.flatten(0, 1), scale_factor=2, mode="nearest").unflatten(0, (1, 2))
+        assert torch.allclose(small.eval().features(x), large.eval().features(enlarged), atol=1e-5)
 
 
 def test_temporal_difference_input_reaches_each_frames_features():

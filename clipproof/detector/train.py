@@ -35,6 +35,7 @@ from clipproof.training import Trainer, rank_batches, start_run
 from clipproof.version import __version__
 
 GRAD_CLIP = 2.0
+BACKBONE_MIN_SIDE = 64
 
 
 def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: str | os.PathLike,
@@ -50,7 +51,7 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
         raise UsageError("the validation split needs both real and synthetic clips (for early stopping and calibration)")
     run = start_run(settings.seed, log)
     frames, _, _ = train_set[0]
-    kwargs = {"frames": int(frames.shape[0]), **(model_kwargs or {})}
+    kwargs = {"frames": int(frames.shape[0]), "upsample": backbone_upsample(frames.shape[-2:]), **(model_kwargs or {})}
     trainer = Trainer(create_model(model_name, **kwargs), out, run, lr=settings.lr,
                       weight_decay=settings.weight_decay, grad_clip=GRAD_CLIP, ema_decay=settings.ema,
                       identity={"model": model_name, "kwargs": kwargs}, progress=progress)
@@ -89,6 +90,13 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
             show(trainer.state.epoch, f"loss {np.mean(losses):.3f} val AUC {auc:.3f}")
 
     return _finish(trainer, train_set, val_set, model_name, kwargs, settings, len(labels), clip_input or {})
+
+
+def backbone_upsample(size) -> int:
+    """How much a clip of ``size`` (H, W) is enlarged (nearest) inside the model: the backbone's
+    stages divide by 32, so clips under ``BACKBONE_MIN_SIDE`` pixels (32×32 crops) are seen at
+    twice their size, and 64×64 crops as they are, at the same cost."""
+    return 1 if min(int(size[0]), int(size[1])) >= BACKBONE_MIN_SIDE else 2
 
 
 def _end_of_epoch(trainer: Trainer, val_set: Dataset, losses: list[float]) -> float:

@@ -346,8 +346,60 @@ def _converter(size, crop, origin: float = 0.0, native_crops=None) -> Callable[[
 
 def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
     """(K, h, w, 3) crops of the upright frame at its own resolution, one centred at each
-    fractional (x, y) and kept inside the frame; a frame smaller than a crop is first scaled up
-    just enough to hold it."""
+    fractional (x, y) and kept inside the frame (at even offsets: on the 4:2:0 chroma grid); a
+    frame smaller than a crop is first scaled up just enough to hold it.
+
+    Only the crops are made RGB: their pieces of the Y, U and V planes are laid side by side
+    and converted in one call, which gives bit for bit the pieces of the converted frame
+    (swscale's unscaled path repeats each chroma sample over its 2×2 pixels; the frame's colour
+    space and range go along). Other pixel formats and odd sizes convert the whole frame."""
+    import numpy as np
+    w, h = size
+    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    fw, fh = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    if fw < w or fh < h or (w | h | fw | fh) % 2 or frame.format.name not in _PLANAR_420:
+        return _crops_of_whole_frame(frame, size, centres)
+    # Stored-frame rectangles: a quarter turn swaps a crop's sides.
+    rects = [_stored_rect(turns, *_crop_origin(cx, cy, fw, fh, w, h), w, h, frame.width, frame.height)
+             for cx, cy in centres]
+    sw, sh = rects[0][2], rects[0][3]
+    planes = []
+    for i, plane in enumerate(frame.planes):
+        s = 1 if i == 0 else 2
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        planes.append(np.concatenate([rows[y // s:(y + sh) // s, x // s:(x + sw) // s] for x, y, _, _ in rects], axis=1))
+    strip = np.concatenate([p.reshape(-1) for p in planes]).reshape(sh * 3 // 2, sw * len(rects))
+    piece = av.VideoFrame.from_ndarray(strip, format=frame.format.name)
+    piece.colorspace, piece.color_range = frame.colorspace, frame.color_range
+    rgb = piece.to_ndarray(format="rgb24").reshape(sh, len(rects), sw, 3).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(np.rot90(rgb, turns, axes=(1, 2)) if turns else rgb)
+
+
+_PLANAR_420 = {"yuv420p", "yuvj420p"}
+
+
+def _crop_origin(cx: float, cy: float, fw: int, fh: int, w: int, h: int) -> tuple[int, int]:
+    """Top-left corner of the w×h crop centred at fractions (cx, cy) of an fw×fh frame, kept
+    inside it, at even offsets."""
+    x0 = min(max(round(cx * fw - w / 2), 0), fw - w)
+    y0 = min(max(round(cy * fh - h / 2), 0), fh - h)
+    return x0 & ~1, y0 & ~1
+
+
+def _stored_rect(turns: int, x0: int, y0: int, w: int, h: int, sw: int, sh: int) -> tuple[int, int, int, int]:
+    """(x, y, width, height) in the stored frame (``sw``×``sh``) of the upright rectangle at
+    (x0, y0), ``w``×``h``, when the upright frame is the stored one turned ``turns`` quarter
+    turns counter-clockwise (``np.rot90``)."""
+    if turns == 1:
+        return sw - y0 - h, x0, h, w
+    if turns == 2:
+        return sw - x0 - w, sh - y0 - h, w, h
+    if turns == 3:
+        return y0, sh - x0 - w, h, w
+    return x0, y0, w, h
+
+
+def _crops_of_whole_frame(frame: av.VideoFrame, size, centres) -> np.ndarray:
     import numpy as np
     w, h = size
     upright = _to_rgb(frame, None, False)
@@ -358,8 +410,7 @@ def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
         fh, fw = upright.shape[:2]
     out = []
     for cx, cy in centres:
-        x0 = min(max(round(cx * fw - w / 2), 0), fw - w)
-        y0 = min(max(round(cy * fh - h / 2), 0), fh - h)
+        x0, y0 = _crop_origin(cx, cy, fw, fh, w, h)
         out.append(upright[y0:y0 + h, x0:x0 + w])
     return np.stack(out)
 

@@ -246,3 +246,29 @@ def test_variable_frame_rate_is_read_by_time(tmp_path):
     assert np.abs(got.mean(axis=(1, 2, 3)) - levels).max() < 4
     (window, wtimes), = read_windows(path, [(0.4, 1.55)])
     assert wtimes == pytest.approx([0.5, 0.55, 1.5], abs=1e-3) and len(window) == 3
+
+
+@pytest.mark.parametrize("rotation,pix_fmt", [(0, "yuv420p"), (90, "yuv420p"), (180, "yuvj420p"), (270, "yuvj420p")])
+def test_native_crops_are_the_pieces_of_the_upright_frame(tmp_path, rotation, pix_fmt):
+    # Only the crops are converted to RGB; they must be exactly what cutting them out of the
+    # whole converted frame gives, whatever the display rotation, colour space and range.
+    import av
+    from clipproof.media import _crop_origin
+    path = tmp_path / "noisy.mp4"
+    rng = np.random.default_rng(rotation)
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = 96, 66, pix_fmt
+        stream.codec_context.colorspace = 1 if pix_fmt == "yuvj420p" else 2     # BT.709 for the full-range one
+        stream.set_display_rotation(rotation)
+        for _ in range(4):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (66, 96, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+    centres = [(0.0, 0.0), (0.5, 0.5), (0.31, 0.77), (1.0, 1.0)]
+    crops, _ = read_frames(path, native_crops=centres, size=(32, 16))
+    whole, _ = read_frames(path)
+    fh, fw = whole.shape[1:3]
+    assert (fh, fw) == ((96, 66) if rotation % 180 else (66, 96))
+    for k, (cx, cy) in enumerate(centres):
+        x0, y0 = _crop_origin(cx, cy, fw, fh, 32, 16)
+        np.testing.assert_array_equal(crops[:, k], whole[:, y0:y0 + 16, x0:x0 + 32])

@@ -1,7 +1,8 @@
 """The library API: one shared Verifier across threads, batches with bad files, the demo."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -25,6 +26,25 @@ def test_shared_verifier_is_thread_safe(ai_clip, capture_clip, clip, keys):
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda f: verifier.verify(f).to_dict(), files))
     assert got == expected
+
+
+_FORKED: dict = {}
+
+
+def _verify_in_child(path) -> dict:
+    return _FORKED["verifier"].verify(path).to_dict()
+
+
+def test_a_verifier_made_before_a_fork_works_in_the_children(ai_clip, capture_clip, keys):
+    # Pre-forking servers and multiprocessing's fork start build the Verifier once, use it, then
+    # fork workers: the C2PA library refuses a parent's objects in a child, and every file came
+    # back as a reader error there.
+    verifier = Verifier(trust=keys.root, detector=None)
+    expected = [verifier.verify(f).to_dict() for f in (ai_clip, capture_clip)]
+    _FORKED["verifier"] = verifier
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        got = list(pool.map(_verify_in_child, [ai_clip, capture_clip]))
+    assert got == expected and got[0]["credentials"]["state"] == "trusted"
 
 
 def test_verify_many_keeps_order_and_errors(ai_clip, tmp_path):

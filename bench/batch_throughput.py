@@ -5,6 +5,8 @@
 Makes ``--files`` small signed clips (copies of one signed 2 s clip, each its own file), then:
 - the baseline: c2pa-python's Reader (validation and the manifest JSON) over the same files in
   ``--workers`` processes, files/s;
+- clipproof's ``Verifier.verify`` (credentials only) in the same plain processes, no Ray: what
+  verification itself costs against the Reader, apart from what Ray adds;
 - `clipproof batch --no-detector` over them on local Ray (files/s of the verification itself,
   after the first results came back — workers started and imports done: a long batch's rate —
   and including Ray's start);
@@ -70,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(args.workers) as pool:
             list(pool.map(_read_all, chunks))
         reader_s = time.perf_counter() - start
+        # Between the two: clipproof's own verification in the same plain processes, no Ray: what
+        # verifying costs beyond the Reader, apart from what scheduling on Ray adds.
+        start = time.perf_counter()
+        with ProcessPoolExecutor(args.workers) as pool:
+            list(pool.map(_verify_all, chunks))
+        plain_s = time.perf_counter() - start
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "clipproof.cli", "batch", str(root / "in"), "--out",
                                str(root / "out"), "--no-detector", "--workers", str(args.workers), "--json"],
@@ -92,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.files} signed 2 s clips (128x96), {args.workers} workers")
     print(f"{'':>44} {'files/s':>8}")
     print(f"{'bare c2pa Reader, ' + str(args.workers) + ' processes (baseline)':>44} {args.files / reader_s:>8.1f}")
+    print(f"{'Verifier.verify, ' + str(args.workers) + ' processes, no Ray':>44} {args.files / plain_s:>8.1f}   "
+          f"({reader_s / plain_s:.2f}x)")
     print(f"{'clipproof batch, verification only':>44} {summary['files_per_s']:>8.1f}   "
           f"({summary['files_per_s'] / (args.files / reader_s):.2f}x)")
     print(f"{'clipproof batch, after the first results':>44} {summary['steady_files_per_s']:>8.1f}   "

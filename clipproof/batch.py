@@ -241,7 +241,7 @@ def _run_on_ray(todo: dict[str, tuple], settings: BatchSettings, out: Path, summ
                                                                stores=settings.stores, watermark=settings.watermark))
     with open(out / RESULTS, "a", encoding="utf-8") as log:
         count = 0
-        for batch in results.iter_batches(batch_size=BATCH_ROWS, batch_format="numpy"):
+        for batch in results.iter_batches(batch_size=rows, batch_format="numpy"):
             for key, row in zip(batch["key"], batch["row"]):
                 key = str(key)
                 if key in done:

@@ -11,8 +11,9 @@ back. Printed per attack: payloads recovered exactly, and bit accuracy at the de
 alignment (raw bits, before the code's correction). Invisibility: luma PSNR and SSIM of the
 marked encode against the unmarked encode (same CRF), beside the same figures for an invisible
 change (every pixel one level brighter: what any change costs against another encode), and of
-the marked frames against the source frames before encoding. Cost: embedding CPU time against the H.264 encode of the same clip
-(the baseline, same run: x264 medium as `sign` uses, and veryfast), and detection on a 10 s
+the marked frames against the source frames before encoding. Cost: embedding CPU time against
+the H.264 encode of the same clip (the baseline, same run: x264 medium as `sign` uses, and
+veryfast), and detection on a 10 s
 1080p clip as a new process (wall, CPU, peak memory; imports alone as the baseline).
 False alarms: every 2-second window (0.5 s apart) of every unmarked source clip, at its own size
 and at half size, read by the detector; the count of payloads found must be 0.

@@ -13,8 +13,8 @@ marked encode against the unmarked encode (same CRF), beside the same figures fo
 change (every pixel one level brighter: what any change costs against another encode), and of
 the marked frames against the source frames before encoding. Cost: embedding CPU time against
 the H.264 encode of the same clip (the baseline, same run: x264 medium as `sign` uses, and
-veryfast), and detection on a 10 s
-1080p clip as a new process (wall, CPU, peak memory; imports alone as the baseline).
+veryfast), and detection on a 10 s 1080p clip as a new process (wall, CPU, peak memory;
+imports alone as the baseline).
 False alarms: every 2-second window (0.5 s apart) of every unmarked source clip, at its own size
 and at half size, read by the detector; the count of payloads found must be 0.
 """

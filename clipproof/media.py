@@ -362,16 +362,17 @@ def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
     # Stored-frame rectangles: a quarter turn swaps a crop's sides.
     rects = [_stored_rect(turns, *_crop_origin(cx, cy, fw, fh, w, h), w, h, frame.width, frame.height)
              for cx, cy in centres]
-    sw, sh = rects[0][2], rects[0][3]
+    pw, ph = rects[0][2], rects[0][3]
     planes = []
     for i, plane in enumerate(frame.planes):
-        s = 1 if i == 0 else 2
+        sub = 1 if i == 0 else 2                   # U and V have half the rows and columns
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        planes.append(np.concatenate([rows[y // s:(y + sh) // s, x // s:(x + sw) // s] for x, y, _, _ in rects], axis=1))
-    strip = np.concatenate([p.reshape(-1) for p in planes]).reshape(sh * 3 // 2, sw * len(rects))
-    piece = av.VideoFrame.from_ndarray(strip, format=frame.format.name)
-    piece.colorspace, piece.color_range = frame.colorspace, frame.color_range
-    rgb = piece.to_ndarray(format="rgb24").reshape(sh, len(rects), sw, 3).transpose(1, 0, 2, 3)
+        planes.append(np.concatenate([rows[y // sub:(y + ph) // sub, x // sub:(x + pw) // sub]
+                                      for x, y, _, _ in rects], axis=1))
+    strip = np.concatenate([p.reshape(-1) for p in planes]).reshape(ph * 3 // 2, pw * len(rects))
+    pieces = av.VideoFrame.from_ndarray(strip, format=frame.format.name)
+    pieces.colorspace, pieces.color_range = frame.colorspace, frame.color_range
+    rgb = pieces.to_ndarray(format="rgb24").reshape(ph, len(rects), pw, 3).transpose(1, 0, 2, 3)
     return np.ascontiguousarray(np.rot90(rgb, turns, axes=(1, 2)) if turns else rgb)
 
 

@@ -355,7 +355,7 @@ def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
     space and range go along). Other pixel formats and odd sizes convert the whole frame."""
     import numpy as np
     w, h = size
-    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    turns = _quarter_turns(frame)
     fw, fh = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
     if fw < w or fh < h or (w | h | fw | fh) % 2 or frame.format.name not in _PLANAR_420:
         return _crops_of_whole_frame(frame, size, centres)
@@ -517,11 +517,17 @@ def _decode_targets(container, stream, targets: Sequence[float], convert):
     return out
 
 
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """The display rotation in counter-clockwise quarter turns (0–3; an older PyAV has no
+    rotation: upright)."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
 def _to_rgb(frame: av.VideoFrame, size, crop) -> np.ndarray:
     """The frame as it is meant to be seen: phone video is stored sideways with a display
     rotation (counter-clockwise degrees), applied here after scaling to the rotated size."""
     import numpy as np
-    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4     # (an older PyAV has no rotation: upright)
+    turns = _quarter_turns(frame)
     if size is not None and turns % 2:
         size = (size[1], size[0])
     return np.ascontiguousarray(np.rot90(_scaled(frame, size, crop), turns)) if turns else _scaled(frame, size, crop)

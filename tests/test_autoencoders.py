@@ -10,8 +10,8 @@ import pytest
 from clipproof.datasets.autoencoders import (AUTOENCODERS, AutoencoderSettings, load_autoencoder, reconstruct,
                                              train_autoencoder)
 from clipproof.demo import moving_scene
-from clipproof.errors import UsageError
-from clipproof.media import write_mp4
+from clipproof.errors import InputMissingError, UsageError
+from clipproof.media import read_frames, write_mp4
 from conftest import run_cli
 
 
@@ -87,7 +87,20 @@ def test_a_corpus_with_reconstructed_clips_keeps_each_beside_its_footage(footage
         assert (r.split, r.group, r.fps, r.width, r.frames) == (parent.split, parent.group, parent.fps, parent.width,
                                                                 parent.frames)
     assert {r.split for r in records} == {"train", "val", "test"}
-    with pytest.raises(UsageError, match="needs real sources"):
+    # Made from the same pixels, with the footage around them: same place in the source, and
+    # the reconstruction is of the clip (not of something else), though not the clip itself.
+    twin = fakes[0]
+    parent = real[twin.id.removesuffix("-ae-tiny-kl")]
+    assert twin.start_s == parent.start_s
+    a, _ = read_frames(result.corpus / parent.path)
+    b, _ = read_frames(result.corpus / twin.path)
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    with pytest.raises(InputMissingError, match="not a trained autoencoder"):
+        build_corpus(recipe_from_dict({"real": [{"kind": "folder", "path": str(more)}],
+                                       "reconstructed": [{"autoencoder": str(tmp_path / "nothing")}]}),
+                     tmp_path / "corpus2", show_progress=False, log=lambda m: None)
+    assert not list((tmp_path / "corpus2").glob("clips/*"))
+    with pytest.raises(UsageError, match="needs real footage"):
         recipe_from_dict({"reconstructed": [{"autoencoder": str(tmp_path / "ae")}],
                           "synthetic": [{"generator": "wan-xs"}]})
 

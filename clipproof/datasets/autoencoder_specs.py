@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 
+# What `clipproof datasets train-autoencoder` writes in its folder: the diffusers model, and a
+# record of its architecture and PSNR.
+AUTOENCODER_DIR, INFO_FILE = "autoencoder", "autoencoder.json"
+
+
 @dataclass(frozen=True)
 class AutoencoderSpec:
     """An architecture at a trainable size, with what its inputs must be multiples of."""

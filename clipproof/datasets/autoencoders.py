@@ -26,11 +26,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from clipproof.atomic import atomic_output, output_folder
-from clipproof.datasets.autoencoder_specs import AUTOENCODERS, AutoencoderSettings, AutoencoderSpec
+from clipproof.datasets.autoencoder_specs import (AUTOENCODER_DIR, AUTOENCODERS, INFO_FILE, AutoencoderSettings,
+                                                  AutoencoderSpec)
 from clipproof.errors import UsageError
 from clipproof.training import Trainer, rank_batches, start_run
 
-AUTOENCODER_DIR, INFO_FILE = "autoencoder", "autoencoder.json"
 GRAD_CLIP = 1.0
 KL_WEIGHT = 1e-6          # a light prior on the latents: reconstructions stay sharp
 

@@ -30,6 +30,7 @@ from clipproof.atomic import atomic_output, output_folder
 from clipproof.datasets.clips import ClipSpec, cut_windows
 from clipproof.datasets.recipe import Recipe
 from clipproof.datasets.reconstructed import MODE as RECONSTRUCT
+from clipproof.datasets.reconstructed import require_trained
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
                                         labelled_sources, labelled_stratum, sample_sources, still_sources)
 from clipproof.datasets.variants import Variant
@@ -90,18 +91,29 @@ def store_clip(frames: np.ndarray, fps: float, corpus: Path, template: ClipRecor
     return out
 
 
-def _source_clips(source: Source, spec: ClipSpec, variants: tuple[Variant, ...], corpus: Path, seed: int) -> dict:
+def _source_clips(source: Source, spec: ClipSpec, variants: tuple[Variant, ...], corpus: Path, seed: int,
+                  autoencoders: tuple[str, ...] = ()) -> dict:
     """Worker: every clip of one footage source (real, or a labelled folder's generator output),
-    or the reason it was skipped (nothing left behind)."""
+    with its reconstructions through ``autoencoders`` when it is real, or the reason it was
+    skipped (nothing left behind)."""
+    from clipproof.datasets.reconstructed import CONTEXT, load_reconstructor, middle
+
     records: list[ClipRecord] = []
     try:
-        for window in cut_windows(source, spec, seed):
+        reconstructors = [load_reconstructor(a) for a in autoencoders] if source.label == "real" else []
+        margin = CONTEXT if reconstructors else 0
+        cut = replace(spec, width=spec.width + 2 * margin, height=spec.height + 2 * margin)
+        for window in cut_windows(source, cut, seed):
             template = ClipRecord(
                 id=f"{slug(source.name)}-w{window.index}", path="", sha256="", label=source.label,
                 source=source.name, generator=source.generator, mode=None, split=None, frames=0, fps=0.0,
                 width=0, height=0, codec="", crf=None, parent_id=None, seed=seed, group=source.group,
                 start_s=window.start_s)
-            records += store_clip(window.frames, window.fps, corpus, template, spec, variants)
+            records += store_clip(middle(window.frames, margin), window.fps, corpus, template, spec, variants)
+            for ae in reconstructors:
+                twin = replace(template, id=f"{template.id}-ae-{ae.name}", label="synthetic", source=ae.source,
+                               generator=f"ae:{ae.name}", mode=RECONSTRUCT)
+                records += store_clip(middle(ae(window.frames), margin), window.fps, corpus, twin, spec, variants)
     except ClipproofError as e:
         for r in records:
             (corpus / r.path).unlink(missing_ok=True)
@@ -144,6 +156,8 @@ def build_corpus(recipe: Recipe, out: str | os.PathLike, *, workers: int = 1, sh
     corpus = output_folder(out)
     say = log or (lambda m: print(m, file=sys.stderr))
     _check_recipe(corpus, recipe)
+    for entry in recipe.reconstructed:     # here, not in each worker: a wrong path stops the build
+        require_trained(entry.autoencoder)
     started = time.time()
 
     sources, skipped = resolve_sources(recipe, say)
@@ -168,12 +182,6 @@ def build_corpus(recipe: Recipe, out: str | os.PathLike, *, workers: int = 1, sh
             if key not in done:
                 from clipproof.datasets.synthetic import synthetic_clips
                 records = synthetic_clips(entry, recipe, corpus, store_clip, say, sorted(real, key=lambda r: r.id))
-                finished({"source": key, "records": [r.to_dict() for r in records]})
-        for i, entry in enumerate(recipe.reconstructed):
-            key = f"reconstructed[{i}]:{entry.autoencoder}"
-            if key not in done:
-                from clipproof.datasets.reconstructed import reconstructed_clips
-                records = reconstructed_clips(entry, recipe, corpus, store_clip, say, sorted(real, key=lambda r: r.id))
                 finished({"source": key, "records": [r.to_dict() for r in records]})
 
     records: list[ClipRecord] = []
@@ -208,7 +216,8 @@ def _run_sources(todo: list[Source], recipe: Recipe, corpus: Path, workers: int,
                 say(f"{result['source']}: {what}")
             bar.advance(task)
 
-        args = (recipe.clip, recipe.variants, corpus, recipe.seed)
+        args = (recipe.clip, recipe.variants, corpus, recipe.seed,
+                tuple(e.autoencoder for e in recipe.reconstructed))
         if workers <= 1:
             for source in todo:
                 report(_source_clips(source, *args))

@@ -97,8 +97,9 @@ class Recipe:
             raise UsageError(f"split fractions must sum to 1, got {sum(self.splits.values()):g}")
         if not self.real and not self.synthetic and not self.labelled:
             raise UsageError("a recipe needs at least one real, synthetic or labelled source")
-        if self.reconstructed and not self.real:
-            raise UsageError("a reconstructed source needs real sources (their clips are what it reconstructs)")
+        if self.reconstructed and not (self.real or self.labelled):
+            raise UsageError("a reconstructed source needs real footage ([[real]] or [[labelled]] sources: their "
+                             "clips are what it reconstructs)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
@@ -382,6 +383,18 @@ def _datasets_info(args) -> int:
     return 0
 
 
+def _datasets_held_out(args) -> int:
+    from clipproof.datasets.held_out import write_held_out
+    videos = write_held_out(args.dir, args.out, args.split)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in videos]))
+    else:
+        labels = ", ".join(f"{n} {k}" for k, n in sorted(Counter(v.label for v in videos).items()))
+        print(f"{len(videos)} videos of the {args.split} split ({labels or 'none'}) in {Path(args.out) / 'manifest.tsv'}; "
+              f"score them with: clipproof detector eval --folder {args.out} --weights W")
+    return 0
+
+
 def _datasets_train_autoencoder(args) -> int:
     from clipproof.datasets.autoencoders import AutoencoderSettings, train_autoencoder
     from clipproof.media_types import VIDEO_SUFFIXES
@@ -446,6 +459,14 @@ def _add_datasets(sub) -> None:
     a.add_argument("--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})")
     _add_common(a, json_output=True)
     a.set_defaults(run=_datasets_train_autoencoder)
+
+    h = dsub.add_parser("held-out", help="the videos behind a corpus's test split, as a labelled folder for "
+                                         "`detector eval --folder` (scored whole, as verify scores them)")
+    h.add_argument("dir", help="corpus folder")
+    h.add_argument("--out", required=True, help="folder for manifest.tsv (the videos are listed, not copied)")
+    h.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split (default test)")
+    _add_common(h, quiet=False, json_output=True)
+    h.set_defaults(run=_datasets_held_out)
 
     i = dsub.add_parser("info", help="clip counts per split x label x source x variant")
     i.add_argument("dir", help="corpus folder")

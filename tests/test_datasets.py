@@ -355,6 +355,20 @@ def test_a_labelled_folder_is_a_corpus_source_split_by_generator(tmp_path):
     first = [r for r in originals if r.source.endswith("/genx__0")]
     assert len({r.sha256 for r in first}) == 6 and len({r.start_s for r in first}) == 2
     assert {r.variant for r in records} == {"original", "gif64-ordered"}
+    # The videos behind the test split, as a folder `detector eval --folder` scores whole.
+    from clipproof.datasets.held_out import write_held_out
+    from conftest import run_cli
+    from clipproof.datasets.labelled import labelled_clips
+    listed = write_held_out(tmp_path / "c", tmp_path / "held-out")
+    in_test = {r.source for r in records if r.split == "test"}
+    assert {v.corpus_source for v in listed} == in_test
+    clips = labelled_clips(tmp_path / "held-out", both_labels=False)
+    assert sorted(str(c.path) for c in clips) == sorted(v.file for v in listed)
+    for c in clips:         # each keeps the label of the folder it came from, and its generator
+        assert c.kind == c.path.parent.name
+    assert {(c.group, c.path.stem.split("__")[0]) for c in clips if c.kind == "synthetic"} == {("genx", "genx"),
+                                                                                               ("geny", "geny")}
+    assert run_cli("clipproof", "datasets", "held-out", str(tmp_path), "--out", str(tmp_path / "x")).returncode == 66
     with pytest.raises(UsageError, match="native"):
         recipe_from_dict({"labelled": [{"path": str(folder)}], "clip": {"crops": 2}})
     with pytest.raises(UsageError, match="one key"):

@@ -36,6 +36,13 @@ def _kl_f8():
                          layers_per_block=1, latent_channels=16, norm_num_groups=16)
 
 
+def _kl_sd():
+    from diffusers import AutoencoderKL
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(32, 64, 128, 128),
+                         layers_per_block=1, latent_channels=4, norm_num_groups=16)
+
+
 def _ltx():
     from diffusers import AutoencoderKLLTXVideo
     return AutoencoderKLLTXVideo(block_out_channels=(32, 64, 128, 128), decoder_block_out_channels=(32, 64, 128, 128),
@@ -52,8 +59,11 @@ def _tiny_kl():
 
 AUTOENCODERS: dict[str, AutoencoderSpec] = {s.name: s for s in (
     AutoencoderSpec("kl-frame", _kl_frame, 4, 1,
-                    "per-frame AutoencoderKL (the Stable Diffusion family's VAE, as AnimateDiff, LaVie and "
-                    "VideoCrafter decode), 2.7 M parameters, 4x spatial compression"),
+                    "per-frame AutoencoderKL (the Stable Diffusion family's architecture) at 4x spatial "
+                    "compression into 4 latent channels, 2.7 M parameters"),
+    AutoencoderSpec("kl-sd", _kl_sd, 8, 1,
+                    "per-frame AutoencoderKL at Stable Diffusion 1.x/2.x's VAE shape (8x spatial compression into 4 "
+                    "latent channels, as AnimateDiff, LaVie and VideoCrafter decode), 3.9 M parameters"),
     AutoencoderSpec("kl-f8", _kl_f8, 8, 1,
                     "per-frame AutoencoderKL at the Stable Diffusion family's 8x spatial compression, with the "
                     "16 latent channels of SD3/Flux-class VAEs, 3.9 M parameters"),

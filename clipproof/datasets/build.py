@@ -29,8 +29,7 @@ import numpy as np
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.datasets.clips import ClipSpec, cut_windows
 from clipproof.datasets.recipe import Recipe
-from clipproof.datasets.reconstructed import MODE as RECONSTRUCT
-from clipproof.datasets.reconstructed import require_trained
+from clipproof.datasets.reconstructed import MODE as RECONSTRUCT, require_trained
 from clipproof.datasets.sources import (Skipped, Source, default_sample_cache, fetch_samples, folder_sources,
                                         labelled_sources, labelled_stratum, sample_sources, still_sources)
 from clipproof.datasets.variants import Variant

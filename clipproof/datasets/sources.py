@@ -111,6 +111,16 @@ def labelled_stratum(source_name: str) -> str | None:
     return source_name.rsplit("/", 1)[0] if source_name.startswith(f"{LABELLED}:") else None
 
 
+def labelled_parts(source_name: str) -> tuple[str, str, str] | None:
+    """(folder, kind, generator or source) of a labelled clip's source name — kind is synthetic,
+    real or rendered — or None for a source of another kind."""
+    stratum = labelled_stratum(source_name)
+    if stratum is None:
+        return None
+    _, folder, kind, group = stratum.split(":", 3)
+    return folder, kind, group
+
+
 def _footage_group(name: str) -> str:
     return _RENDITION.sub("", name).lower()
 

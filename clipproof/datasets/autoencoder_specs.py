@@ -3,6 +3,7 @@ the code that trains them, so the command line lists them without importing torc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 
@@ -22,25 +23,13 @@ class AutoencoderSpec:
     description: str
 
 
-def _kl_frame():
+def _kl(widths: tuple[int, ...], latent: int, groups: int = 16):
+    """A per-frame diffusers ``AutoencoderKL``: one block per width, each but the last halving the
+    size (8x for four), one layer a block, ``latent`` channels."""
     from diffusers import AutoencoderKL
-    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
-                         up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 128),
-                         layers_per_block=1, latent_channels=4, norm_num_groups=16)
-
-
-def _kl_f8():
-    from diffusers import AutoencoderKL
-    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(32, 64, 128, 128),
-                         layers_per_block=1, latent_channels=16, norm_num_groups=16)
-
-
-def _kl_sd():
-    from diffusers import AutoencoderKL
-    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(32, 64, 128, 128),
-                         layers_per_block=1, latent_channels=4, norm_num_groups=16)
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * len(widths),
+                         up_block_types=("UpDecoderBlock2D",) * len(widths), block_out_channels=widths,
+                         layers_per_block=1, latent_channels=latent, norm_num_groups=groups)
 
 
 def _ltx():
@@ -50,28 +39,21 @@ def _ltx():
                                  latent_channels=128)
 
 
-def _tiny_kl():
-    from diffusers import AutoencoderKL
-    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
-                         layers_per_block=1, latent_channels=4, norm_num_groups=8)
-
-
 AUTOENCODERS: dict[str, AutoencoderSpec] = {s.name: s for s in (
-    AutoencoderSpec("kl-frame", _kl_frame, 4, 1,
+    AutoencoderSpec("kl-frame", partial(_kl, (32, 64, 128), 4), 4, 1,
                     "per-frame AutoencoderKL (the Stable Diffusion family's architecture) at 4x spatial "
                     "compression into 4 latent channels, 2.7 M parameters"),
-    AutoencoderSpec("kl-sd", _kl_sd, 8, 1,
+    AutoencoderSpec("kl-sd", partial(_kl, (32, 64, 128, 128), 4), 8, 1,
                     "per-frame AutoencoderKL at Stable Diffusion 1.x/2.x's VAE shape (8x spatial compression into 4 "
                     "latent channels, as AnimateDiff, LaVie and VideoCrafter decode), 3.9 M parameters"),
-    AutoencoderSpec("kl-f8", _kl_f8, 8, 1,
+    AutoencoderSpec("kl-f8", partial(_kl, (32, 64, 128, 128), 16), 8, 1,
                     "per-frame AutoencoderKL at the Stable Diffusion family's 8x spatial compression, with the "
                     "16 latent channels of SD3/Flux-class VAEs, 3.9 M parameters"),
     AutoencoderSpec("ltx", _ltx, 32, 8,
                     "AutoencoderKLLTXVideo (LTX-Video's causal video VAE), 13.3 M parameters, 32x spatial and "
                     "8x temporal compression into 128 latent channels, as LTX-Video's own (16 channels "
                     "reached 12.4 dB after 800 steps here: too little room)"),
-    AutoencoderSpec("tiny-kl", _tiny_kl, 2, 1, "a per-frame AutoencoderKL small enough for tests"),
+    AutoencoderSpec("tiny-kl", partial(_kl, (8, 16), 4, groups=8), 2, 1, "a per-frame AutoencoderKL small enough for tests"),
 )}
 
 

@@ -59,6 +59,24 @@ def test_the_code_corrects_errors_and_refuses_noise():
     assert payload.FALSE_MATCH_PER_CLIP <= 1e-9
 
 
+def test_the_watermark_runs_on_one_blas_thread_and_gives_the_setting_back():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from clipproof.watermark import detect_frames
+    from clipproof.watermark.blas import one_blas_thread
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):
+        with one_blas_thread():
+            assert blas_threads() == {1}
+        assert blas_threads() == {2}
+        marked = np.stack([Embedder(b"\x01" * 8)(f) for f in moving_scene(3, 96, 64)])
+        detect_frames(marked[..., 1].astype(np.float32))
+        assert blas_threads() == {2}
+
+
 def test_marked_clip_is_close_to_the_original(photo_clip, marked):
     original, _ = read_frames(photo_clip)
     luma = np.array([0.299, 0.587, 0.114])

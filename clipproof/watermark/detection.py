@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from clipproof.watermark import payload as code
+from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
@@ -76,6 +77,11 @@ def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Det
     Scales near the embedded one (no crop, or a mild one) are searched first, and the rest only
     when nothing decodes there. In each stage the best ``HARD_ATTEMPTS`` alignments get a plain
     decode and the best ``code.MAX_ATTEMPTS`` a Chase decode."""
+    with one_blas_thread():
+        return _detect(luma, native_short_side)
+
+
+def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     residual = _residual(luma)
     native = (native_short_side or min(residual.shape)) / min(residual.shape)
     best = (0.0, 0.0, (0, 0))

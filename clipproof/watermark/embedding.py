@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from clipproof.watermark import payload as code
+from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.detection import WORK_SIDE, chip_values, whitened_detail
 from clipproof.watermark.pattern import chip_size, layout, render, tile
 from clipproof.watermark.payload import CODED_BITS
@@ -46,6 +47,10 @@ class Embedder:
         self._unit: tuple[tuple[int, int], float] | None = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self._mark(frame)
+
+    def _mark(self, frame: np.ndarray) -> np.ndarray:
         h, w, _ = frame.shape
         chip = chip_size(h, w)
         weight = _texture_weight(frame) * self.strength

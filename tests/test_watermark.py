@@ -69,6 +69,8 @@ def test_the_watermark_runs_on_one_blas_thread_and_gives_the_setting_back():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
     with threadpool_limits(2, user_api="blas"):
+        if blas_threads() != {2}:
+            pytest.skip("this machine's BLAS runs one thread at most")
         with one_blas_thread():
             assert blas_threads() == {1}
         assert blas_threads() == {2}

@@ -2,9 +2,10 @@
 
 Its products are thin (a frame's rows against the tile's 32 or 64 columns): OpenBLAS's worker
 threads cost more there than they save, and on a busy machine, as a pipeline's is, they wait for
-a core. Measured on this project's 2-core machine with the other core busy: detection on a 10 s
-1080p clip took 0.95-1.0 s of CPU with two threads and 0.51-0.65 s with one; embedding one second
-of 1080p frames 1.53-1.59 s and 0.72-0.93 s.
+a core. Measured on this project's 2 cores (bench.watermark and the README): embedding took half
+the CPU with one thread (3.6-3.7 s against 1.8 s for 3 s of 1080p), detection on a 10 s 1080p
+clip 0.57-0.71 s of CPU instead of 0.70-0.85, and two `verify` processes searching 12 clips for
+a watermark side by side 6-7 s instead of 50-62 s, where the threads fought for the cores.
 
 As scikit-learn limits BLAS around its own thin products (threadpoolctl, per call): the setting
 is put back when the call returns.

@@ -2,10 +2,11 @@
 
 Its products are thin (a frame's rows against the tile's 32 or 64 columns): OpenBLAS's worker
 threads cost more there than they save, and on a busy machine, as a pipeline's is, they wait for
-a core. Measured on this project's 2 cores (bench.watermark and the README): embedding took half
-the CPU with one thread (3.6-3.7 s against 1.8 s for 3 s of 1080p), detection on a 10 s 1080p
-clip 0.57-0.71 s of CPU instead of 0.70-0.85, and two `verify` processes searching 12 clips for
-a watermark side by side 6-7 s instead of 50-62 s, where the threads fought for the cores.
+a core. Measured on this project's 2 cores (bench.watermark, bench.verify_side_by_side; the
+README's watermark section): embedding took half the CPU with one thread (1.8 s against 3.6-3.7 s
+for 3 s of 1080p), detection on a 10 s 1080p clip 0.57-0.71 s of CPU instead of 0.70-0.85, and
+two `verify` processes searching 12 clips for a watermark side by side 5.8 s instead of 26.2 s,
+where the threads fought for the cores.
 
 As scikit-learn limits BLAS around its own thin products (threadpoolctl, per call): the setting
 is put back when the call returns.

@@ -21,6 +21,7 @@ from clipproof.datasets.sources import labelled_parts
 from clipproof.errors import InputMissingError, UsageError
 from clipproof.records import read_manifest
 
+
 @dataclass(frozen=True)
 class HeldOutVideo:
     file: str

@@ -36,7 +36,7 @@ from clipproof.media import probe, read_frames, read_luma, write_mp4
 from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.watermark import Embedder, detect, payload
 from clipproof.watermark.embedding import luma
-from clipproof.watermark.detection import SCAN_STAGES, WORK_SIDE, _fold, _read_bits, _residual, _scan, frames_for
+from clipproof.watermark.detection import SCAN_STAGES, WORK_SIDE, _read_bits, _residual, _scan, clean_fold, frames_for
 
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
@@ -89,7 +89,7 @@ def bit_accuracy(path: Path, truth: np.ndarray) -> float:
     luma, _ = read_luma(path, frames_for, max_short_side=WORK_SIDE)
     residual = _residual(luma)
     best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c[0])
-    bits = _read_bits(_fold(residual, best[1]), best[2]) > 0
+    bits = _read_bits(clean_fold(residual, best[1]), best[2]) > 0
     return float(np.mean(bits == truth.astype(bool)))
 
 

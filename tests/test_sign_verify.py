@@ -166,3 +166,15 @@ def test_manifest_carries_parameters_and_extra_assertions(clip, keys, tmp_path):
 def test_top_level_boxes_of_a_signed_clip(ai_clip):
     kinds = [b.type for b in top_level_boxes(ai_clip)]
     assert kinds[0] == "ftyp" and "uuid" in kinds and "mdat" in kinds and "moov" in kinds
+
+
+def test_verifying_a_signed_clip_loads_neither_numpy_nor_scipy(ai_clip):
+    """Valid credentials mean no watermark search: `verify --no-detector` must not pay for the
+    imports the search needs (numpy and scipy took 0.25 s of a 0.4 s process)."""
+    import subprocess
+    import sys
+    code = ("import sys; from clipproof.cli import verify_main; "
+            "code = verify_main(['--json', '--no-detector', sys.argv[1]]); "
+            "print(sorted(m for m in ('numpy', 'scipy', 'PIL') if m in sys.modules), code)")
+    out = subprocess.run([sys.executable, "-c", code, str(ai_clip)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[] 1", out.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
-from scipy import ndimage
 
 from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
@@ -123,6 +122,7 @@ def _texture_weight(frame: np.ndarray) -> np.ndarray:
     """Per-pixel weight (mean 1 over the frame) from local luma contrast, on a 4× smaller copy."""
     h, w, _ = frame.shape
     small = luma(frame[::4, ::4])
+    from scipy import ndimage     # imported where used: see detection._folds
     detail = np.abs(small - ndimage.uniform_filter(small, 3))
     activity = ndimage.uniform_filter(detail, 5) + 1.0
     weight = np.clip(activity / activity.mean(), *MASK_RANGE)

@@ -567,21 +567,15 @@ def test_onnx_export_scores_as_torch_does_and_a_stale_one_is_ignored(clip, tmp_p
     from clipproof.detector.inference import DEFAULT_WEIGHTS, Detector
     from clipproof.detector.weights import ONNX_FILE
     from clipproof.media import probe
-    from tools.export_onnx import QUANTIZED_KEY, QUANTIZED_MAX, QUANTIZED_MEAN
     if not (DEFAULT_WEIGHTS / ONNX_FILE).is_file():
         pytest.skip("no bundled ONNX export in this checkout")
     onnx, torch_ = Detector(DEFAULT_WEIGHTS, "onnx"), Detector(DEFAULT_WEIGHTS, "torch")
     assert onnx.backend == "onnx" and onnx.model is None and torch_.backend == "torch"
     media = probe(clip)
     x = onnx.read_segments(clip, media, onnx.segments(media))
-    gap = np.abs(onnx.logits(x) - torch_.logits(x))
-    # The bundled export has int8 convolutions: its logits stay within the bounds the export
-    # tool checked on validation clips (a float export matches to 1e-4: the slow test below).
-    quantized = onnx._session.get_modelmeta().custom_metadata_map.get(QUANTIZED_KEY)
-    assert quantized and gap.mean() <= QUANTIZED_MEAN and gap.max() <= QUANTIZED_MAX, gap
+    assert np.abs(onnx.logits(x) - torch_.logits(x)).max() < 1e-4       # the bundled export matches its tensors
     a, b = onnx.score(clip, media), torch_.score(clip, media)
     assert [s.start_s for s in a.segments] == [s.start_s for s in b.segments]
-    assert abs(a.p_synthetic - b.p_synthetic) < 0.05
     # Weights retrained into the folder (other tensors) must not be scored by the old export.
     stale = tmp_path / "w"
     shutil.copytree(DEFAULT_WEIGHTS, stale)

@@ -13,7 +13,9 @@ per-channel weights), their activation ranges calibrated on clips of the corpus'
 split; the convolutions are nine tenths of the model's time, and int8 halves it. The int8
 export is kept only if its logits on the corpus's validation clips stay within
 ``QUANTIZED_MEAN`` (mean) and ``QUANTIZED_MAX`` (largest) of the float export's; its metadata
-says so (``QUANTIZED_KEY``).
+says so (``QUANTIZED_KEY``). Its embeddings move as well, and the out-of-distribution check
+beside the weights was fitted on the float model's: refit it from the int8 embeddings before
+shipping such an export (the bundled one is float for that reason: README, Detector).
 """
 from __future__ import annotations
 

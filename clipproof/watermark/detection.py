@@ -112,7 +112,7 @@ def _residual(luma: np.ndarray) -> np.ndarray:
 def whitened_detail(frame: np.ndarray) -> np.ndarray:
     """One grey frame's high-pass divided by its local strength: edges and texture, which the
     picture fills with energy, count no more than flat areas."""
-    from scipy import ndimage     # here, not at the top: see _folds
+    from scipy import ndimage     # here, not at the top: see provenance.durable's imports
     detail = frame - ndimage.gaussian_filter(frame, HIGH_PASS_SIGMA)
     local = np.sqrt(ndimage.gaussian_filter(detail * detail, WHITEN_SIGMA)) + 1.0
     return np.clip(detail / local, -3.0, 3.0)
@@ -138,9 +138,7 @@ def _folds(residual: np.ndarray, chips: np.ndarray) -> np.ndarray:
     """``_fold`` for several chip sizes at once, (K, BINS, BINS): two products with sparse
     one-hot bin matrices, columns for every size in one product, then rows. (Dense one-hot
     products did 64 times the adding needed and took half the detection's time.)"""
-    # scipy is imported where it is used: every `verify` imports this module (the report knows
-    # the watermark's findings), and scipy.ndimage and scipy.sparse took 0.15 s of a 0.45 s
-    # `verify --no-detector` of a signed clip that never searches for a mark.
+    # scipy is imported where it is used, not at the top: see provenance.durable's imports.
     from scipy import sparse
     h, w = residual.shape
     k = len(chips)

@@ -122,7 +122,7 @@ def _texture_weight(frame: np.ndarray) -> np.ndarray:
     """Per-pixel weight (mean 1 over the frame) from local luma contrast, on a 4× smaller copy."""
     h, w, _ = frame.shape
     small = luma(frame[::4, ::4])
-    from scipy import ndimage     # imported where used: see detection._folds
+    from scipy import ndimage     # here, not at the top: see provenance.durable's imports
     detail = np.abs(small - ndimage.uniform_filter(small, 3))
     activity = ndimage.uniform_filter(detail, 5) + 1.0
     weight = np.clip(activity / activity.mean(), *MASK_RANGE)

@@ -18,8 +18,11 @@ import functools
 
 @functools.cache
 def _controller():
-    # Made once (listing the loaded libraries takes milliseconds; a limit through it, 20 µs),
-    # on first use, by when numpy and scipy, whose OpenBLAS it limits, are loaded.
+    # Made once (listing the loaded libraries takes milliseconds; a limit through it, 20 µs).
+    # It limits the libraries loaded when it is made: numpy's OpenBLAS and scipy's own, which
+    # scipy.ndimage and scipy.sparse bring and which the watermark imports only when it runs.
+    import scipy.ndimage  # noqa: F401
+    import scipy.sparse  # noqa: F401
     from threadpoolctl import ThreadpoolController
     return ThreadpoolController()
 

@@ -13,9 +13,9 @@ per-channel weights), their activation ranges calibrated on clips of the corpus'
 split; the convolutions are nine tenths of the model's time, and int8 halves it. The int8
 export is kept only if its logits on the corpus's validation clips stay within
 ``QUANTIZED_MEAN`` (mean) and ``QUANTIZED_MAX`` (largest) of the float export's; its metadata
-says so (``QUANTIZED_KEY``). Its embeddings move as well, and the out-of-distribution check
-beside the weights was fitted on the float model's: refit it from the int8 embeddings before
-shipping such an export (the bundled one is float for that reason: README, Detector).
+says so (``ONNX_QUANTIZED_KEY``). Its embeddings move as well, so it gets an out-of-distribution
+check of its own, fitted as training fits the float one but on the int8 export's embeddings
+(``ood.int8.safetensors``, written first: ``verify`` uses an int8 export only beside it).
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from clipproof.atomic import atomic_output
-from clipproof.detector.weights import ONNX_FILE, ONNX_SOURCE_KEY, load_weights, tensors_sha256
+from clipproof.detector import ood
+from clipproof.detector.weights import ONNX_FILE, ONNX_QUANTIZED_KEY, ONNX_SOURCE_KEY, load_weights, tensors_sha256
 
 MAX_SEGMENTS_EXPORTED = 64
 TOLERANCE = 1e-4
-QUANTIZED_KEY = "clipproof.quantized"
 QUANTIZED_MEAN = 0.1          # logits: mean |int8 - float| on validation clips, at most
 QUANTIZED_MAX = 0.5           # and the largest
 CALIBRATION_CLIPS = 256
@@ -113,7 +113,7 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
         graph = onnx.load(str(quantized))
         del graph.metadata_props[:]
         for key, value in ((ONNX_SOURCE_KEY, tensors_sha256(weights)),
-                           (QUANTIZED_KEY, f"int8 convolutions, calibrated on {len(calibration)} training clips")):
+                           (ONNX_QUANTIZED_KEY, f"int8 convolutions, calibrated on {len(calibration)} training clips")):
             meta = graph.metadata_props.add()
             meta.key, meta.value = key, value
         onnx.save(graph, str(quantized))
@@ -124,9 +124,25 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
         if mean > QUANTIZED_MEAN or largest > QUANTIZED_MAX:
             raise SystemExit(f"int8 logits differ from the float export's by {mean:.2g} on average, {largest:.2g} "
                              f"at most (bounds {QUANTIZED_MEAN}, {QUANTIZED_MAX}): the float export is kept")
+        from tools.fit_ood import fit_for
+        fit_for(weights, Path(corpus), _Session(quantized), ood.INT8_OOD_FILE)
         with atomic_output(weights / ONNX_FILE) as out:
             out.write_bytes(quantized.read_bytes())
     return mean, largest
+
+
+class _Session(torch.nn.Module):
+    """An ONNX export behind the torch model's interface (``predict_logits`` calls it on
+    batches and reads ``logits`` or ``embedding``)."""
+
+    def __init__(self, path: Path):
+        import onnxruntime
+        super().__init__()
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def forward(self, clips: torch.Tensor) -> dict:
+        logits, embedding = self.session.run(["logits", "embedding"], {"clips": clips.numpy()})
+        return {"logits": torch.from_numpy(logits), "embedding": torch.from_numpy(embedding)}
 
 
 def _rows(corpus: str | Path, split: str, n: int) -> np.ndarray:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from clipproof.detector import ood
-from clipproof.detector.weights import TRAINING_FILE, load_model, onnx_session, read_info, segment_crops
+from clipproof.detector.weights import (ONNX_QUANTIZED_KEY, TRAINING_FILE, load_model, onnx_session, read_info,
+                                        segment_crops)
 from clipproof.errors import UsageError, loading_weights
 from clipproof.findings import DetectorFindings, Segment, merge_spans
 
@@ -56,9 +57,14 @@ class Detector:
         self.crops = segment_crops(self.config)
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._session = onnx_session(self.folder) if backend in ("auto", "onnx") else None
+        # An int8 export's embeddings need their own out-of-distribution check: without it the
+        # export is not used (the float check would misplace its clips).
+        self.quantized = self._session is not None and ONNX_QUANTIZED_KEY in self._session.get_modelmeta().custom_metadata_map
+        if self.quantized and not (self.folder / ood.INT8_OOD_FILE).is_file():
+            self._session, self.quantized = None, False
         if backend == "onnx" and self._session is None:
             raise UsageError("no ONNX export matching these weights (python -m tools.export_onnx)", path=self.folder)
-        self.ood = ood.load(self.folder)
+        self.ood = ood.load(self.folder, ood.INT8_OOD_FILE if self.quantized else ood.OOD_FILE)
         self.model = None
         if self._session is None:
             with loading_weights(self.folder, "detector"):

@@ -33,6 +33,7 @@ FILES = (MODEL_CONFIG, MODEL_TENSORS, TRAINING_FILE, CALIBRATION_FILE)
 ONNX_FILE = "model.onnx"
 # The ONNX model's metadata key holding the SHA-256 of the tensors it was exported from.
 ONNX_SOURCE_KEY = "clipproof.source_sha256"
+ONNX_QUANTIZED_KEY = "clipproof.quantized"     # present when the export's convolutions are int8
 
 
 def segment_crops(info: dict) -> int:

@@ -117,15 +117,16 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
             meta = graph.metadata_props.add()
             meta.key, meta.value = key, value
         onnx.save(graph, str(quantized))
-        logits = [onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-                  .run(["logits"], {"clips": validation})[0] for path in (weights / ONNX_FILE, quantized)]
-        gap = np.abs(logits[0] - logits[1])
+        int8 = _Session(quantized)
+        float_logits = onnxruntime.InferenceSession(str(weights / ONNX_FILE), providers=["CPUExecutionProvider"]) \
+            .run(["logits"], {"clips": validation})[0]
+        gap = np.abs(int8.session.run(["logits"], {"clips": validation})[0] - float_logits)
         mean, largest = float(gap.mean()), float(gap.max())
         if mean > QUANTIZED_MEAN or largest > QUANTIZED_MAX:
             raise SystemExit(f"int8 logits differ from the float export's by {mean:.2g} on average, {largest:.2g} "
                              f"at most (bounds {QUANTIZED_MEAN}, {QUANTIZED_MAX}): the float export is kept")
         from tools.fit_ood import fit_for
-        fit_for(weights, Path(corpus), _Session(quantized), ood.INT8_OOD_FILE)
+        fit_for(weights, Path(corpus), int8, ood.INT8_OOD_FILE)
         with atomic_output(weights / ONNX_FILE) as out:
             out.write_bytes(quantized.read_bytes())
     return mean, largest

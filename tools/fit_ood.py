@@ -14,17 +14,20 @@ from pathlib import Path
 from clipproof.datasets.dataset import ClipDataset
 from clipproof.detector import ood
 from clipproof.detector.train import fit_ood
-from clipproof.detector.weights import load_weights
+from clipproof.detector.weights import load_weights, read_info
 
 
 def fit_for(weights: Path, corpus: Path, model=None, name: str = ood.OOD_FILE) -> ood.OodCheck:
     """Fit and save the check of ``weights`` (of ``model`` when given: anything that returns the
     model's outputs, such as an ONNX export's session) as ``name``."""
-    torch_model, config, _ = load_weights(weights)
+    if model is None:
+        model, config, _ = load_weights(weights)
+    else:
+        config, _ = read_info(weights)
     size = tuple(config["size"])
     # The variants it was trained on (GIF forms, re-encodes): the distribution it was fitted to.
     variants = tuple(config.get("settings", {}).get("train_variants", ("original",)))
-    check = fit_ood(model or torch_model, ClipDataset(corpus, "train", size=size, variants=variants),
+    check = fit_ood(model, ClipDataset(corpus, "train", size=size, variants=variants),
                     ClipDataset(corpus, "val", size=size, variants=variants))
     check.save(weights, name)
     return check

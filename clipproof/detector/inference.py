@@ -57,11 +57,7 @@ class Detector:
         self.crops = segment_crops(self.config)
         self.name = f"{self.config['model']}@{self.folder.name}"
         self._session = onnx_session(self.folder) if backend in ("auto", "onnx") else None
-        # An int8 export's embeddings need their own out-of-distribution check: without it the
-        # export is not used (the float check would misplace its clips).
         self.quantized = self._session is not None and ONNX_QUANTIZED_KEY in self._session.get_modelmeta().custom_metadata_map
-        if self.quantized and not (self.folder / ood.INT8_OOD_FILE).is_file():
-            self._session, self.quantized = None, False
         if backend == "onnx" and self._session is None:
             raise UsageError("no ONNX export matching these weights (python -m tools.export_onnx)", path=self.folder)
         self.ood = ood.load(self.folder, ood.INT8_OOD_FILE if self.quantized else ood.OOD_FILE)

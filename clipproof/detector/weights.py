@@ -91,8 +91,9 @@ def tensors_sha256(folder: str | os.PathLike) -> str:
 
 def onnx_session(folder: str | os.PathLike):
     """An ONNX Runtime session of the folder's ``model.onnx``, or None: no such file, no
-    onnxruntime installed, or a file exported from other tensors than those beside it (a stale
-    export after retraining must never score in their name)."""
+    onnxruntime installed, a file exported from other tensors than those beside it (a stale
+    export after retraining must never score in their name), or an int8 export without its own
+    out-of-distribution check (the float model's would misplace its clips: ``ood``)."""
     path = Path(folder) / ONNX_FILE
     if not path.is_file():
         return None
@@ -104,8 +105,11 @@ def onnx_session(folder: str | os.PathLike):
     options.log_severity_level = 3
     with loading_weights(folder, "detector (ONNX)"):
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    stamped = session.get_modelmeta().custom_metadata_map.get(ONNX_SOURCE_KEY)
-    return session if stamped == tensors_sha256(folder) else None
+    from clipproof.detector.ood import INT8_OOD_FILE
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get(ONNX_SOURCE_KEY) != tensors_sha256(folder):
+        return None
+    return None if ONNX_QUANTIZED_KEY in meta and not (Path(folder) / INT8_OOD_FILE).is_file() else session
 
 
 def save_model(model, folder: Path) -> None:

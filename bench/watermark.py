@@ -206,7 +206,7 @@ def detection_cost(tmp: Path) -> None:
                     "moving_scene(30, 1920, 1080, seed=i)), sys.argv[1], fps=30, crf=20, preset='veryfast', "
                     "reproducible=False)", str(clip)], check=True)
     inner = [sys.executable, "-c", "import sys; from clipproof.watermark import detect; detect(sys.argv[1])", str(clip)]
-    baseline = [sys.executable, "-c", "import clipproof.watermark, av, scipy.ndimage, scipy.sparse"]
+    baseline = [sys.executable, "-c", "import clipproof.watermark, av"]
     whole, imports = process_cost(inner, 3), process_cost(baseline, 3)
     # A pipeline's machine is busy: as many detections at once as there are cores.
     cores = len(os.sched_getaffinity(0))

@@ -66,7 +66,9 @@ def test_the_watermark_runs_on_one_blas_thread_and_gives_the_setting_back():
     from clipproof.watermark.blas import one_blas_thread
 
     def blas_threads() -> set[int]:
-        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        # numpy's BLAS: the only one the watermark calls (scipy's may be loaded by other tests).
+        return {lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas" and "numpy" in lib["filepath"]}
 
     with threadpool_limits(2, user_api="blas"):
         if blas_threads() != {2}:
@@ -77,6 +79,47 @@ def test_the_watermark_runs_on_one_blas_thread_and_gives_the_setting_back():
         marked = np.stack([Embedder(b"\x01" * 8)(f) for f in moving_scene(3, 96, 64)])
         detect_frames(marked[..., 1].astype(np.float32))
         assert blas_threads() == {2}
+
+
+@pytest.mark.parametrize("shape", [(96, 171), (5, 3), (1, 1), (4, 40, 30)])
+def test_the_filters_are_scipy_ndimage_s(shape):
+    """The watermark's own Gaussian and box filters give scipy.ndimage's results (reflected
+    edges, 4-sigma kernels), on frames shorter than a kernel and on stacks of frames too."""
+    from scipy import ndimage
+
+    from clipproof.watermark.filters import gaussian_filter, uniform_filter
+    image = np.random.default_rng(0).normal(scale=50, size=shape).astype(np.float32)
+    axes = (-2, -1) if len(shape) == 2 else (1, 2)
+    for sigma in (1.5, 2.0):
+        assert np.allclose(gaussian_filter(image, sigma), ndimage.gaussian_filter(image, sigma, axes=axes), atol=1e-4)
+    for size in (3, 5):
+        assert np.allclose(uniform_filter(image, size), ndimage.uniform_filter(image, size, axes=axes), atol=1e-4)
+    assert gaussian_filter(image, 1.5).dtype == np.float32
+
+
+@pytest.mark.parametrize("chip", [1.3, 2.0, 2.7, 5.55])
+def test_a_fold_is_the_mean_of_each_half_chip_bin(chip):
+    """The detector's fold, against its definition: pixel (y, x) belongs to half-chip bin
+    (floor(2y / chip), floor(2x / chip)) modulo the tile; chips under 2 px leave bins empty."""
+    from clipproof.watermark.detection import BINS, _folds, _Residual
+    residual = np.random.default_rng(1).normal(size=(70, 123))
+    rows = np.floor(np.arange(70) * 2 / chip).astype(int) % BINS
+    cols = np.floor(np.arange(123) * 2 / chip).astype(int) % BINS
+    flat = (rows[:, None] * BINS + cols[None, :]).ravel()
+    sums = np.bincount(flat, residual.ravel(), BINS * BINS)
+    expected = sums / np.maximum(np.bincount(flat, minlength=BINS * BINS), 1)
+    assert np.allclose(_folds(_Residual.of(residual), np.array([chip, chip]))[1], expected.reshape(BINS, BINS), atol=1e-5)
+
+
+def test_searching_for_the_mark_loads_no_scipy(marked):
+    """The search runs in every `verify` of a clip without credentials: scipy (its array-API
+    layer and its own OpenBLAS) took 0.17 s of each such process before the watermark's own filters."""
+    import subprocess
+    import sys
+    code = ("import sys; from clipproof.watermark import detect; found = detect(sys.argv[1]); "
+            "print('scipy' in sys.modules, found.found)")
+    out = subprocess.run([sys.executable, "-c", code, str(marked[0])], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "False True", out.stderr
 
 
 def test_marked_clip_is_close_to_the_original(photo_clip, marked):

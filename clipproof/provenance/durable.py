@@ -24,9 +24,9 @@ from clipproof.provenance.read import SOFT_BINDING
 from clipproof.provenance.store import ManifestStore, StoredManifest
 
 # Every `verify` imports this module (the report carries WatermarkFindings). numpy, the
-# fingerprint and the watermark (and scipy inside it) are imported by the functions that use
-# them: a signed clip never needs a watermark search, and loading them all the same took 0.25 s
-# of a 0.45 s `verify --no-detector` (tests/test_sign_verify.py keeps them out).
+# fingerprint and the watermark are imported by the functions that use them: a signed clip never
+# needs a watermark search, and loading them all the same took 0.25 s of a 0.45 s `verify
+# --no-detector` (tests/test_sign_verify.py keeps them out).
 if TYPE_CHECKING:
     import numpy as np
 

@@ -2,11 +2,12 @@
 
 ``embed`` adds a keyed pattern to every frame's luma; ``detect`` finds it again in a copy whose
 manifest was stripped, re-encoded, scaled, cropped, re-timed or trimmed, and returns the 64-bit
-payload that names the manifest in a store (``clipproof.provenance.store``). Detection needs
-numpy, scipy and PyAV only: ``verify`` never imports torch for it.
+payload that names the manifest in a store (``clipproof.provenance.store``). It needs numpy and
+PyAV only: ``verify`` never imports torch or scipy for it (``filters.py`` says why).
 
     payload.py   64 bits ⇄ 172 coded bits (CRC-16 for detection, BCH for correction)
     pattern.py   the keyed tile: sync chips and data chips, and its frame-sized rendering
+    filters.py   the Gaussian and box filters both sides smooth with
     embedding.py frames in, marked frames out
     detection.py a video in, a Detection out
 """

@@ -19,10 +19,8 @@ import functools
 @functools.cache
 def _controller():
     # Made once (listing the loaded libraries takes milliseconds; a limit through it, 20 µs).
-    # It limits the libraries loaded when it is made: numpy's OpenBLAS and scipy's own, which
-    # scipy.ndimage and scipy.sparse bring and which the watermark imports only when it runs.
-    import scipy.ndimage  # noqa: F401
-    import scipy.sparse  # noqa: F401
+    # It limits the libraries loaded when it is made: numpy's OpenBLAS, the only BLAS the
+    # watermark calls (it uses no scipy).
     from threadpoolctl import ThreadpoolController
     return ThreadpoolController()
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
+from clipproof.watermark.filters import gaussian_filter
 from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
@@ -33,7 +34,7 @@ assert len(SCAN_STAGES) == code.STAGES
 CHASE_MIN_SCORE = 5.5      # sync peak (standard deviations) above which Chase decoding is tried
 SCAN_STEP = 1.003          # then the best REFINED sizes half a step either side
 REFINED = 6
-SCAN_CHUNK = 32            # chip sizes folded in one product
+SCAN_CHUNK = 32            # chip sizes whose folds are correlated at once
 MIN_WORK_CHIP = 1.0        # pixels: finer chips are gone
 SPECTRUM_CLIP = 3.0        # a fold's spectral magnitudes are clipped at this many times their median
 BINS = 2 * TILE           # half-chip bins
@@ -100,28 +101,47 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     return Detection(False, None, None, round(best[0], 2), round(best[1] * native, 2), len(luma))
 
 
-def _residual(luma: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Residual:
+    """A residual (H, W) with the running sums of its columns, which every fold reads: taken
+    once, where a search folds it for hundreds of chip sizes."""
+
+    values: np.ndarray
+    column_sums: np.ndarray        # (W + 1, H) float32: row i holds columns 0..i-1 summed
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Residual:
+        h, w = values.shape
+        sums = np.zeros((h, w + 1), np.float32)
+        np.cumsum(values, axis=1, out=sums[:, 1:])       # along rows, as the array lies: fast
+        return cls(values, np.ascontiguousarray(sums.T))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+
+def _residual(luma: np.ndarray) -> _Residual:
     """The frames' mean whitened detail (``whitened_detail``)."""
     total = np.zeros(luma.shape[1:], np.float64)
     for frame in luma:
         total += whitened_detail(frame)
     total /= len(luma)
-    return total - total.mean()
+    return _Residual.of(total - total.mean())
 
 
 def whitened_detail(frame: np.ndarray) -> np.ndarray:
     """One grey frame's high-pass divided by its local strength: edges and texture, which the
     picture fills with energy, count no more than flat areas."""
-    from scipy import ndimage     # here, not at the top: see provenance.durable's imports
-    detail = frame - ndimage.gaussian_filter(frame, HIGH_PASS_SIGMA)
-    local = np.sqrt(ndimage.gaussian_filter(detail * detail, WHITEN_SIGMA)) + 1.0
+    detail = frame - gaussian_filter(frame, HIGH_PASS_SIGMA)
+    local = np.sqrt(gaussian_filter(detail * detail, WHITEN_SIGMA)) + 1.0
     return np.clip(detail / local, -3.0, 3.0)
 
 
 def chip_values(residual: np.ndarray, chip: float, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The residual folded onto the tile: one value per chip (TILE×TILE), tile offset ``shift``
     in half-chip bins."""
-    return _chips(_fold(residual, chip), shift)
+    return _chips(_fold(_Residual.of(residual), chip), shift)
 
 
 def _chips(folded: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
@@ -129,40 +149,57 @@ def _chips(folded: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
     return np.roll(folded, (-shift[0], -shift[1]), axis=(0, 1)).reshape(TILE, 2, TILE, 2).sum((1, 3))
 
 
-def _fold(residual: np.ndarray, chip: float) -> np.ndarray:
+def _fold(residual: _Residual, chip: float) -> np.ndarray:
     """The residual summed into BINS×BINS half-chip bins modulo the tile (mean per bin)."""
     return _folds(residual, np.array([chip]))[0]
 
 
-def _folds(residual: np.ndarray, chips: np.ndarray) -> np.ndarray:
-    """``_fold`` for several chip sizes at once, (K, BINS, BINS): two products with sparse
-    one-hot bin matrices, columns for every size in one product, then rows. (Dense one-hot
-    products did 64 times the adding needed and took half the detection's time.)"""
-    # scipy is imported where it is used, not at the top: see provenance.durable's imports.
-    from scipy import sparse
+def _folds(residual: _Residual, chips: np.ndarray) -> np.ndarray:
+    """``_fold`` for several chip sizes, (K, BINS, BINS). A half-chip bin holds a run of
+    neighbouring pixels, so a bin's sum is a difference of two running sums: each size reads the
+    columns' running sums at its runs' edges and wraps its bins onto the tile; then the rows of
+    what is left (a seventh of the pixels) are summed over their runs alike. In float32, as the
+    products of earlier versions were."""
     h, w = residual.shape
-    k = len(chips)
-    col_bins, row_bins = _bin_indices(w, chips), _bin_indices(h, chips)           # (W, K), (H, K) in 0..K*BINS
-    columns = sparse.csr_matrix((np.ones(w * k, np.float32), (np.repeat(np.arange(w), k), col_bins.ravel())),
-                                shape=(w, k * BINS))
-    by_columns = (columns.T @ residual.astype(np.float32, copy=False).T).T                        # (H, K*BINS)
-    by_columns = by_columns.reshape(h, k, BINS).transpose(1, 0, 2).reshape(k * h, BINS)
-    # Block-diagonal: size j's rows fold its own (H, BINS) block.
-    rows = sparse.csr_matrix((np.ones(h * k, np.float32), (row_bins.ravel(), (np.arange(k) * h + np.arange(h)[:, None]).ravel())),
-                             shape=(k * BINS, k * h))
-    sums = (rows @ by_columns).reshape(k, BINS, BINS)
-    counts = (np.bincount(row_bins.ravel(), minlength=k * BINS).reshape(k, BINS, 1)
-              * np.bincount(col_bins.ravel(), minlength=k * BINS).reshape(k, 1, BINS))
-    return sums / np.maximum(counts, 1)
+    out = np.empty((len(chips), BINS, BINS))
+    for j, chip in enumerate(chips):
+        col_runs, row_runs = _bin_runs(w, chip), _bin_runs(h, chip)
+        folded_columns = _wrap(np.diff(residual.column_sums[col_runs[0]], axis=0), col_runs[1])  # (BINS, H)
+        run_sums = np.add.reduceat(folded_columns, row_runs[0][:-1], axis=1)                  # (BINS, runs)
+        sums = _wrap(np.ascontiguousarray(run_sums.T), row_runs[1])                           # (BINS, BINS)
+        out[j] = sums / np.maximum(np.outer(_pixels_per_bin(row_runs), _pixels_per_bin(col_runs)), 1)
+    return out
 
 
-def clean_fold(residual: np.ndarray, chip: float) -> np.ndarray:
+def _bin_runs(n: int, chip: float) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of pixels 0..n-1 that share a half-chip bin: their edges (run i is
+    edges[i]..edges[i + 1]) and each run's bin, counted on past BINS before wrapping. A bin a
+    chip under two pixels leaves empty has no run."""
+    bins = np.floor(np.arange(n) * 2 / chip).astype(np.int64)
+    starts = np.flatnonzero(np.diff(bins, prepend=-1))
+    return np.append(starts, n), bins[starts]
+
+
+def _wrap(run_sums: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """(BINS, …): the runs' sums (first axis) added up per bin of the tile."""
+    laps = bins[-1] // BINS + 1
+    unwrapped = np.zeros((laps * BINS, *run_sums.shape[1:]), run_sums.dtype)
+    unwrapped[bins] = run_sums
+    return unwrapped.reshape(laps, BINS, *run_sums.shape[1:]).sum(axis=0)
+
+
+def _pixels_per_bin(runs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    edges, bins = runs
+    return np.bincount(bins % BINS, np.diff(edges), BINS)
+
+
+def clean_fold(residual: _Residual, chip: float) -> np.ndarray:
     """``_fold`` with its strongest spectral lines clipped (``_fold_spectra``): what the
     detector reads the bits from."""
     return np.fft.irfft2(_fold_spectra(residual, np.array([chip]))[0], s=(BINS, BINS))
 
 
-def _fold_spectra(residual: np.ndarray, chips: np.ndarray) -> np.ndarray:
+def _fold_spectra(residual: _Residual, chips: np.ndarray) -> np.ndarray:
     """The folds' spectra, each magnitude clipped at ``SPECTRUM_CLIP`` times its fold's median.
 
     A picture that repeats with the tile's period folds as coherently as the mark: an ordered
@@ -177,19 +214,12 @@ def _fold_spectra(residual: np.ndarray, chips: np.ndarray) -> np.ndarray:
     return spectra * np.minimum(1.0, limit / (magnitude + 1e-12))
 
 
-def _bin_indices(n: int, chips: np.ndarray) -> np.ndarray:
-    """(n, K): the half-chip bin of the tile pixel i falls in, for chip size j, numbered
-    j * BINS + bin so that every size has bins of its own."""
-    bins = np.floor(np.arange(n)[:, None] * 2 / np.asarray(chips)[None, :]).astype(np.int64) % BINS
-    return bins + np.arange(len(chips))[None, :] * BINS
-
-
 @lru_cache(maxsize=1)
 def _sync_spectrum() -> np.ndarray:
     return np.conj(np.fft.rfft2(np.kron(sync_template(), np.ones((2, 2), np.float32))))
 
 
-def _scan(residual: np.ndarray, ratios: tuple[float, float]) -> list[tuple[float, float, tuple[int, int]]]:
+def _scan(residual: _Residual, ratios: tuple[float, float]) -> list[tuple[float, float, tuple[int, int]]]:
     """(sync score, chip size, best shift) for every candidate chip size.
 
     The embedder ties the chip to the frame (``pattern.chip_size``: a 128th of the short side,
@@ -208,7 +238,7 @@ def _scan(residual: np.ndarray, ratios: tuple[float, float]) -> list[tuple[float
     return out + _sync_scores(residual, np.array([c * f for c in best for f in (SCAN_STEP ** -0.5, SCAN_STEP ** 0.5)]))
 
 
-def _sync_scores(residual: np.ndarray, chips: np.ndarray) -> list[tuple[float, float, tuple[int, int]]]:
+def _sync_scores(residual: _Residual, chips: np.ndarray) -> list[tuple[float, float, tuple[int, int]]]:
     """(sync score, chip size, shift of the peak) for each chip size, ``SCAN_CHUNK`` sizes a time."""
     out = []
     for start in range(0, len(chips), SCAN_CHUNK):

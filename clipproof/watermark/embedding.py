@@ -14,6 +14,7 @@ import numpy as np
 from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.detection import WORK_SIDE, chip_values, whitened_detail
+from clipproof.watermark.filters import uniform_filter
 from clipproof.watermark.pattern import chip_size, layout, render, tile
 from clipproof.watermark.payload import CODED_BITS
 
@@ -122,9 +123,8 @@ def _texture_weight(frame: np.ndarray) -> np.ndarray:
     """Per-pixel weight (mean 1 over the frame) from local luma contrast, on a 4× smaller copy."""
     h, w, _ = frame.shape
     small = luma(frame[::4, ::4])
-    from scipy import ndimage     # here, not at the top: see provenance.durable's imports
-    detail = np.abs(small - ndimage.uniform_filter(small, 3))
-    activity = ndimage.uniform_filter(detail, 5) + 1.0
+    detail = np.abs(small - uniform_filter(small, 3))
+    activity = uniform_filter(detail, 5) + 1.0
     weight = np.clip(activity / activity.mean(), *MASK_RANGE)
     weight /= np.sqrt(np.mean(weight * weight))
     return np.repeat(np.repeat(weight, 4, 0), 4, 1)[:h, :w]

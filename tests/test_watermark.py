@@ -213,6 +213,33 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
+def test_the_search_and_the_detector_both_decide_when_they_run_side_by_side(photo_clip, keys, tmp_path):
+    """With a detector, the watermark search runs beside it: the report carries both, the
+    recovered declaration decides, and a detector that cannot read the frames is no error once
+    the search has recovered credentials (and the clip's error where it has not)."""
+    from clipproof.errors import InvalidMediaError
+    from clipproof.findings import DetectorFindings, Segment
+
+    class Scores:
+        def score(self, path, media):
+            return DetectorFindings("stand-in", "1", 0.1, {"low": 0.2, "high": 0.8}, [Segment(0.0, 1.0, 0.1)], 12)
+
+    class CannotDecode:
+        def score(self, path, media):
+            raise InvalidMediaError("the frames are cut short", path=path)
+
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    stripped = remux(signed, tmp_path / "stripped.mp4")
+    both = Verifier(trust=keys.root, detector=Scores(), stores=[store]).verify(stripped)
+    assert both.credentials.state == "recovered" and both.watermark.lookup == "recovered"
+    assert both.detector.model == "stand-in" and both.verdict == "ai-generated-declared"
+    unread = Verifier(trust=keys.root, detector=CannotDecode(), stores=[store]).verify(stripped)
+    assert unread.verdict == "ai-generated-declared" and unread.detector is None
+    with pytest.raises(InvalidMediaError, match="cut short"):
+        Verifier(trust=keys.root, detector=CannotDecode(), stores=[]).verify(stripped)
+
+
 def test_sign_json_names_the_watermark_and_images_refuse_it(photo_clip, keys, tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     assert clipproof_main(["sign", str(photo_clip), "-o", str(tmp_path / "a.mp4"), "--key", str(keys.key), "--cert",

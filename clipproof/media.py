@@ -82,13 +82,32 @@ def _open(path: str | os.PathLike, *, headers_only: bool = False) -> Iterator[av
         options["skip_frame"] = "all"
     with contextlib.nullcontext() if headers_only else _DECODE_SLOTS:
         try:
-            container = av.open(str(path), mode="r", metadata_errors="ignore", options=options)
+            container = _open_as_named(path, options)
         except PermissionError as e:
             raise InputMissingError("permission denied", path=path) from e
         except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
             raise InvalidMediaError(f"not a readable video or image ({_reason(e)})", path=path) from e
         with container:
             yield container
+
+
+# Demuxers named by a file's extension. FFmpeg otherwise asks every demuxer it has whether it
+# knows the first bytes: a quarter of a probe of a small MP4 (0.50-0.56 ms against 0.36-0.38,
+# measured), which `verify` pays on every file.
+# (PyAV then reports the name asked for, not the family: each maps to the name the report gave.)
+_DEMUXER_BY_SUFFIX = {".mp4": "mp4", ".mov": "mov", ".m4v": "mov"}
+
+
+def _open_as_named(path: Path, options: dict) -> av.container.InputContainer:
+    """The file opened with the demuxer its name says, or, when that fails (a file named
+    .mp4 that is something else), as FFmpeg's probe finds it."""
+    hint = _DEMUXER_BY_SUFFIX.get(path.suffix.lower())
+    if hint is not None:
+        try:
+            return av.open(str(path), mode="r", format=hint, metadata_errors="ignore", options=options)
+        except (av.FFmpegError, UnicodeDecodeError, ValueError):
+            pass
+    return av.open(str(path), mode="r", metadata_errors="ignore", options=options)
 
 
 @contextlib.contextmanager

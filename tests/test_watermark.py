@@ -213,12 +213,16 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
-def test_the_search_and_the_detector_both_decide_when_they_run_side_by_side(photo_clip, keys, tmp_path):
-    """With a detector, the watermark search runs beside it: the report carries both, the
-    recovered declaration decides, and a detector that cannot read the frames is no error once
-    the search has recovered credentials (and the clip's error where it has not)."""
+@pytest.mark.parametrize("beside", [True, False])
+def test_the_search_and_the_detector_both_decide(photo_clip, keys, tmp_path, monkeypatch, beside):
+    """With a detector, the watermark search runs beside it (or, past 4K frames, before it):
+    either way the report carries both, the recovered declaration decides, and a detector that
+    cannot read the frames is no error once the search has recovered credentials (and the
+    clip's error where it has not)."""
+    from clipproof import verification
     from clipproof.errors import InvalidMediaError
     from clipproof.findings import DetectorFindings, Segment
+    monkeypatch.setattr(verification, "SIDE_BY_SIDE_MAX_PIXELS", 3840 * 2160 if beside else 0)
 
     class Scores:
         def score(self, path, media):

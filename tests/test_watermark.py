@@ -213,7 +213,7 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
-@pytest.mark.parametrize("beside", [True, False])
+@pytest.mark.parametrize("beside", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_the_search_and_the_detector_both_decide(photo_clip, keys, tmp_path, monkeypatch, beside):
     """With a detector, the watermark search runs beside it (or, past 4K frames, before it):
     either way the report carries both, the recovered declaration decides, and a detector that

@@ -387,7 +387,7 @@ def test_bundled_weights_do_not_call_test_patterns_or_motion_graphics_synthetic(
     if detector is None:
         pytest.skip("no bundled detector weights in this checkout")
     name, _, args = source.partition("=")
-    clip = write_mp4(_lavfi(f"{name}=size=640x360:rate=24" + (f":{args}" if args else ""), 48), tmp_path / "t.mp4", fps=24)
+    clip = write_mp4(_lavfi(f"{name}=size=320x240:rate=24" + (f":{args}" if args else ""), 32), tmp_path / "t.mp4", fps=24)
     report = Verifier(detector=detector).verify(clip)
     d = report.detector
     assert report.verdict == "uncertain", (report.verdict, d.p_synthetic)

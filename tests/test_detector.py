@@ -363,34 +363,33 @@ def test_bundled_weights_on_phone_footage_say_what_they_cannot_tell():
     assert "wild-dev" in d["trained_on"]
 
 
-def _lavfi(source: str, frames: int) -> list[np.ndarray]:
+def _lavfi(name: str, options: str, frames: int) -> list[np.ndarray]:
     """``frames`` RGB frames of one of FFmpeg's test sources (a lavfi filter graph, via PyAV)."""
     import av.filter
     graph = av.filter.Graph()
-    name, args = source.split("=", 1)
-    src, rgb, sink = graph.add(name, args), graph.add("format", "rgb24"), graph.add("buffersink")
+    src, rgb, sink = graph.add(name, options), graph.add("format", "rgb24"), graph.add("buffersink")
     src.link_to(rgb)
     rgb.link_to(sink)
     graph.configure()
     return [sink.pull().to_ndarray() for _ in range(frames)]
 
 
-@pytest.mark.parametrize("source", ["smptebars", "testsrc2", "life=mold=10:ratio=0.5:seed=1", "mandelbrot"])
-def test_bundled_weights_do_not_call_test_patterns_or_motion_graphics_synthetic(source, tmp_path):
+@pytest.mark.parametrize("source, options", [("smptebars", ""), ("testsrc2", ""), ("life", ":mold=10:ratio=0.5:seed=1"),
+                                             ("mandelbrot", "")])
+def test_bundled_weights_do_not_call_test_patterns_or_motion_graphics_synthetic(source, options, tmp_path):
     # Pictures no camera and no generator made, drawn by FFmpeg's own test sources: colour bars,
     # a moving test card, cellular automata, a fractal zoom. "Not a camera" is not "generated":
-    # each must come out anything but likely-synthetic, and where the score is high, the
-    # out-of-distribution check must be what says so.
+    # none may come out likely-synthetic, and where the score is high, the out-of-distribution
+    # check must be what says so.
     from clipproof.detector.inference import load_detector
     from clipproof.media import write_mp4
     detector = load_detector()
     if detector is None:
         pytest.skip("no bundled detector weights in this checkout")
-    name, _, args = source.partition("=")
-    clip = write_mp4(_lavfi(f"{name}=size=320x240:rate=24" + (f":{args}" if args else ""), 32), tmp_path / "t.mp4", fps=24)
+    clip = write_mp4(_lavfi(source, "size=320x240:rate=24" + options, 32), tmp_path / "t.mp4", fps=24)
     report = Verifier(detector=detector).verify(clip)
     d = report.detector
-    assert report.verdict == "uncertain", (report.verdict, d.p_synthetic)
+    assert report.verdict in ("uncertain", "likely-real"), (report.verdict, d.p_synthetic)
     if d.p_synthetic >= d.thresholds["high"]:
         assert d.out_of_distribution
         assert any("unlike anything the detector was trained on" in r for r in report.reasons)

@@ -238,6 +238,19 @@ def _count_packets(container, stream) -> tuple[int, float]:
     return frames, (end - first if first is not None else 0.0)
 
 
+def keyframe_times(path: str | os.PathLike) -> list[float]:
+    """The keyframes' times (seconds from the first frame, sorted) as the container's index lists
+    them (an MP4's sync-sample table, a Matroska file's cues); empty where it lists none. Read from
+    the headers: nothing is decoded."""
+    with _open(path, headers_only=True) as container:
+        stream = _video_stream(container, path)
+        return _keyframes(stream, _origin(stream))
+
+
+def _keyframes(stream, origin: float = 0.0) -> list[float]:
+    return sorted(float(e.timestamp * stream.time_base) - origin for e in stream.index_entries if e.is_keyframe)
+
+
 def _origin(stream) -> float:
     """When the stream's first frame is shown, in seconds: times in this module count from it,
     so a stream that starts late (at 1.075 s, say) still has a frame at 0."""
@@ -455,7 +468,7 @@ def _subsample(frames: list, n: int | None) -> list:
 def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> list[list]:
     """Frames of each window (windows in time order), seeking only where it saves decoding."""
     decode = _DecodeBudget(container, stream)
-    keyframes = sorted(float(e.timestamp * stream.time_base) for e in stream.index_entries if e.is_keyframe)
+    keyframes = _keyframes(stream)
     out, it, pos, pending = [], None, None, None
     kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:
@@ -594,13 +607,15 @@ def write_mp4(
     crf: int = 18,
     preset: str = "medium",
     reproducible: bool = True,
+    keyint: int | None = None,
 ) -> Path:
     """Encode uint8 RGB frames (T, H, W, 3) to an H.264 (yuv420p) MP4, atomically.
 
     ``frames`` is an array or any iterable of (H, W, 3) frames (streamed: a long clip need not
     fit in memory). H and W must be even (4:2:0 chroma). The file appears only once complete.
     ``reproducible`` makes the bytes a function of the frames alone (slower); turn it off for
-    large throwaway encodes.
+    large throwaway encodes. ``keyint``: at most this many frames from one keyframe to the next
+    (a phone's camera puts one every second or so; None: x264's default, 250).
     """
     import numpy as np
     if not 0 <= crf <= 51:
@@ -623,6 +638,8 @@ def write_mp4(
             # and x264 without its assembly, whose paths gave different bitstreams for
             # identical input here, run to run (about 3x slower; fine for short clips).
             stream.codec_context.thread_count = 1
+            if keyint is not None:
+                stream.codec_context.gop_size = keyint
             options = {"crf": str(crf), "preset": preset, "threads": "1"}
             if reproducible:
                 options["x264-params"] = "asm=0"

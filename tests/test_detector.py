@@ -487,6 +487,29 @@ def test_segments_cover_a_clip_and_spread_over_a_long_one():
     long = detector.segments(media(120.0))
     assert len(long) == MAX_SEGMENTS and long[0][0] < 5 and long[-1][1] > 115      # spread over the whole clip
     assert detector.segments(media(0.2)) == [(0.0, round(16 / 30, 3))]             # shorter than a segment
+    # With a keyframe every second, each of a long clip's segments starts at one, inside its part.
+    keyed = detector.segments(media(120.0), keyframes=[float(k) for k in range(120)])
+    parts = np.linspace(0.0, 120.0, MAX_SEGMENTS + 1)
+    assert all(a == int(a) and lo <= a and b <= hi for (a, b), lo, hi in zip(keyed, parts, parts[1:]))
+    first_only = detector.segments(media(120.0), keyframes=[0.0])
+    assert first_only[0][0] == 0.0 and first_only[1:] == long[1:]              # parts without one: centred
+    assert detector.segments(media(10.0), keyframes=[0.0, 5.0]) == ten       # tiled: keyframes do not matter
+
+
+def test_a_long_clip_is_read_from_its_keyframes(tmp_path):
+    from clipproof.demo import moving_scene
+    from clipproof.detector.inference import load_detector
+    from clipproof.media import keyframe_times, probe, write_mp4
+    detector = load_detector()
+    if detector is None:
+        pytest.skip("no bundled detector weights in this checkout")
+    # 20 s: 24 parts of 0.83 s, each with room for a segment (0.53 s) to start at a keyframe.
+    clip = write_mp4(moving_scene(600, 64, 64), tmp_path / "long.mp4", fps=30, keyint=6, preset="ultrafast",
+                     reproducible=False)
+    keyframes = keyframe_times(clip)
+    assert keyframes[0] == 0.0 and len(keyframes) >= 100 and max(np.diff(keyframes)) <= 0.2 + 1e-6
+    findings = detector.score(clip, probe(clip))
+    assert len(findings.segments) == 24 and all(s.start_s in [round(k, 3) for k in keyframes] for s in findings.segments)
 
 
 def test_a_synthetic_stretch_decides_and_is_named():

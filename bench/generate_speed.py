@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode

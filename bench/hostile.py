@@ -12,13 +12,11 @@ pipeline has no idle core) and the peak resident memory, beside the baseline's.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.timing import process_cost
+from bench.timing import bench_parser, in_fresh_parent, process_cost
 
 CACHE = Path(".bench") / "hostile"
 
@@ -74,18 +72,13 @@ def _big_clip(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser("bench.hostile", __doc__)
     p.add_argument("--runs", type=int, default=3, help="runs per command (default 3)")
     p.add_argument("--no-detector-only", action="store_true", help="skip the runs with the detector")
-    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     files = build()
     if not args.measure_only:
-        # Measure from a fresh, small process: a child's peak RSS counts its parent's at fork.
-        extra = ["--no-detector-only"] if args.no_detector_only else []
-        return subprocess.call([sys.executable, "-m", "bench.hostile", "--runs", str(args.runs), "--measure-only",
-                                *extra])
+        return in_fresh_parent("bench.hostile", argv)
     verify = str(Path(sys.executable).parent / "verify")
     modes = {"--no-detector": ["--no-detector"]} if args.no_detector_only else {"--no-detector": ["--no-detector"],
                                                                                  "detector": []}

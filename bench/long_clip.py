@@ -12,7 +12,6 @@ baseline placement, centred in each part, which decodes from the keyframe before
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import statistics
@@ -21,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.timing import process_cost
+from bench.timing import bench_parser, in_fresh_parent, process_cost
 
 CACHE = Path(".bench")
 
@@ -68,17 +67,13 @@ def reading(clip: Path, runs: int) -> dict[str, tuple[float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.long_clip", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser("bench.long_clip", __doc__)
     p.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
     p.add_argument("--seconds", type=int, default=60, help="length of the clip (default 60)")
-    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     clip = build_clip(args.seconds)
     if not args.measure_only:
-        # A fresh, small parent: a child's peak RSS counts its parent's at fork.
-        return subprocess.call([sys.executable, "-m", "bench.long_clip", "--runs", str(args.runs), "--seconds",
-                                str(args.seconds), "--measure-only"])
+        return in_fresh_parent("bench.long_clip", argv)
     print(f"\n{clip} ({clip.stat().st_size / 1e6:.0f} MB, {args.seconds} s 720p30, a keyframe a second), "
           f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
     verify = str(Path(sys.executable).parent / "verify")

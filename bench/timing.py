@@ -1,10 +1,12 @@
 """The benchmarks' ways to time code: the median wall time of repeated calls, and what a whole
-process costs (wall, CPU, peak memory)."""
+process costs (wall, CPU, peak memory), measured from a small parent."""
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -49,3 +51,19 @@ def process_cost(cmd: list[str], runs: int, at_once: int = 1) -> ProcessCost:
         walls.append(time.perf_counter() - start)
         cpus.append(cpu / at_once)
     return ProcessCost(statistics.median(walls), statistics.median(cpus), max(peaks), frozenset(codes))
+
+
+def bench_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A bench's command line (``python -m MODULE``, its docstring as help), with the hidden
+    ``--measure-only`` that ``in_fresh_parent`` runs it again with."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def in_fresh_parent(module: str, argv: list[str] | None) -> int:
+    """Run the bench again, ``python -m MODULE`` with the same arguments and ``--measure-only``,
+    and return its exit code: the processes it times get a small parent (a child's peak RSS
+    counts its parent's at fork, and building the inputs leaves a bench's own process large)."""
+    return subprocess.call([sys.executable, "-m", module, *(sys.argv[1:] if argv is None else argv), "--measure-only"])

@@ -11,14 +11,13 @@ wall and CPU seconds and peak memory. Targets (issue 14): ≤ 1.5 s and ≤ 400 
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.timing import process_cost
+from bench.timing import bench_parser, in_fresh_parent, process_cost
 
 CACHE = Path(".bench")
 TORCH = ("import sys; from clipproof.cli import _printer; from clipproof.verification import Verifier; "
@@ -41,16 +40,12 @@ def build_clip() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.verify_detector", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser("bench.verify_detector", __doc__)
     p.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
-    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     clip = build_clip()
     if not args.measure_only:
-        # A fresh, small parent: a child's peak RSS counts its parent's at fork.
-        return subprocess.call([sys.executable, "-m", "bench.verify_detector", "--runs", str(args.runs),
-                                "--measure-only"])
+        return in_fresh_parent("bench.verify_detector", argv)
     verify = str(Path(sys.executable).parent / "verify")
     commands = {
         "verify --no-detector (baseline)": [verify, "--json", "--no-detector", str(clip)],

@@ -10,7 +10,6 @@ peak memory (max RSS of each process).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -18,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.timing import bench_parser, in_fresh_parent
 
 CACHE = Path(".bench")
 
@@ -72,21 +73,16 @@ def measure(cmd: list[str], runs: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.verify_speed", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser("bench.verify_speed", __doc__)
     p.add_argument("--mb", type=int, default=200, help="size of the test video (default 200 MB)")
     p.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
-    p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if shutil.which("openssl") is None:
         raise SystemExit("openssl not found: it is the baseline of this benchmark")
 
     video = build_video(args.mb)
     if not args.measure_only:
-        # Measure from a fresh, small process: a child's peak RSS counts its parent's at fork
-        # time, and building the video left this one large.
-        return subprocess.call([sys.executable, "-m", "bench.verify_speed", "--mb", str(args.mb),
-                                "--runs", str(args.runs), "--measure-only"])
+        return in_fresh_parent("bench.verify_speed", argv)
     size_mb = video.stat().st_size / 1e6
     verify_bin = str(Path(sys.executable).parent / "verify")
     reader = ("import c2pa, sys; r = c2pa.Reader(sys.argv[1]); r.json(); "

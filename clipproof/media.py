@@ -472,6 +472,7 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
     out, it, pos, pending = [], None, None, None
     kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:
+        start = _at_keyframe(keyframes, start)
         # Forward from where the decoder stands, unless the window starts before the last one
         # did or a seek skips decoding: windows that tile a clip (overlapping by a frame or
         # so) decode it once, reusing the overlap. (Comparing with the last frame's time
@@ -479,7 +480,7 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
         reaches_back = kept and start < kept[0][0] - 1e-6
         if it is None or reaches_back or (not kept and start < pos) or _keyframe_between(keyframes, pos, start):
             if start > 0 or it is not None:
-                container.seek(max(int(start / stream.time_base), 0), stream=stream, backward=True)
+                container.seek(max(round(start / stream.time_base), 0), stream=stream, backward=True)
             it, pending, kept = decode(), None, []
         window = [(t, f) for t, f in kept if t >= start - 1e-6 and (end is None or t < end)]
         for frame in itertools.chain([pending] if pending is not None else [], it):
@@ -514,6 +515,14 @@ class _DecodeBudget:
                                        f"frames or {MAX_DECODE_SECONDS:g} s of decoding (the limits for one file)",
                                        path=self.container.name)
             yield frame
+
+
+def _at_keyframe(keyframes: list[float], start: float) -> float:
+    """``start``, or the keyframe less than a millisecond from it. Window times are rounded to
+    milliseconds, and a window meant to start at a keyframe (a long clip's detector segments do)
+    must seek to that keyframe, not to the one before it, and keep its frame."""
+    i = bisect.bisect_left(keyframes, start)
+    return next((k for k in keyframes[max(i - 1, 0):i + 1] if abs(k - start) < 1e-3), start)
 
 
 def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:

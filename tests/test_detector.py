@@ -496,19 +496,24 @@ def test_segments_cover_a_clip_and_spread_over_a_long_one():
     assert detector.segments(media(10.0), keyframes=[0.0, 5.0]) == ten       # tiled: keyframes do not matter
 
 
-def test_a_long_clip_is_read_from_its_keyframes(tmp_path):
+def test_a_long_clip_is_read_from_its_keyframes(tmp_path, monkeypatch):
+    from clipproof import media
     from clipproof.demo import moving_scene
     from clipproof.detector.inference import load_detector
-    from clipproof.media import keyframe_times, probe, write_mp4
     detector = load_detector()
     if detector is None:
         pytest.skip("no bundled detector weights in this checkout")
-    # 20 s: 24 parts of 0.83 s, each with room for a segment (0.53 s) to start at a keyframe.
-    clip = write_mp4(moving_scene(600, 64, 64), tmp_path / "long.mp4", fps=30, keyint=6, preset="ultrafast",
-                     reproducible=False)
-    keyframes = keyframe_times(clip)
-    assert keyframes[0] == 0.0 and len(keyframes) >= 100 and max(np.diff(keyframes)) <= 0.2 + 1e-6
-    findings = detector.score(clip, probe(clip))
+    # 27 s: 24 parts of 1.125 s, each with room for a segment (0.53 s) to start at a keyframe;
+    # one every 16 frames, at times no millisecond rounding hits (0.5333… s).
+    clip = media.write_mp4(moving_scene(810, 64, 64), tmp_path / "long.mp4", fps=30, keyint=16, preset="ultrafast",
+                           reproducible=False)
+    keyframes = media.keyframe_times(clip)
+    assert keyframes[0] == 0.0 and len(keyframes) >= 50 and max(np.diff(keyframes)) <= 16 / 30 + 1e-6
+    # Decoding little more than the segments' own frames (16 each, and the one after): read from
+    # the keyframe before them, as when centred in their parts or when a start rounded down to
+    # the millisecond seeks one keyframe early, takes 546-648 frames here.
+    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 24 * 20)
+    findings = detector.score(clip, media.probe(clip))
     assert len(findings.segments) == 24 and all(s.start_s in [round(k, 3) for k in keyframes] for s in findings.segments)
 
 

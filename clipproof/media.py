@@ -240,10 +240,14 @@ def _count_packets(container, stream) -> tuple[int, float]:
 
 def keyframe_times(path: str | os.PathLike) -> list[float]:
     """The keyframes' times (seconds from the first frame, sorted) as the container's index lists
-    them (an MP4's sync-sample table, a Matroska file's cues); empty where it lists none. Read from
-    the headers: nothing is decoded."""
+    them (an MP4's sync-sample table, a Matroska or WebM file's cues); empty where it lists none.
+    Read from the headers: nothing is decoded."""
     with _open(path, headers_only=True) as container:
         stream = _video_stream(container, path)
+        if len(stream.index_entries) <= 1 and container.duration:
+            # FFmpeg reads a Matroska file's cues at its first seek, not when it opens the file.
+            with contextlib.suppress(av.FFmpegError):
+                container.seek(container.duration // 2)
         return _keyframes(stream, _origin(stream))
 
 

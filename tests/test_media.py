@@ -300,3 +300,23 @@ def test_native_crops_are_the_pieces_of_the_upright_frame(tmp_path, rotation, pi
     for k, (cx, cy) in enumerate(centres):
         x0, y0 = _crop_origin(cx, cy, fw, fh, 32, 16)
         np.testing.assert_array_equal(crops[:, k], whole[:, y0:y0 + 16, x0:x0 + 32])
+
+
+@pytest.mark.parametrize("container", ["mp4", "matroska"])
+def test_keyframe_times_come_from_the_index(container, tmp_path):
+    # An MP4 lists its keyframes when opened; FFmpeg reads a Matroska file's cues only at a seek.
+    import av
+
+    from clipproof.media import keyframe_times
+    path = tmp_path / f"k.{'mkv' if container == 'matroska' else 'mp4'}"
+    if container == "mp4":
+        write_mp4(moving_scene(90, 64, 64), path, fps=30, keyint=30, preset="ultrafast", reproducible=False)
+    else:
+        with av.open(str(path), "w", format=container) as out:
+            stream = out.add_stream("mpeg4", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            stream.codec_context.gop_size = 30
+            for frame in moving_scene(90, 64, 64):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(stream.encode(None))
+    assert keyframe_times(path) == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)

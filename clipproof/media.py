@@ -246,7 +246,8 @@ def keyframe_times(path: str | os.PathLike) -> list[float]:
         stream = _video_stream(container, path)
         if len(stream.index_entries) <= 1 and container.duration:
             # FFmpeg reads a Matroska file's cues at its first seek, not when it opens the file.
-            with contextlib.suppress(av.FFmpegError):
+            # Only an optimisation rides on it: a file that cannot seek keeps its short list.
+            with contextlib.suppress(av.FFmpegError, ValueError, OSError):
                 container.seek(container.duration // 2)
         return _keyframes(stream, _origin(stream))
 

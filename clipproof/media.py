@@ -244,15 +244,18 @@ def keyframe_times(path: str | os.PathLike) -> list[float]:
     Read from the headers: nothing is decoded."""
     with _open(path, headers_only=True) as container:
         stream = _video_stream(container, path)
-        if len(stream.index_entries) <= 1 and container.duration:
-            # FFmpeg reads a Matroska file's cues at its first seek, not when it opens the file.
-            # Only an optimisation rides on it: a file that cannot seek keeps its short list.
-            with contextlib.suppress(av.FFmpegError, ValueError, OSError):
-                container.seek(container.duration // 2)
-        return _keyframes(stream, _origin(stream))
+        return _keyframes(container, stream, _origin(stream))
 
 
-def _keyframes(stream, origin: float = 0.0) -> list[float]:
+def _keyframes(container, stream, origin: float = 0.0) -> list[float]:
+    """The index's keyframe times, in seconds minus ``origin``, sorted. FFmpeg reads a Matroska
+    or WebM file's cues at its first seek, not when it opens the file: there, one seek (and one
+    back to the start) loads them. Only seeking decisions ride on the list: a file that cannot
+    seek keeps its short one."""
+    if len(stream.index_entries) <= 1 and container.duration and "matroska" in container.format.name:
+        with contextlib.suppress(av.FFmpegError, ValueError, OSError):
+            container.seek(container.duration // 2)
+            container.seek(0)
     return sorted(float(e.timestamp * stream.time_base) - origin for e in stream.index_entries if e.is_keyframe)
 
 
@@ -473,7 +476,7 @@ def _subsample(frames: list, n: int | None) -> list:
 def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> list[list]:
     """Frames of each window (windows in time order), seeking only where it saves decoding."""
     decode = _DecodeBudget(container, stream)
-    keyframes = _keyframes(stream)
+    keyframes = _keyframes(container, stream)
     out, it, pos, pending = [], None, None, None
     kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:

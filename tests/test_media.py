@@ -303,10 +303,11 @@ def test_native_crops_are_the_pieces_of_the_upright_frame(tmp_path, rotation, pi
 
 
 @pytest.mark.parametrize("container", ["mp4", "matroska"])
-def test_keyframe_times_come_from_the_index(container, tmp_path):
+def test_keyframe_times_come_from_the_index(container, tmp_path, monkeypatch):
     # An MP4 lists its keyframes when opened; FFmpeg reads a Matroska file's cues only at a seek.
     import av
 
+    from clipproof import media
     from clipproof.media import keyframe_times
     path = tmp_path / f"k.{'mkv' if container == 'matroska' else 'mp4'}"
     if container == "mp4":
@@ -320,3 +321,8 @@ def test_keyframe_times_come_from_the_index(container, tmp_path):
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             out.mux(stream.encode(None))
     assert keyframe_times(path) == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)
+    # The reader seeks by the same index: after the first half second, the last second's window
+    # is read from its keyframe, not by decoding on through the 45 frames between them.
+    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 40)
+    first, last = read_windows(path, [(0.0, 0.5), (2.0, 2.5)])
+    assert len(first[0]) == len(last[0]) == 15 and last[1][0] == pytest.approx(2.0, abs=1e-3)

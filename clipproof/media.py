@@ -192,7 +192,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             raise InvalidMediaError("zero frames", path=path)
         return MediaInfo(
             container=fmt,
-            codec=stream.codec_context.name,
+            codec=_codec_name(stream),
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             fps=round(fps, 3),
@@ -210,9 +210,16 @@ def _container_name(container, path) -> str:
     if ext in names:
         return ext
     if names[0] == "image2":  # the generic still-image demuxer: the codec names the format
-        codec = container.streams.video[0].codec_context.name
+        codec = _codec_name(container.streams.video[0])
         return "jpeg" if codec == "mjpeg" else codec
     return names[0]
+
+
+def _codec_name(stream) -> str:
+    # The format's name, not the decoder's: FFmpeg decodes AV1 with libdav1d when it has it,
+    # and "libdav1d" is no answer to "what codec is this".
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
 
 
 def _duration_s(container, stream) -> float:

@@ -180,6 +180,25 @@ def test_webm_without_duration_in_its_header(tmp_path):
     assert len(window) == 10 and times[0] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("encoder, suffix, codec", [("libsvtav1", "mp4", "av1"), ("libsvtav1", "webm", "av1"),
+                                                   ("libx265", "mp4", "hevc"), ("libvpx-vp9", "webm", "vp9")])
+def test_probe_names_the_codec_not_its_decoder(tmp_path, encoder, suffix, codec):
+    """FFmpeg decodes AV1 with libdav1d: the report must still say the clip is AV1."""
+    import av
+    path = tmp_path / f"clip.{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(encoder, rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        if encoder == "libx265":
+            stream.options = {"x265-params": "log-level=error"}
+        for f in _frames(8, 64, 64):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    assert (info.codec, info.frames, info.width) == (codec, 8, 64)
+    assert read_frames(path)[0].shape == (8, 64, 64, 3)
+
+
 def test_a_file_named_for_another_container_is_read_as_what_it_is(clip, tmp_path):
     """MP4 and MOV files are opened with the demuxer their name says (FFmpeg's probe of every
     demuxer costs a quarter of a small file's probe); one that is something else, or a GIF named

@@ -42,6 +42,9 @@ _REFORMATTERS = threading.local()
 # FFmpeg format names for still images (the image2 demuxer and friends).
 _IMAGE_FORMATS = {"image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
                   "gif", "gif_pipe", "j2k_pipe", "heif"}
+# ISO BMFF major brands of still images (AVIF, HEIC; MIAF's generic one): FFmpeg opens them with
+# its MP4 demuxer, as one-frame "videos". Their image-sequence brands (avis, msf1, hevc) are video.
+_STILL_BRANDS = {"avif", "heic", "heix", "heim", "heis", "mif1", "mif2"}
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,12 @@ def _reason(e: BaseException) -> str:
 
 
 def _video_stream(container, path) -> av.VideoStream:
+    return _checked_stream(container, path)[0]
+
+
+def _checked_stream(container, path) -> tuple[av.VideoStream, tuple[int, int]]:
+    """The first video stream and its frame size, from the codec or, where FFmpeg learns none
+    without decoding (an animated WebP), from the image's own header."""
     if not container.streams.video:
         raise InvalidMediaError("no video stream", path=path)
     stream = container.streams.video[0]
@@ -139,7 +148,7 @@ def _video_stream(container, path) -> av.VideoStream:
         raise InvalidMediaError(f"absurd frame size {w}x{h}", path=path)
     if w <= 0 or h <= 0:
         raise InvalidMediaError("video stream has no frame size (corrupt header)", path=path)
-    return stream
+    return stream, (w, h)
 
 
 def _declared_image_size(path) -> tuple[int, int]:
@@ -166,13 +175,13 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     Raises InputMissingError or InvalidMediaError with a one-line reason.
     """
     with _open(path, headers_only=True) as container:
-        stream = _video_stream(container, path)
+        stream, (width, height) = _checked_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         duration_s = _duration_s(container, stream)
         frames = stream.frames or (round(duration_s * fps) if fps and duration_s else 0)
         fmt = _container_name(container, path)
-        still_format = container.format.name.split(",")[0] in _IMAGE_FORMATS
+        still_format = container.format.name.split(",")[0] in _IMAGE_FORMATS or _still_brand(container) is not None
         try:
             if still_format or not duration_s:
                 # An animated GIF, or a stream whose header has no duration (a live WebM): the
@@ -193,8 +202,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         return MediaInfo(
             container=fmt,
             codec=_codec_name(stream),
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+            width=width,
+            height=height,
             fps=round(fps, 3),
             frames=max(int(frames), 1),
             duration_s=round(duration_s, 3),
@@ -212,7 +221,18 @@ def _container_name(container, path) -> str:
     if names[0] == "image2":  # the generic still-image demuxer: the codec names the format
         codec = _codec_name(container.streams.video[0])
         return "jpeg" if codec == "mjpeg" else codec
-    return names[0]
+    brand = _still_brand(container)
+    if brand is not None:
+        return "heif" if brand.startswith(("mif", "hei")) else brand
+    return names[0].removesuffix("_pipe")    # "webp_pipe": FFmpeg's demuxer of one WebP image
+
+
+def _still_brand(container) -> str | None:
+    """The major brand of an ISO BMFF still image (AVIF, HEIC) opened by the MP4 demuxer."""
+    if not container.format.name.startswith("mov,"):
+        return None
+    brand = (container.metadata.get("major_brand") or "").strip().lower()
+    return brand if brand in _STILL_BRANDS else None
 
 
 def _codec_name(stream) -> str:

@@ -199,6 +199,21 @@ def test_probe_names_the_codec_not_its_decoder(tmp_path, encoder, suffix, codec)
     assert read_frames(path)[0].shape == (8, 64, 64, 3)
 
 
+def test_avif_and_animated_webp_are_still_images_of_their_own_size(tmp_path):
+    """An AVIF opens in FFmpeg's MP4 demuxer as a one-frame "video" (the detector scored one at
+    0.99 before), and FFmpeg learns no size for an animated WebP (the report said 0x0)."""
+    from PIL import Image
+    frames = [Image.fromarray(f) for f in _frames(6, 80, 48)]
+    frames[0].save(tmp_path / "still.avif")
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    avif, webp = probe(tmp_path / "still.avif"), probe(tmp_path / "anim.webp")
+    assert (avif.container, avif.codec, avif.width, avif.height, avif.is_image) == ("avif", "av1", 80, 48, True)
+    assert (webp.container, webp.width, webp.height, webp.is_image) == ("webp", 80, 48, True)
+    # An MP4 of one frame is still a video.
+    one = write_mp4(_frames(1, 80, 48), tmp_path / "one.mp4")
+    assert not probe(one).is_image
+
+
 def test_a_file_named_for_another_container_is_read_as_what_it_is(clip, tmp_path):
     """MP4 and MOV files are opened with the demuxer their name says (FFmpeg's probe of every
     demuxer costs a quarter of a small file's probe); one that is something else, or a GIF named

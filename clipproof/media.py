@@ -136,9 +136,12 @@ def _video_stream(container, path) -> av.VideoStream:
 def _checked_stream(container, path) -> tuple[av.VideoStream, tuple[int, int]]:
     """The first video stream and its frame size, from the codec or, where FFmpeg learns none
     without decoding (an animated WebP), from the image's own header."""
-    if not container.streams.video:
-        raise InvalidMediaError("no video stream", path=path)
-    stream = container.streams.video[0]
+    # A cover picture (an MP3's or M4A's album art) is a "video stream" to FFmpeg: one picture.
+    moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not moving:
+        covered = container.streams.video and container.streams.audio
+        raise InvalidMediaError("no video stream" + (" (audio with a cover picture)" if covered else ""), path=path)
+    stream = moving[0]
     if stream.codec_context is None:
         raise InvalidMediaError("the video stream has no decoder (corrupt header or unknown codec)", path=path)
     w, h = stream.codec_context.width, stream.codec_context.height

@@ -214,6 +214,27 @@ def test_avif_and_animated_webp_are_still_images_of_their_own_size(tmp_path):
     assert not probe(one).is_image
 
 
+def test_a_cover_picture_is_not_the_video(tmp_path):
+    """An MP3's album art is a one-picture "video stream" to FFmpeg; reading it failed with
+    "video data does not decode (Operation not permitted)"."""
+    import av
+    path = tmp_path / "song.mp3"
+    with av.open(str(path), "w") as out:
+        audio = out.add_stream("libmp3lame", rate=44100)
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        out.mux(cover.encode(av.VideoFrame.from_ndarray(_frames(1, 64, 64)[0], format="rgb24").reformat(format="yuvj420p")))
+        out.mux(cover.encode(None))
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1152
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    with pytest.raises(InvalidMediaError, match=r"no video stream \(audio with a cover picture\)"):
+        probe(path)
+
+
 def test_a_file_named_for_another_container_is_read_as_what_it_is(clip, tmp_path):
     """MP4 and MOV files are opened with the demuxer their name says (FFmpeg's probe of every
     demuxer costs a quarter of a small file's probe); one that is something else, or a GIF named

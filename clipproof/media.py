@@ -110,7 +110,22 @@ def _open_as_named(path: Path, options: dict) -> av.container.InputContainer:
             return av.open(str(path), mode="r", format=hint, metadata_errors="ignore", options=options)
         except (av.FFmpegError, UnicodeDecodeError, ValueError):
             pass
-    return av.open(str(path), mode="r", metadata_errors="ignore", options=options)
+    container = av.open(str(path), mode="r", metadata_errors="ignore", options=options)
+    if container.format.name == "png_pipe" and _is_animated_png(path):
+        # FFmpeg looks for an animated PNG's acTL chunk in the first bytes only: a C2PA manifest
+        # (a caBX chunk of hundreds of kB) ahead of it makes a signed APNG a still to the probe.
+        container.close()
+        container = av.open(str(path), mode="r", format="apng", metadata_errors="ignore", options=options)
+    return container
+
+
+def _is_animated_png(path: Path) -> bool:
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except Exception:   # Pillow raises many types for what it cannot read: then FFmpeg's view stands
+        return False
 
 
 @contextlib.contextmanager

@@ -129,6 +129,19 @@ def test_signs_mov_and_stills(suffix, keys, tmp_path):
     assert report.verdict == "authentic-declared" and report.media is not None
 
 
+def test_a_signed_animated_png_is_still_an_animation(keys, tmp_path):
+    """The manifest's caBX chunk lands ahead of the APNG's acTL, past where FFmpeg looks for it:
+    the signed animation read as a still, and the detector never saw it."""
+    from PIL import Image
+    frames = [Image.fromarray(f) for f in moving_scene(6, 64, 48)]
+    src = tmp_path / "anim.png"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = sign(src, None, key=keys.key, cert=keys.chain, source_type="trainedAlgorithmicMedia")
+    report = verify(out, trust=keys.root, detector=None)
+    assert report.verdict == "ai-generated-declared"
+    assert (report.media.container, report.media.frames, report.media.is_image) == ("apng", 6, False)
+
+
 def test_failed_signing_leaves_nothing(keys, tmp_path):
     bad = tmp_path / "text.mp4"
     bad.write_text("not a video at all\n" * 50)

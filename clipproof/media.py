@@ -242,6 +242,9 @@ def _container_name(container, path) -> str:
     brand = _still_brand(container)
     if brand is not None:
         return "heif" if brand.startswith(("mif", "hei")) else brand
+    if names[0] == "mov":    # a name without the extension (standard input): the brand tells
+        brand = (container.metadata.get("major_brand") or "").strip()
+        return "mov" if brand == "qt" else "3gp" if brand.startswith("3g") else "mp4"
     return names[0].removesuffix("_pipe")    # "webp_pipe": FFmpeg's demuxer of one WebP image
 
 

@@ -233,6 +233,7 @@ def test_standard_input(ai_clip, keys):
     out = run_cli("verify", "--json", "--no-detector", "--trust", str(keys.root), "-", input=ai_clip.read_bytes())
     (row,) = records(out.stdout)
     assert row["path"] == "-" and row["verdict"] == "ai-generated-declared" and out.returncode == 1
+    assert row["media"]["container"] == "mp4"      # from the file's brand: standard input has no name
     empty = run_cli("verify", "-", input=b"")
     assert empty.returncode == 65 and empty.stderr == "verify: -: empty input\n"
 

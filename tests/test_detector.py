@@ -553,6 +553,8 @@ def test_a_clip_too_short_and_too_small_is_scored_on_what_there_is(detector, tmp
     assert out.returncode in (0, 1, 2) and len(row["detector"]["shortfalls"]) == 2, out.stderr
     said = " ".join(row["reasons"])
     assert "3 frames, fewer than the 8 of a segment" in said and "(12x10) are smaller than the detector's 16x16" in said
+    # The padded segment ends with the clip (3 frames at 12 fps), not 8 frames on.
+    assert [(s["start_s"], s["end_s"]) for s in row["detector"]["segments"]] == [(0.0, 0.25)]
     roomy = write_mp4(moving_scene(24, 64, 48), tmp_path / "roomy.mp4", fps=12)
     assert json.loads(run_cli("verify", "--json", "--detector-weights", str(weights), str(roomy)).stdout)[
         "detector"]["shortfalls"] == []

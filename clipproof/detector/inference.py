@@ -155,7 +155,8 @@ class Detector:
             model=self.config["model"], version=self.config.get("version", ""),
             p_synthetic=_digits(cal.clip_probability(segment_logits)),
             thresholds={"low": round(cal.low, 4), "high": round(cal.high, 4)},
-            segments=[Segment(a, b, _digits(q)) for (a, b), q in zip(segments, p)],
+            # A clip shorter than a segment is padded with its last frame: the segment ends where it does.
+            segments=[Segment(a, min(b, duration) if duration else b, _digits(q)) for (a, b), q in zip(segments, p)],
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
             trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note,
             ood_distance=distance, ood_threshold=round(self.ood.threshold, 3) if distance is not None else None,

@@ -304,8 +304,6 @@ def _serve(args) -> int:
                                timeout_s=args.timeout, concurrency=args.concurrency, allowed_roots=tuple(args.allow),
                                trust=tuple(args.trust), detector=_detector_choice(args),
                                watermark=not args.no_watermark, stores=tuple(args.store) if args.store else None)
-    print(f"clipproof {__version__} serving on http://{args.host}:{args.port} (docs at /docs; Ctrl-C stops)",
-          file=sys.stderr)
     serve(settings)
     return 0
 
@@ -315,7 +313,6 @@ def _store_serve(args) -> int:
     from clipproof.provenance.store import SqliteStore, default_store_path
     store = SqliteStore(args.store or default_store_path(), create=False)
     store.count()      # a missing or corrupt store is one line now, not a failing request later
-    print(f"serving {store.location} on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
     serve(store, args.host, args.port)
     return 0
 

@@ -96,6 +96,13 @@ class StoreError(ClipproofError):
     exit_code, kind, meaning = 74, "store", "manifest store unusable"
 
 
+class ListenError(ClipproofError):
+    """A server cannot listen where asked: the port is taken, the address is not this
+    machine's, or the name does not resolve."""
+
+    exit_code, kind, meaning = 69, "listen", "cannot listen on the address and port given"
+
+
 # Codes that are not an error class's: what `verify` says of a clip, and an interrupt.
 EXIT_OK, EXIT_RED_FLAG, EXIT_UNCERTAIN, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_INTERNAL = ClipproofError.exit_code

@@ -32,7 +32,7 @@ from typing import Any
 from fastapi import FastAPI, Request    # at module level: FastAPI resolves the handlers' annotations here
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from clipproof.errors import ClipproofError
+from clipproof.errors import ClipproofError, check_settings
 from clipproof.version import __version__
 
 DESK_PAGE = Path(__file__).parent / "static" / "desk.html"
@@ -51,6 +51,14 @@ class ServiceSettings:
     detector: Any = "auto"
     watermark: bool = True
     stores: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        check_settings({
+            f"--port must be 0..65535, got {self.port}": 0 <= self.port <= 65535,
+            "--max-upload-mb must be at least 1": self.max_upload_bytes >= 1 << 20,
+            "--timeout must be above 0 seconds": self.timeout_s > 0,
+            "--concurrency must be at least 1": self.concurrency >= 1,
+        })
 
 
 # HTTP status for each error kind (the body carries the CLI's kind and exit code).
@@ -187,8 +195,9 @@ def _inside(path: Path, roots: list[Path]) -> Path:
 
 
 def serve(settings: ServiceSettings) -> None:
-    import uvicorn
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                limit_concurrency=max(64, settings.concurrency * 16))
+    from clipproof import listening
+    sock = listening.listen(settings.host, settings.port)     # before the weights: a taken port fails fast
+    with sock:
+        listening.serve(create_app(settings), sock, f"clipproof {__version__} serving on {{url}} (docs at /docs; Ctrl-C stops)",
+                        limit_concurrency=max(64, settings.concurrency * 16))
 

@@ -211,3 +211,37 @@ def _use_desk(driver, url: str, ai_clip: Path, capture_clip: Path, tmp_path: Pat
     assert driver.find_element(By.ID, "status").text == "Done: 2 files verified."
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/v1/report" not in e["message"]]
     assert errors == []
+
+
+def test_serve_says_where_it_listens_or_why_it_cannot(tmp_path):
+    """A taken port, a bad one or bad limits are one line and a documented code before anything
+    claims to be serving (uvicorn alone exited 3, or logged a traceback, after "serving on");
+    port 0 serves on a free port and says which."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import run_cli
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("clipproof", "serve", "--no-detector", "--port", str(port))
+        assert (out.returncode, out.stderr) == (69, f"clipproof serve: cannot listen on 127.0.0.1:{port} (address already in use)\n")
+    for args, message in ((["--port", "70000"], "--port must be 0..65535, got 70000"),
+                          (["--max-upload-mb", "0"], "--max-upload-mb must be at least 1"),
+                          (["--concurrency", "0"], "--concurrency must be at least 1")):
+        out = run_cli("clipproof", "serve", "--no-detector", *args)
+        assert (out.returncode, out.stderr) == (64, f"clipproof serve: {message}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "clipproof.cli", "serve", "--no-detector", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("clipproof ") and " serving on http://127.0.0.1:" in line, line
+        url = line.split(" serving on ")[1].split()[0]
+        assert int(url.rsplit(":", 1)[1]) > 0
+        status, body = call(f"{url}/healthz", token=None)
+        assert status == 200 and body["ok"] is True
+    finally:
+        proc.terminate()
+        proc.wait(20)

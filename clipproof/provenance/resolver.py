@@ -39,5 +39,6 @@ def create_app(store: SqliteStore):
 
 
 def serve(store: SqliteStore, host: str = "127.0.0.1", port: int = 8765) -> None:
-    import uvicorn
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    from clipproof import listening
+    with listening.listen(host, port) as sock:
+        listening.serve(create_app(store), sock, f"serving {store.location} on {{url}} (Ctrl-C stops)")

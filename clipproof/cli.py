@@ -99,7 +99,7 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     # --detector-weights and --jobs: the names before one name per idea across commands; kept.
     p.add_argument("--weights", "--detector-weights", dest="weights", metavar="DIR",
                    help="detector weights folder to use instead of the bundled one")
-    p.add_argument("--workers", "--jobs", dest="workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", "--jobs", dest="workers", type=COUNT, default=1, metavar="N",
                    help="verify N files at a time (default 1)")
     p.add_argument("--store", action="append", metavar="PATH|URL",
                    help="manifest store(s) to look a recovered watermark up in: a SQLite file or a Soft "
@@ -321,6 +321,25 @@ def _store_serve(args) -> int:
 # clipproof datasets
 # ---------------------------------------------------------------------------------------------
 
+def _at_least(minimum: float, kind: type = int):
+    """An argparse type: a number of ``kind`` no smaller than ``minimum`` (a count of workers,
+    a seed), so that 0 or -1 is a usage error naming the option, not a crash deep inside Ray,
+    numpy or torch."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"needs {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not value >= minimum:       # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, got {text}")
+        return value
+    return parse
+
+
+COUNT = _at_least(1)
+SEED = NON_NEGATIVE = _at_least(0)
+
+
 def _size(text: str) -> tuple[int, int]:
     m = __import__("re").fullmatch(r"(\d+)x(\d+)", text)
     if not m:
@@ -427,15 +446,15 @@ def _add_datasets(sub) -> None:
     b.add_argument("--labelled", action="append", default=[], metavar="DIR",
                    help="a folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv, as detector eval "
                         "--folder reads it), added to the recipe's sources; repeatable")
-    b.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    b.add_argument("--frames", type=COUNT, default=16, help="frames per clip (default 16)")
     b.add_argument("--size", type=_size, default=(64, 64), metavar="WxH", help="clip size (default 64x64)")
-    b.add_argument("--windows", type=int, default=3, help="clips per source video (default 3)")
-    b.add_argument("--fps", type=float, help="resample to about this frame rate (default: the source's)")
-    b.add_argument("--stride", type=int, default=1, help="keep every N-th frame when --fps is not given")
+    b.add_argument("--windows", type=COUNT, default=3, help="clips per source video (default 3)")
+    b.add_argument("--fps", type=_at_least(0.01, float), help="resample to about this frame rate (default: the source's)")
+    b.add_argument("--stride", type=COUNT, default=1, help="keep every N-th frame when --fps is not given")
     b.add_argument("--crf", type=int, default=18, help="H.264 CRF of the clips (default 18)")
     b.add_argument("--variants", action="store_true", help="add re-encoded (CRF 23/28/35), 0.5x and 80%%-crop variants")
-    b.add_argument("--seed", type=int, default=0, help="seed of the windows and the split (default 0)")
-    b.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    b.add_argument("--seed", type=SEED, default=0, help="seed of the windows and the split (default 0)")
+    b.add_argument("--workers", type=COUNT, default=1, help="worker processes (default 1)")
     _add_common(b)
     b.set_defaults(run=_datasets_build)
 
@@ -446,14 +465,14 @@ def _add_datasets(sub) -> None:
     a.add_argument("footage", nargs="+", help="folders of real videos (e.g. the fetched samples)")
     a.add_argument("--arch", choices=sorted(AUTOENCODERS), default="ltx", help="architecture (default ltx)")
     a.add_argument("--out", required=True, help="folder for the autoencoder, its checkpoint and autoencoder.json")
-    a.add_argument("--steps", type=int, default=defaults.steps, help=f"optimizer steps (default {defaults.steps})")
-    a.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"crops per step (default {defaults.batch_size})")
+    a.add_argument("--steps", type=COUNT, default=defaults.steps, help=f"optimizer steps (default {defaults.steps})")
+    a.add_argument("--batch-size", type=COUNT, default=defaults.batch_size, help=f"crops per step (default {defaults.batch_size})")
     a.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
-    a.add_argument("--crop", type=int, default=defaults.crop, help=f"crop side in pixels (default {defaults.crop})")
-    a.add_argument("--frames", type=int, default=defaults.frames, help=f"frames per crop (default {defaults.frames})")
-    a.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+    a.add_argument("--crop", type=COUNT, default=defaults.crop, help=f"crop side in pixels (default {defaults.crop})")
+    a.add_argument("--frames", type=COUNT, default=defaults.frames, help=f"frames per crop (default {defaults.frames})")
+    a.add_argument("--checkpoint-every", type=COUNT, default=defaults.checkpoint_every,
                    help=f"steps between checkpoints (default {defaults.checkpoint_every})")
-    a.add_argument("--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})")
+    a.add_argument("--seed", type=SEED, default=defaults.seed, help=f"seed (default {defaults.seed})")
     _add_common(a, json_output=True)
     a.set_defaults(run=_datasets_train_autoencoder)
 
@@ -533,7 +552,7 @@ def _add_common(p: argparse.ArgumentParser, *, quiet: bool = True, json_output: 
     if json_output:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
     if threads:
-        p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's choice)")
+        p.add_argument("--threads", type=NON_NEGATIVE, default=0, metavar="N", help="torch CPU threads (default: torch's choice)")
 
 
 def _add_generate(sub) -> None:
@@ -557,7 +576,7 @@ def _add_generate(sub) -> None:
     g.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
     g.add_argument("--guidance", type=float, default=d.guidance,
                    help=f"classifier-free guidance scale, 1 = off (default {d.guidance:g})")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed of the first clip; clip i uses seed + i")
+    g.add_argument("--seed", type=SEED, default=d.seed, help="seed of the first clip; clip i uses seed + i")
     g.add_argument("--batch", type=int, default=d.batch, help=f"clips sampled at once (default {d.batch})")
     g.add_argument("--crf", type=int, default=d.crf, help=f"H.264 CRF of the clips (default {d.crf})")
     g.add_argument("--no-watermark", action="store_true",
@@ -588,8 +607,8 @@ def _add_generator(sub) -> None:
     t.add_argument("--batch-size", type=int, default=d.batch_size,
                    help=f"clips per step, shared by the processes of a DDP run (default {d.batch_size})")
     t.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr:g})")
-    t.add_argument("--seed", type=int, default=d.seed, help="seed of the weights, data order and noise")
-    t.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
+    t.add_argument("--seed", type=SEED, default=d.seed, help="seed of the weights, data order and noise")
+    t.add_argument("--workers", type=NON_NEGATIVE, default=d.workers, help="DataLoader worker processes (default 0)")
     t.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help=f"steps between checkpoints (default {d.checkpoint_every})")
     _add_common(t, threads=True)
@@ -690,7 +709,7 @@ def _add_detector(sub) -> None:
                        help=f"epochs without a better validation AUC before stopping (default {d.patience})")
         p.add_argument("--ema", type=float, default=d.ema,
                        help="per-step EMA decay of the weights, e.g. 0.99 (default 0: off)")
-        p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights, data order and augmentation")
+        p.add_argument("--seed", type=SEED, default=d.seed, help="seed of the weights, data order and augmentation")
         p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
         p.add_argument("--train-variants", default=",".join(d.train_variants), metavar="V1,V2",
                        help="corpus variants to train on, e.g. original,gif256,gif64-ordered (default original); "
@@ -699,7 +718,7 @@ def _add_detector(sub) -> None:
 
     kw = {"epilog": _exit_codes_text(), "formatter_class": argparse.RawDescriptionHelpFormatter}
     def crops_option(p) -> None:
-        p.add_argument("--crops", type=int, default=4,
+        p.add_argument("--crops", type=COUNT, default=4,
                        help="for a corpus of native-resolution crops: crops per segment verify scores (default 4)")
 
     t = dsub.add_parser("train", help="train on the train split; early stopping and calibration on val", **kw)
@@ -789,8 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="results folder: results.jsonl (as rows come) and results.parquet; "
                    "running the same command again skips inputs already there")
     b.add_argument("--address", help="a Ray cluster to join (e.g. auto, ray://head:10001); default: local Ray")
-    b.add_argument("--workers", type=int, default=2, help="local CPUs, or detector actors (default 2)")
-    b.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per detector actor on a GPU cluster")
+    b.add_argument("--workers", type=COUNT, default=2, help="local CPUs, or detector actors (default 2)")
+    b.add_argument("--gpus-per-actor", type=_at_least(0, float), default=0.0, help="GPUs per detector actor on a GPU cluster")
     _add_verifier_options(b)
     _add_common(b, json_output=True)
     b.set_defaults(run=_batch)

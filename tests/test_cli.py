@@ -36,6 +36,21 @@ def test_usage_errors_exit_64():
     assert out.returncode == 64 and out.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("args, said", [
+    (("clipproof", "batch", "x.mp4", "--workers", "0"), "argument --workers: must be at least 1, got 0"),
+    (("clipproof", "batch", "x.mp4", "--gpus-per-actor", "-1"), "argument --gpus-per-actor: must be at least 0, got -1"),
+    (("clipproof", "generate", "--seed", "-1"), "argument --seed: must be at least 0, got -1"),
+    (("clipproof", "generate", "--threads", "-1"), "argument --threads: must be at least 0, got -1"),
+    (("clipproof", "datasets", "build", "detector-native", "--fps", "0"), "argument --fps: must be at least 0.01, got 0"),
+    (("clipproof", "datasets", "build", "detector-native", "--workers", "two"), "argument --workers: needs an integer, got 'two'"),
+])
+def test_numbers_out_of_range_are_usage_errors(args, said, tmp_path):
+    """Each was an internal error from deep inside Ray, numpy or torch (exit 70)."""
+    out = run_cli(*args, "--out", str(tmp_path / "out"))
+    assert out.returncode == 64 and said in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_text_report_verdict_first(ai_clip, keys):
     out = run_process("verify", "--trust", str(keys.root), str(ai_clip))   # end to end: a new process

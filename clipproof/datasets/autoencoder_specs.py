@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+from clipproof.errors import check_settings
+
 
 # What `clipproof datasets train-autoencoder` writes in its folder: the diffusers model, and a
 # record of its architecture and PSNR.
@@ -98,3 +100,6 @@ class AutoencoderSettings:
     frames: int = 9            # a multiple of the temporal compression, plus one
     checkpoint_every: int = 250
     seed: int = 0
+
+    def __post_init__(self):
+        check_settings({"--lr must be above 0": self.lr > 0})

@@ -39,6 +39,11 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
+def __dir__() -> list[str]:
+    # The exports are lazy: without this, dir() and tab completion would show none of them.
+    return sorted({*globals(), *_EXPORTS})
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         import importlib

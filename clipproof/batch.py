@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.errors import InputMissingError, UsageError
+from clipproof.inputs import require_named
 
 RESULTS = "results.jsonl"
 PARQUET = "results.parquet"
@@ -80,7 +81,7 @@ def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
     """Paths to verify from folders, path lists (.txt), JSON Lines (.jsonl) or Parquet files."""
     from clipproof.verification import expand_paths
     out: list[str] = []
-    for source in map(Path, sources):
+    for source in map(require_named, sources):
         suffix = source.suffix.lower()
         if source.is_file() and suffix in (".txt", ".list"):
             out += [line.strip() for line in _read_text(source).splitlines() if line.strip()]

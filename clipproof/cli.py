@@ -137,8 +137,6 @@ def verify_main(argv: list[str] | None = None) -> int:
 
 
 def _run_verify(args: argparse.Namespace, prog: str) -> int:
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
     if args.no_detector and args.weights:
         raise UsageError("--no-detector and --weights contradict each other")
     from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths

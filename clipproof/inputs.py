@@ -6,12 +6,26 @@ import os
 import stat
 from pathlib import Path
 
-from clipproof.errors import InputMissingError, InvalidMediaError, os_reason
+from clipproof.errors import InputMissingError, InvalidMediaError, UsageError, os_reason
+
+
+# Path("") is "." (the working folder), so an unset shell variable (`verify "$CLIP"`) would
+# verify everything under it: refused wherever a path is taken.
+EMPTY_PATH = "an empty path names no file (an unset variable?)"
+
+
+def require_named(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, refusing the empty one (a usage error: the call is wrong)."""
+    if os.fspath(path) == "":
+        raise UsageError(EMPTY_PATH)
+    return Path(path)
 
 
 def require_readable_file(path: str | os.PathLike) -> Path:
     """Raise InputMissingError (missing, a folder, no permission, a name the system refuses) or
     InvalidMediaError (empty)."""
+    if os.fspath(path) == "":     # Path("") is ".", the working folder: say what was given
+        raise InputMissingError(EMPTY_PATH)
     path = Path(path)
     try:
         info = path.stat()

@@ -22,7 +22,7 @@ from clipproof.digest import sha256_file
 from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, InputMissingError, InvalidMediaError,
                               exit_code, one_line, os_reason)
 from clipproof.findings import DetectorFindings
-from clipproof.inputs import require_readable_file
+from clipproof.inputs import require_named, require_readable_file
 from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import Report, decide
@@ -243,7 +243,7 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Found]:
     out, files without a media suffix skipped with a reason, and a folder (named or met on the
     way) that cannot be listed reported, never silently passed over."""
     for raw in paths:
-        path = Path(raw)
+        path = require_named(raw)
         if str(raw) == "-" or not path.is_dir():
             yield Found(path)
             continue

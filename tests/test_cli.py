@@ -36,6 +36,25 @@ def test_usage_errors_exit_64():
     assert out.returncode == 64 and out.stderr.count("\n") == 1
 
 
+def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch):
+    """`verify "$CLIP"` with CLIP unset: Path("") is ".", and the whole working folder was
+    verified, recursively."""
+    from clipproof import verify
+    from clipproof.demo import moving_scene
+    from clipproof.errors import InputMissingError
+    from clipproof.media import write_mp4
+    monkeypatch.chdir(tmp_path)
+    write_mp4(moving_scene(4, 32, 32), tmp_path / "here.mp4")
+    for args in (("verify", ""), ("verify", "--no-detector", str(tmp_path / "here.mp4"), ""),
+                 ("clipproof", "batch", "", "--out", str(tmp_path / "out"))):
+        out = run_cli(*args)
+        assert (out.returncode, out.stdout) == (64, ""), args
+        assert out.stderr.endswith(": an empty path names no file (an unset variable?)\n")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputMissingError, match="an empty path"):
+        verify("", detector=None)
+
+
 @pytest.mark.parametrize("args, said", [
     (("clipproof", "batch", "x.mp4", "--workers", "0"), "argument --workers: must be at least 1, got 0"),
     (("clipproof", "batch", "x.mp4", "--gpus-per-actor", "-1"), "argument --gpus-per-actor: must be at least 0, got -1"),

@@ -16,6 +16,8 @@ from conftest import FIXTURES
 def test_public_api_names():
     for name in ("verify", "Verifier", "Report", "sign", "init_dev_keys", "Credentials"):
         assert getattr(clipproof, name)
+    # The exports load lazily; dir() and tab completion must still list them.
+    assert set(clipproof.__all__) <= set(dir(clipproof))
 
 
 def test_shared_verifier_is_thread_safe(ai_clip, capture_clip, clip, keys):

@@ -111,12 +111,14 @@ def create_app(settings: ServiceSettings, verifier=None):
         if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
             try:
                 named = (await request.json())["path"]
-                path = _inside(Path(str(named)), roots)
+                if not isinstance(named, str) or not named:
+                    raise TypeError("not a path")
+                path = _inside(Path(named), roots)
             except PermissionError as e:
                 return error(403, "forbidden", str(e))
             except (ValueError, KeyError, TypeError):
-                return error(400, "usage", 'a JSON body must be {"path": "..."}')
-            return await _run(path, str(named), None, html)
+                return error(400, "usage", 'a JSON body must be {"path": "..."}, the path a non-empty string')
+            return await _run(path, named, None, html)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
             return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
@@ -188,6 +190,11 @@ def _inside(path: Path, roots: list[Path]) -> Path:
         raise PermissionError("this service verifies uploads only: no folder is open to paths")
     if ".." in path.parts:
         raise PermissionError("paths with '..' are refused")
+    if not path.is_absolute():
+        # Relative to the allowed folders (the first that holds it), never to the service's own
+        # working folder, which the caller cannot see.
+        under = [root / path for root in roots]
+        path = next((p for p in under if p.exists()), under[0])
     real = path.resolve()
     if not any(real == r or r in real.parents for r in roots):
         raise PermissionError("the path is outside the folders this service may read")

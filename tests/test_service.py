@@ -1,6 +1,7 @@
 """`clipproof serve` on loopback: good, oversize, hostile, unauthorised and path requests."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -120,7 +121,13 @@ def test_paths_only_under_allowed_roots(service, ai_clip, tmp_path):
         status, body = call(f"{url}/v1/verify", json_body={"path": named})
         assert status == 403 and body["error"]["kind"] == "forbidden", named
     assert call(f"{url}/v1/verify", json_body={"path": str(root / "gone.mp4")})[0] == 404
-    assert call(f"{url}/v1/verify", json_body={"nope": 1})[0] == 400
+    # A relative path is under the allowed folders, not the service's working folder.
+    status, body = call(f"{url}/v1/verify", json_body={"path": "clip.mp4"})
+    assert status == 200 and body["sha256"] == hashlib.sha256(ai_clip.read_bytes()).hexdigest() and body["path"] == "clip.mp4"
+    # Not a path: 400 (null and 123 were looked up as files named "None" and "123"; "" as the folder).
+    for bad in ({"nope": 1}, {"path": None}, {"path": 123}, {"path": ""}, ["clip.mp4"]):
+        status, body = call(f"{url}/v1/verify", json_body=bad)
+        assert status == 400 and body["error"]["kind"] == "usage", bad
 
 
 def test_hostile_files_get_their_error_kinds(service, ai_clip, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from clipproof.errors import CredentialError, InputMissingError, OutputExistsError
+from clipproof.errors import CredentialError, InputMissingError, OutputExistsError, UsageError
 from clipproof.provenance.keys import C2PA_CLAIM_SIGNING, init_dev_keys, load_certificates, load_identity
 from conftest import CERTS
 
@@ -36,6 +36,14 @@ def test_init_refuses_to_overwrite(keys):
     with pytest.raises(OutputExistsError, match="refusing"):
         init_dev_keys(keys.root.parent)
     assert keys.key.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65])
+def test_a_signer_name_x509_cannot_hold_is_a_usage_error(name, tmp_path):
+    """An internal error from cryptography before, after the folder had been made."""
+    with pytest.raises(UsageError, match="1 to 64 characters"):
+        init_dev_keys(tmp_path / "keys", common_name=name)
+    assert not (tmp_path / "keys").exists()
 
 
 def test_load_identity(keys):

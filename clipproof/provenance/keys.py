@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from clipproof.atomic import atomic_output, output_folder
-from clipproof.errors import CredentialError, InputMissingError, OutputExistsError
+from clipproof.errors import CredentialError, InputMissingError, OutputExistsError, UsageError
 
 C2PA_CLAIM_SIGNING = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
@@ -58,6 +58,8 @@ def init_dev_keys(folder: str | os.PathLike, *, common_name: str = "clipproof de
     Refuses to overwrite: an existing key is someone's identity. The root's private key is
     not kept (nothing more can be issued under it, which is what a throwaway CA should allow).
     """
+    if not 1 <= len(common_name) <= 64:     # X.509's upper bound for a common name (RFC 5280)
+        raise UsageError(f"the signer's name must be 1 to 64 characters, got {len(common_name)}")
     folder = Path(folder)
     paths = DevKeyPaths(folder / ROOT_CERT, folder / SIGNER_CHAIN, folder / SIGNER_KEY)
     existing = [p.name for p in (paths.root, paths.chain, paths.key) if p.exists()]

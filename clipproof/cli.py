@@ -229,7 +229,9 @@ def _keys_init(args) -> int:
 def _sign(args) -> int:
     from clipproof.provenance.manifest import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA
     from clipproof.provenance.sign import sign
-    source_type = args.source_type or (DIGITAL_CAPTURE if args.capture else TRAINED_ALGORITHMIC_MEDIA)
+    # `is None`, not `or`: an empty --source-type '' is an unknown term, not a silent "AI-generated".
+    source_type = args.source_type if args.source_type is not None else (
+        DIGITAL_CAPTURE if args.capture else TRAINED_ALGORITHMIC_MEDIA)
     assertions = []
     if args.assertion:
         from clipproof.provenance.manifest import load_assertions

@@ -234,6 +234,12 @@ def test_sign_with_assertion_file(clip, keys, tmp_path):
     out = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "t.mp4"), "--ai-generated",
                   "--key", str(keys.key), "--cert", str(keys.chain), "--assertion", str(bad))
     assert out.returncode == 64
+    # An assertion without a label, and an empty source type, were signed (the latter as AI-generated).
+    bad.write_text(json.dumps([{"label": " ", "data": 5}]))
+    for extra in (["--ai-generated", "--assertion", str(bad)], ["--source-type", ""]):
+        out = run_cli("clipproof", "sign", str(clip), "-o", str(tmp_path / "u.mp4"), "--key", str(keys.key),
+                      "--cert", str(keys.chain), *extra)
+        assert out.returncode == 64 and not (tmp_path / "u.mp4").exists(), out.stderr
 
 
 def test_batch_exit_rule(ai_clip, clip, tmp_path):

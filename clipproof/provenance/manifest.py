@@ -82,8 +82,9 @@ def load_assertions(path: str | os.PathLike) -> list[dict]:
         raise UsageError(f"not valid JSON ({e})", path=path) from e
     items = data if isinstance(data, list) else [data]
     for item in items:
-        if not (isinstance(item, dict) and isinstance(item.get("label"), str) and "data" in item):
-            raise UsageError("each assertion needs a string 'label' and a 'data' field", path=path)
+        if not (isinstance(item, dict) and isinstance(item.get("label"), str) and item["label"].strip()
+                and "data" in item):
+            raise UsageError("each assertion needs a non-empty string 'label' and a 'data' field", path=path)
         if item["label"].startswith("c2pa.actions"):
             raise UsageError("actions are written by clipproof; add other assertions only", path=path)
     return items

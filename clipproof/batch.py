@@ -86,13 +86,10 @@ def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
         if source.is_file() and suffix in (".txt", ".list"):
             out += [line.strip() for line in _read_text(source).splitlines() if line.strip()]
         elif source.is_file() and suffix in (".jsonl", ".ndjson"):
-            out += [_path_of(json.loads(line), source) for line in _read_text(source).splitlines() if line.strip()]
+            out += [_path_of(_json_line(line, number, source), source)
+                    for number, line in enumerate(_read_text(source).splitlines(), 1) if line.strip()]
         elif source.is_file() and suffix == ".parquet":
-            import pyarrow.parquet as pq
-            table = pq.read_table(source)
-            if "path" not in table.column_names:
-                raise UsageError("a Parquet manifest needs a 'path' column", path=source)
-            out += [str(p) for p in table.column("path").to_pylist()]
+            out += _parquet_paths(source)
         else:
             out += [str(f.path) for f in expand_paths([source]) if f.skipped is None]
     return list(dict.fromkeys(out))
@@ -103,12 +100,36 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as e:
         raise InputMissingError(f"cannot read the input list ({e.strerror})", path=path) from None
+    except UnicodeDecodeError:
+        raise UsageError("the input list is not UTF-8 text", path=path) from None
+
+
+def _json_line(line: str, number: int, source: Path) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"line {number} is not JSON ({e.msg})", path=source) from None
 
 
 def _path_of(row: Any, source: Path) -> str:
-    if not isinstance(row, dict) or not isinstance(row.get("path"), str):
-        raise UsageError("every JSON line needs a string 'path'", path=source)
+    if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"]:
+        raise UsageError("every JSON line needs a non-empty string 'path'", path=source)
     return row["path"]
+
+
+def _parquet_paths(source: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        table = pq.read_table(source)
+    except (pa.ArrowException, OSError) as e:
+        raise UsageError(f"not a readable Parquet file ({e})", path=source) from None
+    if "path" not in table.column_names:
+        raise UsageError("a Parquet manifest needs a 'path' column", path=source)
+    paths = table.column("path").to_pylist()
+    if not all(isinstance(p, str) and p for p in paths):
+        raise UsageError("the 'path' column must hold non-empty strings (no nulls)", path=source)
+    return paths
 
 
 def input_key(path: str) -> tuple[str, int | None, int | None]:

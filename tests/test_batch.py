@@ -53,6 +53,25 @@ def test_inputs_from_lists_and_manifests(folder, tmp_path):
     assert len(list_inputs([folder])) == 202
 
 
+def test_a_broken_input_list_is_a_usage_error(tmp_path):
+    """Each was an internal error (a bug), or a row per null or number looked up as a file
+    named "None" or "1"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clipproof.errors import UsageError
+    (tmp_path / "broken.jsonl").write_text('{"path": "a.mp4"}\n{broken\n')
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9.mp4\n")
+    (tmp_path / "fake.parquet").write_text("not parquet")
+    pq.write_table(pa.table({"path": ["a.mp4", None]}), tmp_path / "nulls.parquet")
+    pq.write_table(pa.table({"path": [1, 2]}), tmp_path / "numbers.parquet")
+    for name, said in (("broken.jsonl", "line 2 is not JSON"), ("latin1.txt", "not UTF-8 text"),
+                       ("fake.parquet", "not a readable Parquet file"), ("nulls.parquet", "non-empty strings"),
+                       ("numbers.parquet", "non-empty strings")):
+        with pytest.raises(UsageError, match=said):
+            list_inputs([tmp_path / name])
+
+
 def test_resume_skips_what_is_done(folder, tmp_path):
     out = tmp_path / "out"
     some = tmp_path / "some.txt"

@@ -589,6 +589,14 @@ def test_eval_on_a_folder_of_labelled_clips(tmp_path):
     write_mp4(moving_scene(24, 64, 48), only_real / "real" / "a.mp4", fps=12)
     with pytest.raises(UsageError, match="needs both"):
         evaluate_folder(only_real)
+    # A short row, an empty file name, a manifest that is not UTF-8: internal errors before.
+    from clipproof.datasets.labelled import labelled_clips
+    for body, said in ((b"file\tlabel\nreal/cam__a.mp4\n", "line 2: a row needs"),
+                       (b"file\tlabel\nreal/cam__a.mp4\treal\n\tfoo\n", "line 3: a row needs"),
+                       (b"file\tlabel\ncaf\xe9.mp4\treal\n", "not UTF-8")):
+        (folder / "manifest.tsv").write_bytes(body)
+        with pytest.raises(UsageError, match=said):
+            labelled_clips(folder)
 
 
 @pytest.mark.slow      # scores a 720p clip

@@ -56,16 +56,21 @@ def _kind(name: str) -> str | None:
 
 
 def _from_manifest(folder: Path, manifest: Path) -> list[LabelledClip]:
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
+    try:
+        with open(manifest, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
+    except UnicodeDecodeError:
+        raise UsageError("the manifest is not UTF-8 text", path=manifest) from None
     clips = []
-    for row in rows:
-        kind = _kind(row.get("label", "")) or _kind(Path(row.get("file", "")).parts[0])
-        if kind is None or not row.get("file"):
-            raise UsageError(f"manifest row without a known label: {row.get('file')!r} {row.get('label')!r}",
-                             path=manifest)
+    for line, row in enumerate(rows, 2):
+        # A short row leaves its missing fields None.
+        file, label = row.get("file") or "", row.get("label") or ""
+        kind = _kind(label) or (_kind(Path(file).parts[0]) if file else None)
+        if kind is None or not file:
+            raise UsageError(f"line {line}: a row needs a 'file' and a known 'label' (synthetic, real or rendered), "
+                             f"got {file!r} {label!r}", path=manifest)
         group = row.get("generator_or_source") or row.get("source") or kind
-        clips.append(LabelledClip(folder / row["file"], int(kind == "synthetic"), group, kind))
+        clips.append(LabelledClip(folder / file, int(kind == "synthetic"), group, kind))
     return clips
 
 

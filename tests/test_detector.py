@@ -591,7 +591,7 @@ def test_eval_on_a_folder_of_labelled_clips(tmp_path):
         evaluate_folder(only_real)
     # A short row, an empty file name, a manifest that is not UTF-8: internal errors before.
     from clipproof.datasets.labelled import labelled_clips
-    for body, said in ((b"file\tlabel\nreal/cam__a.mp4\n", "line 2: a row needs"),
+    for body, said in ((b"file\tlabel\nreal/cam__a.mp4\treal\nclips/cam__a.mp4\n", "line 3: a row needs"),
                        (b"file\tlabel\nreal/cam__a.mp4\treal\n\tfoo\n", "line 3: a row needs"),
                        (b"file\tlabel\ncaf\xe9.mp4\treal\n", "not UTF-8")):
         (folder / "manifest.tsv").write_bytes(body)

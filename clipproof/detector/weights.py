@@ -103,6 +103,12 @@ def onnx_session(folder: str | os.PathLike):
         return None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    # One thread: the model is small and its calls short, and ONNX Runtime's pool (one thread a
+    # core, spinning between calls) took CPU from the decoder and the watermark search beside
+    # it. Whole `verify` processes on 2 cores, measured: a 10 s 1080p clip at a phone's bit rate
+    # 2.86-2.98 s and 5.3 s of CPU with the pool, 2.58-2.66 s and 4.6 s with one thread; a 2.5 s
+    # 720p clip 0.98-1.13 s / 1.5 s against 0.90-1.02 s / 1.3 s.
+    options.intra_op_num_threads = 1
     with loading_weights(folder, "detector (ONNX)"):
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     from clipproof.detector.ood import INT8_OOD_FILE

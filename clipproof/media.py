@@ -349,7 +349,7 @@ def read_frames(
         with _decode_errors(path):
             if n is None or not duration or end <= start_s:
                 window = (start_s + origin, None if end_s is None else end_s + origin)
-                picked = _subsample(_decode_windows(container, stream, [window], convert)[0], n)
+                picked = _subsample(next(_decode_windows(container, stream, [window], convert)), n)
             else:
                 targets = [origin + start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
                 picked = _decode_targets(container, stream, targets, convert)
@@ -371,6 +371,23 @@ def read_windows(
     a seek goes back to the keyframe before the window, which for sparse keyframes (x264's
     default is one per 250 frames) would decode the same frames again for every window.
     """
+    out: list = [None] * len(windows)
+    for i, frames in iter_windows(path, windows, size=size, crop=crop, native_crops=native_crops):
+        out[i] = frames
+    return out
+
+
+def iter_windows(
+    path: str | os.PathLike,
+    windows: Sequence[tuple[float, float]],
+    *,
+    size: tuple[int, int] | None = None,
+    crop: bool = False,
+    native_crops: Sequence[tuple[float, float]] | None = None,
+) -> Iterator[tuple[int, tuple[np.ndarray, list[float]]]]:
+    """``read_windows`` window by window, in time order as each is decoded: (its index in
+    ``windows``, what ``read_windows`` gives for it), so that a window can be used while the
+    next ones decode."""
     _check_size(size)
     order = sorted(range(len(windows)), key=lambda i: windows[i][0])
     with _open_video(path) as (container, stream):
@@ -378,10 +395,8 @@ def read_windows(
         with _decode_errors(path):
             picked = _decode_windows(container, stream, [(windows[i][0] + origin, windows[i][1] + origin) for i in order],
                                      _converter(size, crop, origin, native_crops))
-    out: list = [None] * len(windows)
-    for i, frames in zip(order, picked):
-        out[i] = _as_arrays(path, frames)
-    return out
+            for i, frames in zip(order, picked):
+                yield i, _as_arrays(path, frames)
 
 
 def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
@@ -521,11 +536,12 @@ def _subsample(frames: list, n: int | None) -> list:
     return frames
 
 
-def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> list[list]:
-    """Frames of each window (windows in time order), seeking only where it saves decoding."""
+def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> Iterator[list]:
+    """Frames of each window (windows in time order), seeking only where it saves decoding;
+    each window is yielded as soon as its last frame is decoded."""
     decode = _DecodeBudget(container, stream)
     keyframes = _keyframes(container, stream)
-    out, it, pos, pending = [], None, None, None
+    it, pos, pending = None, None, None
     kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:
         start = _at_keyframe(keyframes, start)
@@ -551,8 +567,7 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
             window.append((t, convert(frame)))
         pos = pos if pos is not None else start
         kept = window
-        out.append([f for _, f in window])
-    return out
+        yield [f for _, f in window]
 
 
 class _DecodeBudget:

@@ -517,6 +517,44 @@ def test_a_long_clip_is_read_from_its_keyframes(tmp_path, monkeypatch):
     assert len(findings.segments) == 24 and all(s.start_s in [round(k, 3) for k in keyframes] for s in findings.segments)
 
 
+def test_segments_are_scored_while_the_next_ones_decode(tmp_path, monkeypatch):
+    """The model scores each batch of segments in a second thread as decoding goes on (a whole
+    verify of a 10 s 1080p clip: 2.8-3.0 -> 2.7-2.8 s on 2 cores), with the scores of reading
+    every segment first, in the segments' order whatever order they come in."""
+    import threading
+
+    from clipproof import media
+    from clipproof.demo import moving_scene
+    from clipproof.detector.inference import ROWS, load_detector
+    detector = load_detector()
+    if detector is None:
+        pytest.skip("no bundled detector weights in this checkout")
+    clip = media.write_mp4(moving_scene(96, 96, 64), tmp_path / "clip.mp4", fps=12)
+    info = media.probe(clip)
+    segments = detector.segments(info)[::-1]            # not in time order
+    assert len(segments) * detector.crops > 2 * ROWS
+    batch = detector.run(detector.read_segments(clip, info, segments))
+
+    started = threading.Event()
+    rows, run = detector._segment_rows, detector._run
+
+    def decoding(*args):
+        for n, item in enumerate(rows(*args)):
+            yield item
+            if (n + 1) * detector.crops == ROWS:       # the first call's rows are out: it must start now
+                assert started.wait(30), "the model waited for every segment to decode"
+
+    def scoring(x):
+        assert threading.current_thread() is not threading.main_thread()
+        started.set()
+        return run(x)
+    monkeypatch.setattr(detector, "_segment_rows", decoding)
+    monkeypatch.setattr(detector, "_run", scoring)
+    logits, embeddings = detector._read_and_run(clip, info, segments)
+    np.testing.assert_allclose(logits, batch[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(embeddings, batch[1], rtol=0, atol=1e-5)
+
+
 def test_a_synthetic_stretch_decides_and_is_named():
     from clipproof.findings import DetectorFindings, Segment
     from clipproof.provenance.read import Credentials

@@ -5,7 +5,8 @@ Segments of ``frames`` frames tile the clip end to end when ``MAX_SEGMENTS`` of 
 a longer one, one in each equal part of it, starting at a keyframe where the part has one
 (decoding then starts where the segment does); the report says how many seconds of how many were
 scored. Frames are decoded at the model's input size (centre crop, aspect kept) in one pass over
-the file (``media.read_windows`` seeks only where the index shows it saves decoding). Each
+the file (``media.iter_windows`` seeks only where the index shows it saves decoding), and the
+model scores each batch of segments in a second thread while the next ones decode. Each
 segment gets a calibrated P(synthetic); the clip's is its most synthetic segment's, so a
 synthetic insert in a long real clip is not averaged away (the report names its time range),
 discounted for the number of segments (``Calibration.clip_logit``: of 24 real segments one
@@ -21,7 +22,7 @@ import math
 import os
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -126,22 +127,49 @@ class Detector:
     def read_segments(self, path: str | os.PathLike, media, segments: list[tuple[float, float]]) -> np.ndarray:
         """The frames of ``segments`` (from ``segments(media)``) as the model's input, (S × crops,
         T, 3, H, W) float32 in [-1, 1], a segment's crops next to each other."""
-        from clipproof.media import read_windows
+        rows = dict(self._segment_rows(path, media, segments))
+        return np.concatenate([rows[i] for i in range(len(segments))])
+
+    def _segment_rows(self, path, media, segments) -> Iterator[tuple[int, np.ndarray]]:
+        """(segment index, its model rows (crops, T, 3, H, W)), each segment as it is decoded."""
+        from clipproof.media import iter_windows
 
         # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
         slack = 0.5 / max(media.fps, 1.0)
         place = {"native_crops": crop_centres(self.crops)} if self.input == "native" else {"crop": True}
-        read = read_windows(path, [(a, b + slack) for a, b in segments], size=self.size, **place)
-        clips = np.stack([_pad(frames[: self.frames], self.frames) for frames, _ in read])
-        if self.input == "native":            # (S, T, K, H, W, 3) -> (S, K, T, H, W, 3) -> rows
-            clips = clips.transpose(0, 2, 1, 3, 4, 5).reshape(-1, *clips.shape[1:2], *clips.shape[3:])
-        return np.ascontiguousarray(clips.transpose(0, 1, 4, 2, 3), dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+        for i, (frames, _) in iter_windows(path, [(a, b + slack) for a, b in segments], size=self.size, **place):
+            clip = _pad(frames[: self.frames], self.frames)
+            # native (T, K, H, W, 3) -> (K, T, H, W, 3), a row a crop; resize (T, H, W, 3): one row
+            rows = clip.transpose(1, 0, 2, 3, 4) if self.input == "native" else clip[None]
+            yield i, np.ascontiguousarray(rows.transpose(0, 1, 4, 2, 3), dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+
+    def _read_and_run(self, path, media, segments) -> tuple[np.ndarray, np.ndarray | None]:
+        """``run(read_segments(...))`` with the model scoring each ``ROWS`` rows in a second
+        thread while the next segments decode."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        order: list[int] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipproof-detector") as pool:
+            futures, pending = [], []
+            for i, rows in self._segment_rows(path, media, segments):
+                order.append(i)
+                pending.append(rows)
+                if sum(map(len, pending)) >= ROWS:
+                    futures.append(pool.submit(self._run, np.concatenate(pending)))
+                    pending = []
+            if pending:
+                futures.append(pool.submit(self._run, np.concatenate(pending)))
+            parts = [f.result() for f in futures]
+        logits = np.concatenate([p[0] for p in parts])
+        embeddings = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+        # Rows came in decoding (time) order: put them back in the segments' order.
+        back = np.argsort(np.repeat(np.array(order), self.crops), kind="stable")
+        return logits[back], (embeddings[back] if embeddings is not None else None)
 
     def score(self, path: str | os.PathLike, media) -> DetectorFindings:
         from clipproof.media import keyframe_times
         segments = self.segments(media, keyframe_times(path) if self.spread(media) else ())
-        x = self.read_segments(path, media, segments)
-        logits, embeddings = self.run(x)
+        logits, embeddings = self._read_and_run(path, media, segments)
         # A segment's crops vote by their mean logit: one crop of sky must not hide a face.
         segment_logits = logits.reshape(len(segments), self.crops).mean(axis=1)
         p = self.calibration.probability(segment_logits)

@@ -80,10 +80,7 @@ class Detector:
         """(logits (S,), embeddings (S, D) or None when an older ONNX export has none), ``ROWS``
         rows at a time: a 10-second clip is ~80 rows of 16 frames, and the backbone's activations
         for all of them at once took ~900 MB."""
-        parts = [self._run(clips[i:i + ROWS]) for i in range(0, len(clips), ROWS)]
-        logits = np.concatenate([p[0] for p in parts])
-        embeddings = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
-        return logits, embeddings
+        return _joined([self._run(clips[i:i + ROWS]) for i in range(0, len(clips), ROWS)])
 
     def _run(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:
@@ -159,9 +156,7 @@ class Detector:
                     pending = []
             if pending:
                 futures.append(pool.submit(self._run, np.concatenate(pending)))
-            parts = [f.result() for f in futures]
-        logits = np.concatenate([p[0] for p in parts])
-        embeddings = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+            logits, embeddings = _joined([f.result() for f in futures])
         # Rows came in decoding (time) order: put them back in the segments' order.
         back = np.argsort(np.repeat(np.array(order), self.crops), kind="stable")
         return logits[back], (embeddings[back] if embeddings is not None else None)
@@ -202,6 +197,13 @@ class Detector:
             out.append(f"its frames ({media.width}x{media.height}) are smaller than the detector's {w}x{h} crops: "
                        f"they were scaled up to fit, so their pixels were not seen as they are")
         return out
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (logits, embeddings) of successive model calls, end to end."""
+    logits = np.concatenate([p[0] for p in parts])
+    embeddings = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+    return logits, embeddings
 
 
 def _start_in(lo: float, hi: float, span: float, duration: float, keyframes: Sequence[float]) -> float:

@@ -241,7 +241,7 @@ def _container_name(container, path) -> str:
         return "jpeg" if codec == "mjpeg" else codec
     brand = _still_brand(container)
     if brand is not None:
-        return "heif" if brand.startswith(("mif", "hei")) else brand
+        return "heif" if brand.startswith("mif") else "heic" if brand.startswith("hei") else brand
     if names[0] == "mov":    # a name without the extension (standard input): the brand tells
         brand = (container.metadata.get("major_brand") or "").strip()
         return "mov" if brand == "qt" else "3gp" if brand.startswith("3g") else "mp4"

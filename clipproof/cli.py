@@ -136,9 +136,25 @@ def verify_main(argv: list[str] | None = None) -> int:
     return _guarded("verify", lambda: _run_verify(args, "verify"))
 
 
+def _check_report_target(name: str) -> None:
+    """Before anything is verified (a wrong name found after the last file costs the whole run):
+    the HTML report's name must end in .html or .htm — `verify --html clip.mp4 other.mp4`, its
+    name forgotten, replaced clip.mp4 with the report — and its folder must exist."""
+    target = Path(name)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--html needs a file name ending in .html, got {name!r} (that file would be "
+                         "replaced by the report)")
+    if target.is_dir():
+        raise OutputUnwritableError("is a folder, not a file", path=target)
+    if not target.parent.is_dir():
+        raise OutputUnwritableError("cannot write in this folder (no such folder)", path=target)
+
+
 def _run_verify(args: argparse.Namespace, prog: str) -> int:
     if args.no_detector and args.weights:
         raise UsageError("--no-detector and --weights contradict each other")
+    if args.html is not None:
+        _check_report_target(args.html)
     from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths
     try:
         verifier = Verifier(trust=args.trust, detector=_detector_choice(args),

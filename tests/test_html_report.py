@@ -67,6 +67,21 @@ def test_hostile_metadata_is_escaped(page):
     assert "\\u202e" in text
 
 
+def test_a_report_name_that_is_not_html_is_refused_before_anything_is_verified(clip, tmp_path):
+    """`verify --html clip.mp4 other.mp4`, the report's name forgotten, replaced clip.mp4 with
+    the report; a report into a missing folder failed only after every file was verified."""
+    import shutil
+
+    from conftest import run_cli
+    mine = shutil.copy(clip, tmp_path / "mine.mp4")
+    before = mine.read_bytes()
+    out = run_cli("verify", "--no-detector", "--html", str(mine), str(clip))
+    assert out.returncode == 64 and out.stdout == "" and "--html needs a file name ending in .html" in out.stderr
+    assert mine.read_bytes() == before
+    out = run_cli("verify", "--no-detector", "--html", str(tmp_path / "gone" / "r.html"), str(clip))
+    assert (out.returncode, out.stdout) == (73, "") and "no such folder" in out.stderr
+
+
 def test_plots_come_from_matplotlib(tmp_path, keys):
     from clipproof.findings import DetectorFindings, Segment
     from clipproof.html_report import render_page

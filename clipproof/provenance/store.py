@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from clipproof.errors import StoreError, one_line
+from clipproof.errors import StoreError, UsageError, one_line
 
 REMOTE_TIMEOUT_S = 4.0
 BUSY_TIMEOUT_S = 15.0
@@ -72,6 +72,8 @@ def open_store(where: str | os.PathLike | None = None, *, create: bool = True) -
     """A store by location: an http(s) URL (remote) or a path (SQLite; default path if None;
     made on first write unless ``create`` is false)."""
     text = os.fspath(where) if where is not None else None
+    if text == "":     # None is the default store; an empty name is a mistake (an unset variable)
+        raise UsageError("an empty --store names no store (an unset variable?)")
     if text and text.startswith(("http://", "https://")):
         return RemoteStore(text)
     return SqliteStore(text or default_store_path(), create=create)

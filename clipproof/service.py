@@ -58,6 +58,9 @@ class ServiceSettings:
             "--max-upload-mb must be at least 1": self.max_upload_bytes >= 1 << 20,
             "--timeout must be above 0 seconds": self.timeout_s > 0,
             "--concurrency must be at least 1": self.concurrency >= 1,
+            # "" binds every interface, and an empty root is the working folder.
+            "--host must name an address (empty: every interface)": bool(self.host),
+            "an --allow folder must be named (empty: the working folder)": all(map(str, self.allowed_roots)),
         })
 
 

@@ -58,6 +58,22 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monke
         verify("", detector=None)
 
 
+@pytest.mark.parametrize("args", [
+    ("verify", "--trust", "", "x.mp4"), ("verify", "--weights", "", "x.mp4"),
+    ("clipproof", "batch", "x.mp4", "--out", ""), ("clipproof", "generate", "--out", ""),
+    ("clipproof", "keys", "init", ""), ("clipproof", "sign", "x.mp4", "-o", "", "--key", "k", "--cert", "c", "--capture"),
+    ("clipproof", "serve", "--host", ""), ("clipproof", "serve", "--token-env", ""), ("clipproof", "serve", "--allow", ""),
+])
+def test_an_empty_option_is_refused(args, tmp_path, monkeypatch):
+    """An unset variable (`--out "$DIR"`) was the working folder (results, clips and keys written
+    there; `--allow ''` opened it to path requests), every network interface (`--host ''`) or
+    no bearer token at all (`--token-env ''`)."""
+    monkeypatch.chdir(tmp_path)
+    out = run_cli(*args)
+    assert out.returncode == 64 and "is empty (an unset variable?)" in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, said", [
     (("clipproof", "batch", "x.mp4", "--workers", "0"), "argument --workers: must be at least 1, got 0"),
     (("clipproof", "batch", "x.mp4", "--gpus-per-actor", "-1"), "argument --gpus-per-actor: must be at least 0, got -1"),

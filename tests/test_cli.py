@@ -50,9 +50,14 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monke
         out = run_cli(*args)
         assert (out.returncode, out.stdout) == (64, ""), args
         assert out.stderr.endswith(": an empty path names no file (an unset variable?)\n")
-    # An empty --store was the user's default store.
+    # An empty --store was the user's default store (the command line refuses it as it parses;
+    # the library too).
     out = run_cli("verify", "--no-detector", "--store", "", str(tmp_path / "here.mp4"))
-    assert (out.returncode, out.stderr) == (64, "verify: an empty --store names no store (an unset variable?)\n")
+    assert out.returncode == 64 and "argument --store: is empty (an unset variable?)" in out.stderr
+    from clipproof.errors import UsageError
+    from clipproof.provenance.store import open_store
+    with pytest.raises(UsageError, match="an empty --store names no store"):
+        open_store("")
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputMissingError, match="an empty path"):
         verify("", detector=None)

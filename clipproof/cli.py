@@ -602,7 +602,7 @@ def _add_generate(sub) -> None:
     g.add_argument("--class", dest="cls", metavar="C", help="class (a training source); default: random per clip")
     g.add_argument("--image", type=NAMED, help="i2v: the first frame (any size; fitted to the clip)")
     g.add_argument("--clip", type=NAMED, help="extend: the clip to continue")
-    g.add_argument("--seconds", type=float, help="extend: seconds to add (default: as long again as the clip)")
+    g.add_argument("--seconds", type=float, help="extend: seconds to add, at most 600 (default: as long again as the clip)")
     g.add_argument("--sampler", choices=("ddim", "dpm++"), default=d.sampler, help=f"default {d.sampler}")
     g.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
     g.add_argument("--guidance", type=float, default=d.guidance,

@@ -120,6 +120,18 @@ def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path):
         generate(gen, GenerateOptions(n=1, steps=3, seed=11), tmp_path / "out", identity)
 
 
+@pytest.mark.parametrize("options, said", [
+    ({"mode": "extend", "clip": "x.mp4", "seconds": 1e5}, "at most 600"),     # ran for days
+    ({"mode": "extend", "clip": "x.mp4", "seconds": float("nan")}, "at most 600"),   # an internal error
+    ({"guidance": float("nan")}, "finite"),        # sampled NaN pictures, then "not a well-formed mp4"
+])
+def test_options_that_cannot_make_a_clip_are_refused_first(trained, keys, tmp_path, options, said):
+    gen = load_generator(weights=trained[0])
+    with pytest.raises(UsageError, match=said):
+        generate(gen, GenerateOptions(n=1, steps=2, **options), tmp_path / "out", load_identity(keys.key, keys.chain))
+    assert not (tmp_path / "out").exists()
+
+
 def test_extend_cli_doubles_a_clip(trained, keys, tmp_path):
     out = tmp_path / "ext"
     first = run_process("clipproof", "generate", "--weights", str(trained[0]), "--n", "1", "--steps", "3",

@@ -11,6 +11,7 @@ output is never written. A ``manifest.jsonl`` of ClipRecords lands beside the cl
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from clipproof.generator.settings import DEFAULT_FPS, MODES, GenerateOptions
 from clipproof.version import __version__
 
 WEIGHTS = Path(__file__).parent / "weights"
+# `--mode extend --seconds`: sampling goes a few frames at a time, so an absurd length (100,000 s)
+# ran for days instead of being refused.
+MAX_EXTEND_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -259,8 +263,11 @@ def _check(opts: GenerateOptions, gen: LoadedGenerator) -> None:
         raise UsageError("--image is for --mode i2v")
     if opts.mode != "extend" and (opts.clip or opts.seconds):
         raise UsageError("--clip and --seconds are for --mode extend")
-    if opts.seconds is not None and opts.seconds <= 0:
-        raise UsageError("--seconds must be positive")
+    if opts.seconds is not None and not 0 < opts.seconds <= MAX_EXTEND_SECONDS:     # also refuses nan
+        raise UsageError(f"--seconds must be above 0 and at most {MAX_EXTEND_SECONDS:g} (10 s take about "
+                         "a minute and a quarter to sample on 2 CPU cores)")
+    if not math.isfinite(opts.guidance):
+        raise UsageError("--guidance must be a finite number (1 = off)")
     names = gen.pipeline.transformer.class_names
     if opts.cls is not None and opts.cls not in names:
         raise UsageError(f"unknown class {opts.cls!r}; this generator knows: {', '.join(names)}")

@@ -1,6 +1,7 @@
 """``clipproof serve``: the HTTP API for moderation pipelines (FastAPI on uvicorn).
 
-    POST /v1/verify        body: the clip's bytes (any content type but JSON), or JSON
+    POST /v1/verify        body: the clip's bytes (any content type but JSON), the one file of
+                           a multipart form (curl -F clip=@clip.mp4), or JSON
                            {"path": "..."} naming a file under an allowed root
                            → the ``verify --json`` object (schema clipproof.report/1)
     POST /v1/report        the same body → {"report": that object, "html": the report page}
@@ -31,6 +32,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request    # at module level: FastAPI resolves the handlers' annotations here
 from fastapi.responses import HTMLResponse, JSONResponse
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from clipproof.errors import ClipproofError, check_settings
 from clipproof.version import __version__
@@ -125,24 +128,31 @@ def create_app(settings: ServiceSettings, verifier=None):
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
             return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+        content_type, options = parse_options_header(request.headers.get("content-type"))
         folder = tempfile.mkdtemp(prefix="clipproof-upload-")
         try:
             upload = Path(folder) / "upload"
             size = 0
             with open(upload, "wb") as f:
+                form = _FormFile(options.get(b"boundary", b""), f) if content_type == b"multipart/form-data" else None
+                write = form.write if form else f.write
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > settings.max_upload_bytes:
                         shutil.rmtree(folder, ignore_errors=True)
                         return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
-                    f.write(chunk)
-            if size == 0:
+                    write(chunk)
+                refused = form.finish() if form else None
+            if refused:
+                shutil.rmtree(folder, ignore_errors=True)
+                return error(400, "usage", refused)
+            if upload.stat().st_size == 0:
                 shutil.rmtree(folder, ignore_errors=True)
                 return error(422, "invalid-media", "empty upload")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        name = urllib.parse.unquote(request.headers.get("x-filename", "upload"))
+        name = form.filename if form and form.filename else urllib.parse.unquote(request.headers.get("x-filename", "upload"))
         return await _run(upload, name, folder, html)
 
     async def _run(path: Path, name: str, cleanup: str | None, html: bool = False):
@@ -184,6 +194,70 @@ def create_app(settings: ServiceSettings, verifier=None):
         return JSONResponse({"report": row, "html": page} if html else row)
 
     return app
+
+
+class _FormFile:
+    """The one file of a multipart/form-data upload (`curl -F clip=@clip.mp4`, a browser's form),
+    streamed into ``out`` as it arrives; other fields are read past. Before, the whole form —
+    boundaries, headers and all — was taken for the clip: "not a readable video"."""
+
+    def __init__(self, boundary: bytes, out):
+        self.out, self.filename, self.files, self.error = out, None, 0, None
+        self._field, self._value, self._headers, self._writing = b"", b"", {}, False
+        self._parser = MultipartParser(boundary or b"-", {
+            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
+            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end})
+        if not boundary:
+            self.error = "a multipart upload needs a boundary in its Content-Type"
+
+    def write(self, chunk: bytes) -> None:
+        if self.error is None:
+            try:
+                self._parser.write(chunk)
+            except MultipartParseError as e:
+                self.error = f"not a well-formed multipart form ({e})"
+
+    def finish(self) -> str | None:
+        """Why the form cannot be verified, or None."""
+        if self.error is None:
+            try:
+                self._parser.finalize()
+            except MultipartParseError as e:
+                self.error = f"not a well-formed multipart form ({e})"
+        if self.error is None and self.files != 1:
+            self.error = ("a multipart upload needs one file part (curl -F clip=@clip.mp4)" if not self.files
+                          else f"one clip per request: the form holds {self.files} files")
+        return self.error
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if b"filename" in params:
+            self.files += 1
+            self._writing = self.files == 1
+            if self._writing:
+                self.filename = params[b"filename"].decode("utf-8", "replace") or None
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._writing:
+            self.out.write(data[start:end])
+
+    def _part_end(self) -> None:
+        self._writing = False
 
 
 def _inside(path: Path, roots: list[Path]) -> Path:

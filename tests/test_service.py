@@ -67,6 +67,40 @@ def test_an_upload_gets_the_cli_report(service, ai_clip, keys):
     assert not _uploads_left()
 
 
+def _form(*parts: tuple[str, str | None, bytes], boundary: str = "cl1pPr00f") -> tuple[bytes, str]:
+    """A multipart/form-data body of (field, filename or None, content) parts, as curl -F makes it."""
+    body = b""
+    for field, filename, content in parts:
+        disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_form_upload_gets_the_same_report(service, ai_clip):
+    """`curl -F clip=@clip.mp4` posts a multipart form: its whole body (boundaries and headers
+    included) was taken for the clip, "not a readable video"."""
+    url, _ = service
+
+    def post(body: bytes, content_type: str) -> tuple[int, dict]:
+        request = urllib.request.Request(f"{url}/v1/verify", data=body, method="POST",
+                                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+    clip = ai_clip.read_bytes()
+    status, body = post(*_form(("note", None, b"desk B"), ("clip", "ai.mp4", clip)))
+    assert status == 200 and body["path"] == "ai.mp4" and body["verdict"] == "ai-generated-declared"
+    assert body["sha256"] == hashlib.sha256(clip).hexdigest()
+    for form, said in ((_form(("note", None, b"no file")), "needs one file part"),
+                       (_form(("a", "a.mp4", clip), ("b", "b.mp4", clip)), "one clip per request"),
+                       ((b"garbage", "multipart/form-data; boundary=x"), "not a well-formed multipart form")):
+        status, body = post(*form)
+        assert status == 400 and said in body["error"]["message"], body
+    assert not _uploads_left()
+
+
 def test_refusals(service, ai_clip, tmp_path):
     url, root = service
     assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token=None)[0] == 401

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from clipproof.atomic import atomic_output, output_folder
-from clipproof.errors import InputMissingError, UsageError
+from clipproof.errors import ClusterError, InputMissingError, UsageError, one_line
 from clipproof.inputs import require_named
 
 RESULTS = "results.jsonl"
@@ -232,7 +232,10 @@ def _run_on_ray(todo: dict[str, tuple], settings: BatchSettings, out: Path, summ
     import ray.data
     if not ray.is_initialized():
         if settings.address:
-            ray.init(address=settings.address, log_to_driver=False)
+            try:
+                ray.init(address=settings.address, log_to_driver=False)
+            except (ConnectionError, TimeoutError, ValueError) as e:
+                raise ClusterError(f"cannot join the Ray cluster at {settings.address} ({one_line(e)})") from None
         else:
             # No worker_process_setup_hook to import the verifier as workers start: a job-level
             # runtime env delayed the first rows by about a second (A/B, 6 runs of 1,000 files).

@@ -103,6 +103,13 @@ class ListenError(ClipproofError):
     exit_code, kind, meaning = 69, "listen", "cannot listen on the address and port given"
 
 
+class ClusterError(ClipproofError):
+    """The Ray cluster given to ``batch --address`` cannot be joined: nothing answers there, or
+    the address is not one Ray takes."""
+
+    exit_code, kind, meaning = 69, "cluster", "cannot join the Ray cluster given"
+
+
 # Codes that are not an error class's: what `verify` says of a clip, and an interrupt.
 EXIT_OK, EXIT_RED_FLAG, EXIT_UNCERTAIN, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_INTERNAL = ClipproofError.exit_code

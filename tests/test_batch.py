@@ -158,3 +158,14 @@ def test_a_steady_rate_needs_a_steady_stretch():
     assert short.steady_files_per_s == short.files_per_s == 100.0
     long = BatchSummary(inputs=4000, skipped=0, verified=4000, seconds=12.0, first_rows=128, first_s=5.0)
     assert long.steady_files_per_s == pytest.approx((4000 - 128) / 7.0)
+
+
+def test_a_cluster_that_cannot_be_joined_is_one_line(folder, tmp_path):
+    """`--address auto` with no cluster running, or an address Ray does not take, was an internal
+    error with Ray's traceback text; now exit 69 (documented)."""
+    from conftest import run_cli
+    out = run_cli("clipproof", "batch", str(next(folder.iterdir())), "--out", str(tmp_path / "out"), "--no-detector",
+                  "--address", "not an address")
+    assert out.returncode == 69 and out.stdout == ""
+    assert out.stderr == ("clipproof batch: cannot join the Ray cluster at not an address "
+                          "(Invalid address format: not an address)\n")

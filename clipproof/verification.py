@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import sys
 import tempfile
 import traceback
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Protocol
 
 from clipproof.digest import sha256_file
 from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, InputMissingError, InvalidMediaError,
-                              exit_code, one_line, os_reason)
+                              OutputUnwritableError, exit_code, one_line, os_reason)
 from clipproof.findings import DetectorFindings
 from clipproof.inputs import require_named, require_readable_file
 from clipproof.media_types import MEDIA_SUFFIXES
@@ -169,7 +168,18 @@ class Verifier:
         with tempfile.TemporaryDirectory(prefix="clipproof-") as tmp:
             spooled = Path(tmp) / "input"
             with open(spooled, "wb") as f:
-                shutil.copyfileobj(stream, f, 1 << 20)
+                while True:
+                    try:
+                        chunk = stream.read(1 << 20)
+                    except OSError as e:
+                        raise InputMissingError(f"cannot be read ({os_reason(e)})", path=name) from None
+                    if not chunk:
+                        break
+                    try:
+                        f.write(chunk)
+                    except OSError as e:    # a full temporary folder (`cat /dev/zero | verify -`); the spool goes with it
+                        raise OutputUnwritableError(f"cannot keep it in the temporary folder {tempfile.gettempdir()} "
+                                                    f"({os_reason(e)})", path=name) from None
             if spooled.stat().st_size == 0:
                 raise InvalidMediaError("empty input", path=name)
             try:

@@ -60,6 +60,33 @@ def test_verify_many_keeps_order_and_errors(ai_clip, tmp_path):
     assert isinstance(outcomes[3].error, InvalidMediaError)
 
 
+def test_a_stream_that_fails_is_said_and_leaves_nothing(ai_clip, tmp_path, monkeypatch):
+    """A read error on standard input, or a temporary folder that fills (`cat /dev/zero |
+    verify -`), surfaced as an internal error; the spool is removed either way."""
+    import errno
+    import io
+    import tempfile
+
+    class Failing(io.RawIOBase):
+        def __init__(self, data: bytes):
+            self.data = data
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            if not self.data:
+                raise OSError(errno.EIO, "Input/output error")
+            chunk, self.data = self.data[:n], self.data[n:]
+            return chunk
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    verifier = Verifier(detector=None)
+    with pytest.raises(InputMissingError, match="-: cannot be read \\(input/output error\\)"):
+        verifier.verify_stream(Failing(ai_clip.read_bytes()))
+    assert list(tmp_path.iterdir()) == []
+    assert verifier.verify_stream(io.BytesIO(ai_clip.read_bytes())).verdict == "ai-generated-declared"
+
+
 @pytest.mark.slow
 def test_demo_runs_and_every_case_gets_its_verdict(tmp_path):
     from clipproof.detector.inference import load_detector

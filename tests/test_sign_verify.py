@@ -9,7 +9,7 @@ from clipproof.verification import Verifier
 from clipproof import sign, verify
 from clipproof.bmff import find_box, top_level_boxes
 from clipproof.demo import flip_byte, moving_scene
-from clipproof.errors import InvalidMediaError, OutputExistsError, UsageError
+from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError
 from clipproof.media import remux, write_mp4
 
 
@@ -140,6 +140,14 @@ def test_a_signed_animated_png_is_still_an_animation(keys, tmp_path):
     report = verify(out, trust=keys.root, detector=None)
     assert report.verdict == "ai-generated-declared"
     assert (report.media.container, report.media.frames, report.media.is_image) == ("apng", 6, False)
+
+
+def test_a_folder_or_missing_input_is_said_before_its_type(keys, tmp_path):
+    """A folder given to sign was "cannot sign extensionless files"."""
+    with pytest.raises(InputMissingError, match="is a folder, not a file"):
+        sign(tmp_path, tmp_path / "out.mp4", key=keys.key, cert=keys.chain)
+    with pytest.raises(InputMissingError, match="no such file"):
+        sign(tmp_path / "gone", tmp_path / "out.mp4", key=keys.key, cert=keys.chain)
 
 
 def test_failed_signing_leaves_nothing(keys, tmp_path):

@@ -118,6 +118,7 @@ def sign(
     manifest in ``store`` (a path; default the user's store), so a stripped or re-encoded copy
     leads back to it.
     """
+    require_readable_file(src)      # a missing input or a folder is said as such, before its name's type
     identity = load_identity(key, cert)
     if isinstance(assertions, (str, os.PathLike)):
         assertions = load_assertions(assertions)

@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from clipproof.errors import ClipproofError, check_settings
+from clipproof.errors import ClipproofError, check_settings, os_reason
 from clipproof.version import __version__
 
 DESK_PAGE = Path(__file__).parent / "static" / "desk.html"
@@ -149,6 +149,9 @@ def create_app(settings: ServiceSettings, verifier=None):
             if upload.stat().st_size == 0:
                 shutil.rmtree(folder, ignore_errors=True)
                 return error(422, "invalid-media", "empty upload")
+        except OSError as e:        # the temporary folder is full (or gone): the server's fault, said so
+            shutil.rmtree(folder, ignore_errors=True)
+            return error(507, "storage", f"the service cannot keep the upload ({os_reason(e)})")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -9,7 +9,7 @@ import pytest
 import clipproof
 from clipproof import Verifier, verify
 from clipproof.demo import run as run_demo
-from clipproof.errors import InputMissingError, InvalidMediaError
+from clipproof.errors import InputMissingError, InvalidMediaError, OutputUnwritableError
 from conftest import FIXTURES
 
 
@@ -85,6 +85,22 @@ def test_a_stream_that_fails_is_said_and_leaves_nothing(ai_clip, tmp_path, monke
         verifier.verify_stream(Failing(ai_clip.read_bytes()))
     assert list(tmp_path.iterdir()) == []
     assert verifier.verify_stream(io.BytesIO(ai_clip.read_bytes())).verdict == "ai-generated-declared"
+    # The spool's file is /dev/full: every write fails as on a full disk.
+    import contextlib
+
+    @contextlib.contextmanager
+    def full_folder(prefix: str = ""):
+        folder = tmp_path / "full"
+        folder.mkdir()
+        (folder / "input").symlink_to("/dev/full")
+        try:
+            yield str(folder)
+        finally:
+            (folder / "input").unlink()
+            folder.rmdir()
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", full_folder)
+    with pytest.raises(OutputUnwritableError, match="-: cannot keep it in the temporary folder .* \\(no space left on device\\)"):
+        verifier.verify_stream(io.BytesIO(ai_clip.read_bytes()))
 
 
 @pytest.mark.slow

@@ -101,6 +101,26 @@ def test_a_form_upload_gets_the_same_report(service, ai_clip):
     assert not _uploads_left()
 
 
+def test_a_full_temporary_folder_is_a_507(service, ai_clip, tmp_path, monkeypatch):
+    """The upload's file is /dev/full here: every write fails as on a full disk. It was a 500
+    with an internal error; the folder is removed either way."""
+    import tempfile
+    url, _ = service
+    made = []
+
+    def full_folder(prefix: str = "") -> str:
+        folder = tmp_path / f"{prefix}{len(made)}"
+        folder.mkdir()
+        (folder / "upload").symlink_to("/dev/full")
+        made.append(folder)
+        return str(folder)
+    monkeypatch.setattr(tempfile, "mkdtemp", full_folder)
+    status, body = call(f"{url}/v1/verify", ai_clip.read_bytes())
+    assert status == 507 and body["error"] == {"exit_code": None, "kind": "storage",
+                                               "message": "the service cannot keep the upload (no space left on device)"}
+    assert made and not any(f.exists() for f in made)
+
+
 def test_refusals(service, ai_clip, tmp_path):
     url, root = service
     assert call(f"{url}/v1/verify", ai_clip.read_bytes(), token=None)[0] == 401

@@ -41,6 +41,21 @@ def test_train_save_load_and_reconstruct_any_size(footage, tmp_path):
     assert again["steps"] == 4                               # resumed from step 3, one more
 
 
+def test_a_video_that_cannot_be_read_is_left_out(footage, tmp_path):
+    """One corrupt file in a folder of footage stopped the whole run; now it is left out with a
+    note, as `datasets build` does, and only a folder of nothing readable is refused."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\0\0\0\x18ftypisom" + b"x" * 64)
+    notes = []
+    settings = AutoencoderSettings(steps=1, batch_size=1, crop=16, frames=1, checkpoint_every=1)
+    info = train_autoencoder("tiny-kl", [junk, *sorted(footage.glob("*.mp4"))], tmp_path / "ae", settings,
+                             progress=False, log=notes.append)
+    assert info["footage"] == ["cam0.mp4", "cam1.mp4"] and any("skipping" in n and "junk.mp4" in n for n in notes)
+    with pytest.raises(UsageError, match="none of the 1 videos given can be read"):
+        train_autoencoder("tiny-kl", [junk], tmp_path / "none", settings, progress=False, log=notes.append)
+    assert not (tmp_path / "none").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["wan", "cogvideox", "hunyuan-video"])
 def test_video_vaes_of_current_generators_train_and_reconstruct(arch, footage, tmp_path):

@@ -45,10 +45,22 @@ def create_autoencoder(name: str) -> torch.nn.Module:
 # Data: random crops of real footage at its own resolution
 # ---------------------------------------------------------------------------------------------
 
-def load_footage(videos: list[Path], max_frames: int = 120) -> list[np.ndarray]:
-    """The first ``max_frames`` frames of each video, (T, H, W, 3) uint8 at its own resolution."""
+def load_footage(videos: list[Path], max_frames: int = 120,
+                 log: Callable[[str], None] = print) -> dict[Path, np.ndarray]:
+    """The first ``max_frames`` frames of each video, (T, H, W, 3) uint8 at its own resolution.
+    A video that cannot be read is left out with a note, as ``datasets build`` does (one corrupt
+    file in a folder of footage stopped the whole run)."""
+    from clipproof.errors import InputMissingError, InvalidMediaError
     from clipproof.media import probe, read_frames
-    return [read_frames(video, end_s=max_frames / (probe(video).fps or 25.0))[0] for video in videos]
+    footage = {}
+    for video in videos:
+        try:
+            footage[Path(video)] = read_frames(video, end_s=max_frames / (probe(video).fps or 25.0))[0]
+        except (InvalidMediaError, InputMissingError) as e:
+            log(f"note: skipping {e}")
+    if not footage:
+        raise UsageError(f"none of the {len(videos)} videos given can be read")
+    return footage
 
 
 class FootageCrops(Dataset):
@@ -113,11 +125,11 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
     if (settings.frames - 1) % spec.temporal or settings.crop % spec.spatial:
         raise UsageError(f"{name} takes 1 + a multiple of {spec.temporal} frames and crops a multiple of "
                          f"{spec.spatial} pixels (got {settings.frames} frames of {settings.crop})")
+    footage = load_footage(videos, log=log)
     out = output_folder(out)
     run = start_run(settings.seed, log)
-    footage = load_footage(videos)
-    train_set = FootageCrops(footage, settings.frames, settings.crop, "train", seed=settings.seed)
-    val_set = FootageCrops(footage, settings.frames, settings.crop, "val", seed=settings.seed)
+    train_set = FootageCrops(list(footage.values()), settings.frames, settings.crop, "train", seed=settings.seed)
+    val_set = FootageCrops(list(footage.values()), settings.frames, settings.crop, "val", seed=settings.seed)
     val = torch.stack([val_set[i] for i in range(16)])
     trainer = Trainer(create_autoencoder(name), out, run, lr=settings.lr, weight_decay=0.0, grad_clip=GRAD_CLIP,
                       ema_decay=0.0, identity=_identity(name, settings), progress=progress)
@@ -137,7 +149,7 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
     with torch.no_grad():
         recon, _ = _forward(trainer.model, spec, val.to(run.device), sample=False)
     info = {"autoencoder": name, "description": spec.description, "steps": trainer.state.step,
-            "val_psnr_db": round(psnr(recon.cpu(), val), 2), "footage": [Path(v).name for v in videos],
+            "val_psnr_db": round(psnr(recon.cpu(), val), 2), "footage": [v.name for v in footage],
             "settings": asdict(settings), "seconds": round(trainer.state.seconds, 1)}
     if run.is_main:
         trainer.model.save_pretrained(str(out / AUTOENCODER_DIR))

@@ -296,13 +296,13 @@ def write_parquet(out: Path, rows: list[dict]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
     table = pa.table({
-        "path": [r.get("path") for r in rows],
+        "path": [_utf8(r.get("path")) for r in rows],
         "size": [r.get("size") for r in rows],
         "seconds": [r.get("seconds") for r in rows],
         "verdict": [r.get("verdict") for r in rows],
         "exit_code": [r.get("exit_code") for r in rows],
         "error_kind": [(r.get("error") or {}).get("kind") for r in rows],
-        "error_message": [(r.get("error") or {}).get("message") for r in rows],
+        "error_message": [_utf8((r.get("error") or {}).get("message")) for r in rows],
         "sha256": [r.get("sha256") for r in rows],
         "credentials_state": [(r.get("credentials") or {}).get("state") for r in rows],
         "p_synthetic": [(r.get("detector") or {}).get("p_synthetic") for r in rows],
@@ -311,6 +311,12 @@ def write_parquet(out: Path, rows: list[dict]) -> Path:
     with atomic_output(out / PARQUET, overwrite=True) as tmp:
         pq.write_table(table, tmp)
     return out / PARQUET
+
+
+def _utf8(text: str | None) -> str | None:
+    """``text`` as Parquet can hold it: a file name that is not UTF-8 reaches Python with its
+    stray bytes as lone surrogates, shown here as the bytes (``caf\\xe9.mp4``)."""
+    return None if text is None else text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def print_summary(summary: BatchSummary, out: Path, file=sys.stdout) -> None:

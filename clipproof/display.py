@@ -14,7 +14,9 @@ from clipproof.limits import MAX_FIELD_CHARS
 
 # C0 and DEL and C1; Arabic letter mark, LRM/RLM, the embedding/override/isolate controls, and
 # the Unicode line and paragraph separators (JSON readers and terminals treat them as newlines).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates too: Python's stand-ins for the bytes of a file name that is not UTF-8
+# (U+DC80-U+DCFF, shown as the byte, \xe9), which no UTF-8 page or terminal can carry.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match) -> str:
@@ -22,6 +24,8 @@ def _escape(match: re.Match) -> str:
     code = ord(char)
     if char in "\n\r\t":
         return repr(char)[1:-1]
+    if 0xDC80 <= code <= 0xDCFF:
+        code -= 0xDC00
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 

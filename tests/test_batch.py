@@ -169,3 +169,21 @@ def test_a_cluster_that_cannot_be_joined_is_one_line(folder, tmp_path):
     assert out.returncode == 69 and out.stdout == ""
     assert out.stderr == ("clipproof batch: cannot join the Ray cluster at not an address "
                           "(Invalid address format: not an address)\n")
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_row(folder, tmp_path):
+    """Parquet holds UTF-8 only: a Latin-1 file name (caf\xe9.mp4) failed the whole batch after
+    verifying it. Its row shows the byte escaped; a re-run finds it done."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from clipproof.batch import BatchSettings, run_batch
+    names = tmp_path / "names"
+    names.mkdir()
+    shutil.copy(next(folder.iterdir()), names / os.fsdecode(b"caf\xe9.mp4"))
+    summary = run_batch(list_inputs([names]), BatchSettings(out=tmp_path / "out", detector=None))
+    assert summary.verified == 1 and not summary.errors
+    assert pq.read_table(tmp_path / "out" / "results.parquet").column("path").to_pylist() == [f"{names}/caf\\xe9.mp4"]
+    again = run_batch(list_inputs([names]), BatchSettings(out=tmp_path / "out", detector=None))
+    assert (again.skipped, again.verified) == (1, 0)

@@ -36,6 +36,20 @@ def test_usage_errors_exit_64():
     assert out.returncode == 64 and out.stderr.count("\n") == 1
 
 
+def test_a_file_name_that_is_not_utf8(clip, tmp_path):
+    """Linux names are bytes: `verify --html` of caf\xe9.mp4 (Latin-1) was an internal error, and
+    the text report printed the raw byte. Shown escaped, as the byte, everywhere."""
+    import shutil
+    folder = tmp_path / "names"
+    folder.mkdir()
+    shutil.copy(clip, folder / os.fsdecode(b"caf\xe9.mp4"))
+    out = run_cli("verify", "--no-detector", "--html", str(tmp_path / "r.html"), str(folder))
+    assert out.returncode == 2 and out.stdout.splitlines()[0] == f"{folder}/caf\\xe9.mp4", out.stderr
+    assert "caf\\xe9.mp4" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    (row,) = records(run_cli("verify", "--no-detector", "--json", str(folder)).stdout)
+    assert row["verdict"] == "uncertain"
+
+
 def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch):
     """`verify "$CLIP"` with CLIP unset: Path("") is ".", and the whole working folder was
     verified, recursively."""

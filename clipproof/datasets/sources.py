@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Literal
 from clipproof.atomic import atomic_output
 from clipproof.digest import sha256_file
 from clipproof.errors import ClipproofError, InputMissingError
+from clipproof.user_dirs import cache_home
 
 SAMPLES_INDEX = "samples.json"
 
@@ -266,5 +267,4 @@ def still_sources(names: Iterable[str] | None = None) -> tuple[list[Source], lis
 
 def default_sample_cache() -> Path:
     """Where fetched sample footage lives by default (``$XDG_CACHE_HOME/clipproof/samples``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "clipproof" / "samples"
+    return cache_home() / "samples"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from clipproof.errors import StoreError, UsageError, one_line
+from clipproof.user_dirs import data_home
 
 REMOTE_TIMEOUT_S = 4.0
 BUSY_TIMEOUT_S = 15.0
@@ -64,8 +65,7 @@ class ManifestStore(Protocol):
 
 
 def default_store_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "clipproof" / "manifests.sqlite"
+    return data_home() / "manifests.sqlite"
 
 
 def open_store(where: str | os.PathLike | None = None, *, create: bool = True) -> ManifestStore:

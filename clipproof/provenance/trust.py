@@ -16,6 +16,7 @@ from typing import Iterable
 
 from clipproof.display import safe_text
 from clipproof.errors import CredentialError, InputMissingError, UsageError
+from clipproof.user_dirs import config_home
 
 ENV_VAR = "CLIPPROOF_TRUST_ANCHORS"
 # What the config file may hold: {table: {key, ...}}. Anything else is refused, so a misspelt
@@ -25,8 +26,7 @@ CONFIG_KEYS = {"trust": {"anchors"}}
 
 def config_dir() -> Path:
     """The user's clipproof config folder (``$XDG_CONFIG_HOME/clipproof``)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "clipproof"
+    return config_home()
 
 
 def config_file() -> Path:

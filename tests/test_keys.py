@@ -73,3 +73,18 @@ def test_bad_key_files(keys, tmp_path):
     with pytest.raises(CredentialError):
         # A key given where the chain belongs.
         load_identity(keys.key, keys.key)
+
+
+def test_a_der_certificate_is_read_as_one(keys, ai_clip, tmp_path):
+    """CAs publish roots as .cer/.der files: a DER trust anchor was "not a PEM trust anchor"."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from clipproof import verify
+    root_der = tmp_path / "root.der"
+    root_der.write_bytes(load_certificates(keys.root)[0].public_bytes(Encoding.DER))
+    assert load_certificates(root_der) == load_certificates(keys.root)
+    assert verify(ai_clip, trust=str(root_der), detector=None).credentials.state == "trusted"
+    (tmp_path / "junk.der").write_bytes(b"\x30\x82junk")
+    with pytest.raises(CredentialError, match="not a PEM certificate \\(nor one DER certificate\\)"):
+        load_certificates(tmp_path / "junk.der")
+

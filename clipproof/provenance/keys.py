@@ -150,11 +150,18 @@ def load_certificates(path: str | os.PathLike, what: str = "certificate") -> lis
 
 
 def parse_certificates(data: bytes, path: str | os.PathLike, what: str = "certificate") -> list[x509.Certificate]:
-    """All PEM certificates in ``data`` (read from ``path``); CredentialError if there are none."""
+    """All PEM certificates in ``data`` (read from ``path``), or the one DER certificate it is — a
+    .cer or .der file, as CAs publish their roots (a DER anchor was refused as "not a PEM trust
+    anchor"); CredentialError if there are none."""
+    if b"-----BEGIN" not in data:
+        try:
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            pass
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as e:
-        raise CredentialError(f"not a PEM {what} ({e})", path=path) from e
+        raise CredentialError(f"not a PEM {what} (nor one DER certificate) ({e})", path=path) from e
 
 
 def load_identity(key_path: str | os.PathLike, chain_path: str | os.PathLike) -> SigningIdentity:

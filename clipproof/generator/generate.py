@@ -25,7 +25,7 @@ from clipproof.atomic import output_folder
 from clipproof.digest import sha256_file
 from clipproof.errors import InputMissingError, InvalidMediaError, OutputExistsError, UsageError, loading_weights
 from clipproof.records import MANIFEST, ClipRecord, read_manifest, write_manifest
-from clipproof.generator.settings import DEFAULT_FPS, MODES, GenerateOptions
+from clipproof.generator.settings import MODES, GenerateOptions
 from clipproof.version import __version__
 
 WEIGHTS = Path(__file__).parent / "weights"

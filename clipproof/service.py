@@ -130,6 +130,7 @@ def create_app(settings: ServiceSettings, verifier=None):
             return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
         content_type, options = parse_options_header(request.headers.get("content-type"))
         folder = tempfile.mkdtemp(prefix="clipproof-upload-")
+        handed_over = False             # to _run, which removes the folder when it is done
         try:
             upload = Path(folder) / "upload"
             size = 0
@@ -139,22 +140,19 @@ def create_app(settings: ServiceSettings, verifier=None):
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > settings.max_upload_bytes:
-                        shutil.rmtree(folder, ignore_errors=True)
                         return error(413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes")
                     write(chunk)
                 refused = form.finish() if form else None
             if refused:
-                shutil.rmtree(folder, ignore_errors=True)
                 return error(400, "usage", refused)
             if upload.stat().st_size == 0:
-                shutil.rmtree(folder, ignore_errors=True)
                 return error(422, "invalid-media", "empty upload")
+            handed_over = True
         except OSError as e:        # the temporary folder is full (or gone): the server's fault, said so
-            shutil.rmtree(folder, ignore_errors=True)
             return error(507, "storage", f"the service cannot keep the upload ({os_reason(e)})")
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        finally:
+            if not handed_over:
+                shutil.rmtree(folder, ignore_errors=True)
         name = form.filename if form and form.filename else urllib.parse.unquote(request.headers.get("x-filename", "upload"))
         return await _run(upload, name, folder, html)
 
@@ -205,15 +203,14 @@ class _FormFile:
     boundaries, headers and all — was taken for the clip: "not a readable video"."""
 
     def __init__(self, boundary: bytes, out):
-        self.out, self.filename, self.files, self.error = out, None, 0, None
+        self.out, self.filename, self.files = out, None, 0
+        self.error = None if boundary else "a multipart upload needs a boundary in its Content-Type"
         self._field, self._value, self._headers, self._writing = b"", b"", {}, False
-        self._parser = MultipartParser(boundary or b"-", {
+        self._parser = MultipartParser(boundary, {
             "on_part_begin": self._part_begin, "on_header_field": self._header_field,
             "on_header_value": self._header_value, "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-            "on_part_end": self._part_end})
-        if not boundary:
-            self.error = "a multipart upload needs a boundary in its Content-Type"
+            "on_part_end": self._part_end}) if boundary else None
 
     def write(self, chunk: bytes) -> None:
         if self.error is None:

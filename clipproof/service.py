@@ -57,7 +57,6 @@ class ServiceSettings:
 
     def __post_init__(self):
         check_settings({
-            f"--port must be 0..65535, got {self.port}": 0 <= self.port <= 65535,
             "--max-upload-mb must be at least 1": self.max_upload_bytes >= 1 << 20,
             "--timeout must be above 0 seconds": self.timeout_s > 0,
             "--concurrency must be at least 1": self.concurrency >= 1,

@@ -243,7 +243,7 @@ def _container_name(container, path) -> str:
     if brand is not None:
         return "heif" if brand.startswith("mif") else "heic" if brand.startswith("hei") else brand
     if names[0] == "mov":    # a name without the extension (standard input): the brand tells
-        brand = (container.metadata.get("major_brand") or "").strip()
+        brand = _major_brand(container)
         return "mov" if brand == "qt" else "3gp" if brand.startswith("3g") else "mp4"
     return names[0].removesuffix("_pipe")    # "webp_pipe": FFmpeg's demuxer of one WebP image
 
@@ -252,8 +252,13 @@ def _still_brand(container) -> str | None:
     """The major brand of an ISO BMFF still image (AVIF, HEIC) opened by the MP4 demuxer."""
     if not container.format.name.startswith("mov,"):
         return None
-    brand = (container.metadata.get("major_brand") or "").strip().lower()
+    brand = _major_brand(container)
     return brand if brand in _STILL_BRANDS else None
+
+
+def _major_brand(container) -> str:
+    """An ISO BMFF file's major brand ("isom", "qt", "avif"), lower-cased; "" when there is none."""
+    return (container.metadata.get("major_brand") or "").strip().lower()
 
 
 def _codec_name(stream) -> str:

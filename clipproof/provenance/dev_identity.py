@@ -13,13 +13,13 @@ from pathlib import Path
 
 from clipproof.errors import OutputExistsError
 from clipproof.provenance.keys import SIGNER_CHAIN, SIGNER_KEY, SigningIdentity, init_dev_keys, load_identity
-from clipproof.provenance.trust import config_dir
+from clipproof.user_dirs import config_home
 
 _LOCK = threading.Lock()
 
 
 def dev_keys_dir() -> Path:
-    return config_dir() / "dev-keys"
+    return config_home() / "dev-keys"
 
 
 def default_identity(key: str | os.PathLike | None = None, cert: str | os.PathLike | None = None) -> SigningIdentity:

@@ -24,13 +24,8 @@ ENV_VAR = "CLIPPROOF_TRUST_ANCHORS"
 CONFIG_KEYS = {"trust": {"anchors"}}
 
 
-def config_dir() -> Path:
-    """The user's clipproof config folder (``$XDG_CONFIG_HOME/clipproof``)."""
-    return config_home()
-
-
 def config_file() -> Path:
-    return Path(os.environ.get("CLIPPROOF_CONFIG") or config_dir() / "config.toml")
+    return Path(os.environ.get("CLIPPROOF_CONFIG") or config_home() / "config.toml")
 
 
 def anchor_paths(explicit: Iterable[str | os.PathLike] = ()) -> list[Path]:

@@ -445,7 +445,8 @@ def _datasets_train_autoencoder(args) -> int:
     if not videos:
         raise UsageError("no videos in the footage folders")
     settings = AutoencoderSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
-                                   frames=args.frames, checkpoint_every=args.checkpoint_every, seed=args.seed)
+                                   frames=args.frames, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                                   adversarial=args.adversarial, adversarial_from=args.adversarial_from)
     info = train_autoencoder(args.arch, videos, args.out, settings, progress=not args.quiet,
                              log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(info) if args.json else
@@ -502,6 +503,11 @@ def _add_datasets(sub) -> None:
     a.add_argument("--checkpoint-every", type=COUNT, default=defaults.checkpoint_every,
                    help=f"steps between checkpoints (default {defaults.checkpoint_every})")
     a.add_argument("--seed", type=SEED, default=defaults.seed, help=f"seed (default {defaults.seed})")
+    a.add_argument("--adversarial", type=_at_least(0.0, float), default=defaults.adversarial, metavar="WEIGHT",
+                   help="train against a patch discriminator, its loss at this weight (Stable Diffusion's VAE: 0.5; "
+                        "default 0, the pixel loss alone: soft reconstructions)")
+    a.add_argument("--adversarial-from", type=NON_NEGATIVE, default=defaults.adversarial_from, metavar="STEP",
+                   help="the step the discriminator joins at (default 0)")
     _add_common(a, json_output=True)
     a.set_defaults(run=_datasets_train_autoencoder)
 

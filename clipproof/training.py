@@ -131,7 +131,8 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, out: str | os.PathLike, run: Run, *, lr: float, weight_decay: float,
-                 grad_clip: float, ema_decay: float, identity: dict, progress: bool = True):
+                 grad_clip: float, ema_decay: float, identity: dict, progress: bool = True,
+                 betas: tuple[float, float] = (0.9, 0.999)):
         self.out, self.run, self.identity, self.grad_clip = Path(out), run, identity, grad_clip
         model.to(run.device)
         if run.distributed and run.device.type == "cuda":
@@ -142,7 +143,7 @@ class Trainer:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         # What the training step calls: the model, wrapped in DDP when distributed.
         self.net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids) if run.distributed else model
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas)
         self.ema = None
         if ema_decay > 0:
             from timm.utils import ModelEmaV3

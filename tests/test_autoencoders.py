@@ -175,3 +175,73 @@ def test_native_crops_from_corpus_to_verify(tmp_path):
     assert detector.input == "native" and x.shape == (3 * len(segments), 8, 3, 32, 32)
     findings = detector.score(clip, media)
     assert len(findings.segments) == len(segments) and 0 <= findings.p_synthetic <= 1
+
+
+def test_the_adversarial_term_is_scaled_to_the_reconstruction_gradient():
+    """The decoder's adversarial loss, times the adaptive weight, pulls on the last decoder layer
+    as hard as the reconstruction loss does, whatever their raw scales."""
+    import torch
+    from clipproof.datasets.discriminator import adaptive_weight, last_decoder_layer
+    ae = AUTOENCODERS["kl-sd"].make()
+    assert last_decoder_layer(ae) is ae.decoder.conv_out.weight
+    layer = last_decoder_layer(ae)
+    x = torch.randn(2, 3, 16, 16)
+    out = ae.decode(ae.encode(x).latent_dist.mode()).sample
+    rec, adv = (out - x).abs().mean(), -1000.0 * out.mean()
+    w = adaptive_weight(rec, adv, layer)
+    rec_norm = torch.autograd.grad(rec, layer, retain_graph=True)[0].norm()
+    adv_norm = torch.autograd.grad(w * adv, layer)[0].norm()
+    assert not w.requires_grad and 0 < float(w) < 1e-2
+    assert float(adv_norm) == pytest.approx(float(rec_norm), rel=1e-3)
+
+
+def test_a_discriminator_joins_at_its_step_and_resumes(footage, tmp_path):
+    """With --adversarial the decoder trains against a patch discriminator from
+    --adversarial-from on; the discriminator is checkpointed beside the autoencoder and resumed
+    with it; and a footage reader other than PyAV (a machine without it) can be passed."""
+    from clipproof.media import read_frames as pyav
+    read_calls = []
+
+    def read(video, max_frames):
+        read_calls.append(video.name)
+        return pyav(video)[0][:max_frames]
+
+    videos = sorted(footage.glob("*.mp4"))
+    with pytest.raises(UsageError, match="--adversarial needs crops of at least 32 pixels"):
+        train_autoencoder("tiny-kl", videos, tmp_path / "small", AutoencoderSettings(crop=16, frames=1, adversarial=1))
+    settings = AutoencoderSettings(steps=2, batch_size=2, crop=32, frames=1, checkpoint_every=1, adversarial=0.5,
+                                   adversarial_from=1)
+    info = train_autoencoder("tiny-kl", videos, tmp_path / "ae", settings, progress=False, log=lambda m: None, read=read)
+    assert read_calls == ["cam0.mp4", "cam1.mp4"] and info["settings"]["adversarial"] == 0.5
+    critic = json.loads((tmp_path / "ae" / "discriminator" / "state.json").read_text())
+    assert critic["step"] == 1                               # step 0 was the pixel loss alone
+    train_autoencoder("tiny-kl", videos, tmp_path / "ae", AutoencoderSettings(**{**settings.__dict__, "steps": 4}),
+                      progress=False, log=lambda m: None)
+    assert json.loads((tmp_path / "ae" / "discriminator" / "state.json").read_text())["step"] == 3
+    with pytest.raises(UsageError, match="holds a run of another model"):   # the weight is part of the run
+        train_autoencoder("tiny-kl", videos, tmp_path / "ae",
+                          AutoencoderSettings(**{**settings.__dict__, "steps": 5, "adversarial": 0.1}),
+                          progress=False, log=lambda m: None)
+    with pytest.raises(UsageError, match="--adversarial must be 0 or more"):
+        AutoencoderSettings(adversarial=float("nan"))
+
+
+def test_an_interrupted_run_checkpoints_the_steps_it_took(footage, tmp_path, monkeypatch):
+    """Ctrl-C, or a job's time limit sent as SIGINT, saved nothing since the last scheduled
+    checkpoint; now the steps taken are saved and the same command resumes from them."""
+    from clipproof.datasets import autoencoders
+    calls, hinge = [], autoencoders.hinge_loss
+
+    def hinge_then_interrupt(real, fake):       # the second discriminator step is interrupted
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return hinge(real, fake)
+
+    monkeypatch.setattr(autoencoders, "hinge_loss", hinge_then_interrupt)
+    settings = AutoencoderSettings(steps=50, batch_size=2, crop=32, frames=1, checkpoint_every=100, adversarial=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        train_autoencoder("tiny-kl", sorted(footage.glob("*.mp4")), tmp_path / "ae", settings, progress=False,
+                          log=lambda m: None)
+    assert json.loads((tmp_path / "ae" / "state.json").read_text())["step"] == 2
+    assert json.loads((tmp_path / "ae" / "discriminator" / "state.json").read_text())["step"] == 1

@@ -100,6 +100,9 @@ class AutoencoderSettings:
     frames: int = 9            # a multiple of the temporal compression, plus one
     checkpoint_every: int = 250
     seed: int = 0
+    adversarial: float = 0.0       # weight of the patch discriminator's loss (0: the pixel loss alone)
+    adversarial_from: int = 0      # the step it starts at: a decoder first learns to reconstruct at all
 
     def __post_init__(self):
-        check_settings({"--lr must be above 0": self.lr > 0})
+        check_settings({"--lr must be above 0": self.lr > 0,
+                        "--adversarial must be 0 or more": self.adversarial >= 0})

@@ -14,12 +14,13 @@ through the shared training lifecycle and reports the reconstruction PSNR on hel
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -28,11 +29,15 @@ from torch.utils.data import DataLoader, Dataset
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.datasets.autoencoder_specs import (AUTOENCODER_DIR, AUTOENCODERS, INFO_FILE, AutoencoderSettings,
                                                   AutoencoderSpec)
+from clipproof.datasets.discriminator import (PatchDiscriminator, adaptive_weight, frames_of, hinge_loss,
+                                              last_decoder_layer)
 from clipproof.errors import UsageError
 from clipproof.training import Trainer, rank_batches, start_run
 
 GRAD_CLIP = 1.0
 KL_WEIGHT = 1e-6          # a light prior on the latents: reconstructions stay sharp
+DISCRIMINATOR_DIR = "discriminator"
+MIN_ADVERSARIAL_CROP = 32  # the patch discriminator halves a crop three times, then looks at 4x4 patches
 
 
 def create_autoencoder(name: str) -> torch.nn.Module:
@@ -45,22 +50,27 @@ def create_autoencoder(name: str) -> torch.nn.Module:
 # Data: random crops of real footage at its own resolution
 # ---------------------------------------------------------------------------------------------
 
-def load_footage(videos: list[Path], max_frames: int = 120,
-                 log: Callable[[str], None] = print) -> dict[Path, np.ndarray]:
-    """The first ``max_frames`` frames of each video, (T, H, W, 3) uint8 at its own resolution.
-    A video that cannot be read is left out with a note, as ``datasets build`` does (one corrupt
-    file in a folder of footage stopped the whole run)."""
+def load_footage(videos: list[Path], max_frames: int = 120, log: Callable[[str], None] = print,
+                 read: Callable[[Path, int], np.ndarray] | None = None) -> dict[Path, np.ndarray]:
+    """The first ``max_frames`` frames of each video, (T, H, W, 3) uint8 at its own resolution,
+    read by ``read(video, max_frames)`` (default: PyAV, through ``clipproof.media``; a machine
+    without PyAV passes its own). A video that cannot be read is left out with a note, as
+    ``datasets build`` does (one corrupt file in a folder of footage stopped the whole run)."""
     from clipproof.errors import InputMissingError, InvalidMediaError
-    from clipproof.media import probe, read_frames
     footage = {}
     for video in videos:
         try:
-            footage[Path(video)] = read_frames(video, end_s=max_frames / (probe(video).fps or 25.0))[0]
+            footage[Path(video)] = (read or _read_with_pyav)(Path(video), max_frames)
         except (InvalidMediaError, InputMissingError) as e:
             log(f"note: skipping {e}")
     if not footage:
         raise UsageError(f"none of the {len(videos)} videos given can be read")
     return footage
+
+
+def _read_with_pyav(video: Path, max_frames: int) -> np.ndarray:
+    from clipproof.media import probe, read_frames
+    return read_frames(video, end_s=max_frames / (probe(video).fps or 25.0))[0]
 
 
 class FootageCrops(Dataset):
@@ -118,14 +128,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
                       settings: AutoencoderSettings = AutoencoderSettings(), *, progress: bool = True,
-                      log: Callable[[str], None] = print) -> dict:
-    """Train autoencoder ``name`` on crops of ``videos``; save it (diffusers ``save_pretrained``
-    in ``out/autoencoder``) with ``autoencoder.json`` (its PSNR on held-back frames)."""
+                      log: Callable[[str], None] = print,
+                      read: Callable[[Path, int], np.ndarray] | None = None) -> dict:
+    """Train autoencoder ``name`` on crops of ``videos`` (read by ``read``, as ``load_footage``);
+    save it (diffusers ``save_pretrained`` in ``out/autoencoder``) with ``autoencoder.json`` (its
+    PSNR on held-back frames). With ``settings.adversarial`` > 0 a patch discriminator (its
+    checkpoint in ``out/discriminator``) joins from step ``settings.adversarial_from``."""
     spec = AUTOENCODERS.get(name) or create_autoencoder(name)
     if (settings.frames - 1) % spec.temporal or settings.crop % spec.spatial:
         raise UsageError(f"{name} takes 1 + a multiple of {spec.temporal} frames and crops a multiple of "
                          f"{spec.spatial} pixels (got {settings.frames} frames of {settings.crop})")
-    footage = load_footage(videos, log=log)
+    if settings.adversarial > 0 and settings.crop < MIN_ADVERSARIAL_CROP:
+        raise UsageError(f"--adversarial needs crops of at least {MIN_ADVERSARIAL_CROP} pixels (the discriminator's "
+                         f"patches), got {settings.crop}")
+    footage = load_footage(videos, log=log, read=read)
     out = output_folder(out)
     run = start_run(settings.seed, log)
     train_set = FootageCrops(list(footage.values()), settings.frames, settings.crop, "train", seed=settings.seed)
@@ -133,17 +149,32 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
     val = torch.stack([val_set[i] for i in range(16)])
     trainer = Trainer(create_autoencoder(name), out, run, lr=settings.lr, weight_decay=0.0, grad_clip=GRAD_CLIP,
                       ema_decay=0.0, identity=_identity(name, settings), progress=progress)
+    critic = _critic(out, run, settings) if settings.adversarial > 0 else None
     trainer.resume()
+    if critic is not None:
+        critic.resume()
+    last_layer = last_decoder_layer(trainer.model)
     order = list(range(trainer.state.step * settings.batch_size, settings.steps * settings.batch_size))
     loader = DataLoader(train_set, batch_sampler=rank_batches(order, settings.batch_size, run))
     trainer.model.train()
-    with trainer.progress(f"autoencoder {name}", settings.steps, "steps") as show:
+    with trainer.progress(f"autoencoder {name}", settings.steps, "steps") as show, _saved_on_interrupt(trainer, critic):
         for clips in loader:
-            recon, kl = _forward(trainer.net, spec, clips.to(run.device))
-            loss = trainer.step((recon - clips.to(run.device)).abs().mean() + KL_WEIGHT * kl)
+            clips = clips.to(run.device)
+            recon, kl = _forward(trainer.net, spec, clips)
+            rec = (recon - clips).abs().mean()
+            loss = rec + KL_WEIGHT * kl
+            adversarial = critic is not None and trainer.state.step >= settings.adversarial_from
+            if adversarial:
+                fooled = -critic.net(frames_of(recon)).mean()
+                loss = loss + settings.adversarial * adaptive_weight(rec, fooled, last_layer) * fooled
+            loss = trainer.step(loss)
+            if adversarial:
+                critic.step(hinge_loss(critic.net(frames_of(clips)), critic.net(frames_of(recon.detach()))))
             step = trainer.state.step
             if step % settings.checkpoint_every == 0 or step == settings.steps:
                 trainer.save()
+                if critic is not None:
+                    critic.save()
                 show(step, f"loss {loss:.4f}")
     trainer.model.eval()
     with torch.no_grad():
@@ -156,6 +187,28 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
         with atomic_output(out / INFO_FILE) as tmp:
             tmp.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return info
+
+
+@contextlib.contextmanager
+def _saved_on_interrupt(*trainers: Trainer | None) -> Iterator[None]:
+    """Ctrl-C (or a job's time limit, sent as SIGINT) checkpoints the steps taken so far: the same
+    command resumes from there instead of from the last scheduled checkpoint."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for trainer in trainers:
+            if trainer is not None:
+                trainer.save()
+        raise
+
+
+def _critic(out: Path, run, settings: AutoencoderSettings) -> Trainer:
+    """The discriminator's own training (checkpointed in ``out/discriminator``; Adam's betas as
+    GAN training uses them)."""
+    (out / DISCRIMINATOR_DIR).mkdir(exist_ok=True)
+    return Trainer(PatchDiscriminator(), out / DISCRIMINATOR_DIR, run, lr=settings.lr, weight_decay=0.0,
+                   grad_clip=GRAD_CLIP, ema_decay=0.0, identity={"discriminator": "patch", **_identity("", settings)},
+                   progress=False, betas=(0.5, 0.9))
 
 
 def _identity(name: str, settings: AutoencoderSettings) -> dict:

@@ -195,6 +195,7 @@ def test_the_adversarial_term_is_scaled_to_the_reconstruction_gradient():
     assert float(adv_norm) == pytest.approx(float(rec_norm), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_a_discriminator_joins_at_its_step_and_resumes(footage, tmp_path):
     """With --adversarial the decoder trains against a patch discriminator from
     --adversarial-from on; the discriminator is checkpointed beside the autoencoder and resumed

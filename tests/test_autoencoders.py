@@ -223,8 +223,9 @@ def test_a_discriminator_joins_at_its_step_and_resumes(footage, tmp_path):
         train_autoencoder("tiny-kl", videos, tmp_path / "ae",
                           AutoencoderSettings(**{**settings.__dict__, "steps": 5, "adversarial": 0.1}),
                           progress=False, log=lambda m: None)
-    with pytest.raises(UsageError, match="--adversarial must be 0 or more"):
-        AutoencoderSettings(adversarial=float("nan"))
+    for weight in ("nan", "inf", "-1"):
+        with pytest.raises(UsageError, match="--adversarial must be a finite number, 0 or more"):
+            AutoencoderSettings(adversarial=float(weight))
 
 
 def test_an_interrupted_run_checkpoints_the_steps_it_took(footage, tmp_path, monkeypatch):

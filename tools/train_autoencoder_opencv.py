@@ -3,7 +3,8 @@
 
 The GPU machine lent to some sessions has torch and OpenCV but no PyAV and no package index
 (diffusers travels as a wheel); this runs the same command, the same training code and the same
-output folder there. OpenCV's FFmpeg decodes the same frames PyAV's does, converted to RGB.
+output folder there. OpenCV decodes the same footage with its own FFmpeg build (its conversion to
+RGB may differ from PyAV's by a level here and there).
 """
 from __future__ import annotations
 

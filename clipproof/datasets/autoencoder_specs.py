@@ -2,6 +2,7 @@
 the code that trains them, so the command line lists them without importing torch."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -105,4 +106,4 @@ class AutoencoderSettings:
 
     def __post_init__(self):
         check_settings({"--lr must be above 0": self.lr > 0,
-                        "--adversarial must be 0 or more": self.adversarial >= 0})
+                        "--adversarial must be a finite number, 0 or more": 0 <= self.adversarial < math.inf})

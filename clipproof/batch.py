@@ -84,7 +84,7 @@ class BatchSummary:
 
 def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
     """Paths to verify from folders, path lists (.txt), JSON Lines (.jsonl) or Parquet files."""
-    from clipproof.verification import expand_paths
+    from clipproof.folders import expand_paths
     out: list[str] = []
     for source in map(require_named, sources):
         suffix = source.suffix.lower()

@@ -155,7 +155,8 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--no-detector and --weights contradict each other")
     if args.html is not None:
         _check_report_target(args.html)
-    from clipproof.verification import Outcome, Verifier, batch_exit_code, expand_paths
+    from clipproof.folders import expand_paths
+    from clipproof.verification import Outcome, Verifier, batch_exit_code
     try:
         verifier = Verifier(trust=args.trust, detector=_detector_choice(args),
                             watermark=not args.no_watermark, stores=args.store)
@@ -440,8 +441,15 @@ def _datasets_held_out(args) -> int:
 
 def _datasets_train_autoencoder(args) -> int:
     from clipproof.datasets.autoencoders import AutoencoderSettings, train_autoencoder
+    from clipproof.folders import expand_paths
     from clipproof.media_types import VIDEO_SUFFIXES
-    videos = sorted(p for folder in args.footage for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    videos = []
+    for found in expand_paths(args.footage):
+        if found.error is not None:          # a folder that cannot be listed: said, as an unreadable video is
+            print(f"note: skipping {found.error}", file=sys.stderr)
+        elif found.path.suffix.lower() in VIDEO_SUFFIXES:
+            videos.append(found.path)
+    videos.sort()
     if not videos:
         raise UsageError("no videos in the footage folders")
     settings = AutoencoderSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,

@@ -21,8 +21,7 @@ from clipproof.digest import sha256_file
 from clipproof.errors import (EXIT_RED_FLAG, ClipproofError, DecodeLimitError, InputMissingError, InvalidMediaError,
                               OutputUnwritableError, exit_code, one_line, os_reason)
 from clipproof.findings import DetectorFindings
-from clipproof.inputs import require_named, require_readable_file
-from clipproof.media_types import MEDIA_SUFFIXES
+from clipproof.inputs import require_readable_file
 from clipproof.provenance.read import read_credentials
 from clipproof.provenance.report import Report, decide
 from clipproof.provenance.trust import load_anchors
@@ -235,47 +234,6 @@ def batch_exit_code(codes: Iterable[int]) -> int:
     if EXIT_RED_FLAG in codes:
         return EXIT_RED_FLAG
     return max(codes, default=0)
-
-
-@dataclass(frozen=True)
-class Found:
-    """One entry of what ``expand_paths`` found: a file to verify, a file left out (``skipped``
-    says why), or a folder that could not be listed (``error``: a row of its own, exit 66)."""
-
-    path: Path
-    skipped: str | None = None
-    error: InputMissingError | None = None
-
-
-def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Found]:
-    """What to verify among ``paths``: files named as given (whatever their name: a missing one
-    is reported when verified); folders walked recursively in sorted order, hidden entries left
-    out, files without a media suffix skipped with a reason, and a folder (named or met on the
-    way) that cannot be listed reported, never silently passed over."""
-    for raw in paths:
-        path = require_named(raw)
-        if str(raw) == "-" or not path.is_dir():
-            yield Found(path)
-            continue
-        yield from _walk(path)
-
-
-def _walk(top: Path) -> Iterator[Found]:
-    unlistable: list[OSError] = []
-    for folder, subfolders, files in os.walk(top, onerror=unlistable.append):
-        yield from map(_unlistable, unlistable)
-        unlistable.clear()
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                sub = Path(folder) / name
-                yield Found(sub, None if sub.suffix.lower() in MEDIA_SUFFIXES else "not a media file")
-    yield from map(_unlistable, unlistable)      # the top folder itself, or the last one met
-
-
-def _unlistable(e: OSError) -> Found:
-    reason = f"a folder that cannot be listed ({os_reason(e)})"
-    return Found(Path(e.filename), error=InputMissingError(reason, path=e.filename))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -380,3 +380,21 @@ def test_the_fuzz_target_takes_the_hostile_corpus(corpus):
     from fuzz.verify_credentials import one_input
     for case in corpus:
         one_input(case.path.read_bytes())
+
+
+def test_footage_folders_that_cannot_be_listed_are_skipped_with_a_note(tmp_path):
+    """`datasets train-autoencoder` and `datasets build --real` walked their folders with rglob,
+    which stopped with an internal error (exit 70, a traceback's OSError) at a folder nested past
+    the path limit; now such a folder is a note and the walk goes on."""
+    from clipproof.datasets.sources import folder_sources
+    from clipproof.demo import moving_scene
+    from clipproof.media import write_mp4
+    write_mp4(moving_scene(8, 32, 32), tmp_path / "cam.mp4", fps=10)
+    _deep_folder(tmp_path)
+    sources, skipped = folder_sources(tmp_path)
+    assert [s.name for s in sources] == ["folder:cam"]
+    assert len(skipped) == 1 and "cannot be listed" in skipped[0].reason
+    result = run_cli("clipproof", "datasets", "train-autoencoder", str(tmp_path), "--arch", "tiny-kl", "--out", str(tmp_path / "o"),
+                     "--steps", "1", "--batch-size", "1", "--crop", "16", "--frames", "1", "--quiet", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "cannot be listed" in result.stderr and json.loads(result.stdout)["footage"] == ["cam.mp4"]

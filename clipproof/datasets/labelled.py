@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from clipproof.errors import UsageError
-from clipproof.media_types import MEDIA_SUFFIXES
+from clipproof.folders import expand_paths
 
 SYNTHETIC_FOLDERS = {"synthetic", "generated", "fake", "ai"}
 REAL_FOLDERS = {"real", "camera", "authentic"}
@@ -81,8 +81,11 @@ def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip
         if kind is None:
             log(f"note: skipping {sub} (not a label: synthetic, real or rendered)")
             continue
-        for path in sorted(sub.rglob("*")):
-            if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file():
+        for found in expand_paths([sub]):
+            path = found.path
+            if found.error is not None:
+                log(f"note: skipping {found.error}")
+            elif found.skipped is None:
                 group = path.stem.split("__")[0] if "__" in path.stem else sub.name
                 clips.append(LabelledClip(path, int(kind == "synthetic"), group, kind))
     return clips

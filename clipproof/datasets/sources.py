@@ -58,15 +58,17 @@ class Skipped:
 def folder_sources(folder: str | os.PathLike, prefix: str = "folder") -> tuple[list[Source], list[Skipped]]:
     """Every video PyAV opens under ``folder`` (recursively, hidden entries left out); what it
     cannot open, or what is a still image, is returned as skipped with the reason."""
+    from clipproof.folders import expand_paths
     from clipproof.media import probe
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputMissingError("no such folder", path=folder)
     sources, skipped = [], []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_dir() or any(part.startswith(".") for part in rel.parts):
+    for found in expand_paths([folder]):
+        path, rel = found.path, found.path.relative_to(folder)
+        if found.error is not None:         # a folder that cannot be listed
+            skipped.append(Skipped(str(path), found.error.reason))
             continue
         try:
             info = probe(path)

@@ -226,6 +226,8 @@ def test_a_discriminator_joins_at_its_step_and_resumes(footage, tmp_path):
     for weight in ("nan", "inf", "-1"):
         with pytest.raises(UsageError, match="--adversarial must be a finite number, 0 or more"):
             AutoencoderSettings(adversarial=float(weight))
+    with pytest.raises(UsageError, match="--adversarial-from needs --adversarial"):
+        AutoencoderSettings(adversarial_from=100)
 
 
 def test_an_interrupted_run_checkpoints_the_steps_it_took(footage, tmp_path, monkeypatch):

@@ -106,4 +106,7 @@ class AutoencoderSettings:
 
     def __post_init__(self):
         check_settings({"--lr must be above 0": self.lr > 0,
-                        "--adversarial must be a finite number, 0 or more": 0 <= self.adversarial < math.inf})
+                        "--adversarial must be a finite number, 0 or more": 0 <= self.adversarial < math.inf,
+                        # a start step with no discriminator would be ignored without a word
+                        "--adversarial-from needs --adversarial (a weight above 0)":
+                            self.adversarial > 0 or self.adversarial_from == 0})

@@ -18,8 +18,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
-from clipproof.errors import (EXIT_INTERRUPTED, ClipproofError, CredentialError, InvalidMediaError,
-                              OutputUnwritableError, UsageError, exit_code, exit_code_table, os_reason)
+from clipproof.errors import (EXIT_INTERRUPTED, ClipproofError, CredentialError, InputMissingError,
+                              InvalidMediaError, OutputUnwritableError, UsageError, exit_code, exit_code_table,
+                              os_reason)
 from clipproof.version import __version__
 
 # A progress bar is worth its noise from this many files on.
@@ -443,6 +444,9 @@ def _datasets_train_autoencoder(args) -> int:
     from clipproof.datasets.autoencoders import AutoencoderSettings, train_autoencoder
     from clipproof.folders import expand_paths
     from clipproof.media_types import VIDEO_SUFFIXES
+    for named in args.footage:
+        if not Path(named).exists():          # else "no videos in the footage folders": a typo hidden
+            raise InputMissingError("no such file or folder", path=named)
     videos = []
     for found in expand_paths(args.footage):
         if found.error is not None:          # a folder that cannot be listed: said, as an unreadable video is

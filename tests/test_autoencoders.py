@@ -249,3 +249,11 @@ def test_an_interrupted_run_checkpoints_the_steps_it_took(footage, tmp_path, mon
                           log=lambda m: None)
     assert json.loads((tmp_path / "ae" / "state.json").read_text())["step"] == 2
     assert json.loads((tmp_path / "ae" / "discriminator" / "state.json").read_text())["step"] == 1
+
+
+def test_footage_that_is_not_there_is_named(tmp_path):
+    """A mistyped footage folder said "no videos in the footage folders" (64), as if it were
+    empty; it is a missing input (66), named."""
+    result = run_cli("clipproof", "datasets", "train-autoencoder", str(tmp_path / "fotage"), "--out", str(tmp_path / "o"))
+    assert result.returncode == 66 and "fotage: no such file or folder" in result.stderr
+    assert not (tmp_path / "o").exists()

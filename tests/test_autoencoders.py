@@ -87,6 +87,7 @@ def test_command_line(footage, tmp_path):
                      "--quiet", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["steps"] == 2
+    (tmp_path / "empty").mkdir()                             # there, holding no video: a usage error
     assert run_cli("clipproof", "datasets", "train-autoencoder", str(tmp_path / "empty"), "--out",
                    str(tmp_path / "z")).returncode == 64
 

@@ -81,7 +81,7 @@ def _from_folders(folder: Path, log: Callable[[str], None]) -> list[LabelledClip
         if kind is None:
             log(f"note: skipping {sub} (not a label: synthetic, real or rendered)")
             continue
-        for found in expand_paths([sub]):
+        for found in sorted(expand_paths([sub]), key=lambda f: f.path):
             path = found.path
             if found.error is not None:
                 log(f"note: skipping {found.error}")

@@ -65,7 +65,7 @@ def folder_sources(folder: str | os.PathLike, prefix: str = "folder") -> tuple[l
     if not folder.is_dir():
         raise InputMissingError("no such folder", path=folder)
     sources, skipped = [], []
-    for found in expand_paths([folder]):
+    for found in sorted(expand_paths([folder]), key=lambda f: f.path):   # the order rglob gave
         path, rel = found.path, found.path.relative_to(folder)
         if found.error is not None:         # a folder that cannot be listed
             skipped.append(Skipped(str(path), found.error.reason))

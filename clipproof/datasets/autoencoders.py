@@ -149,15 +149,15 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
     val = torch.stack([val_set[i] for i in range(16)])
     trainer = Trainer(create_autoencoder(name), out, run, lr=settings.lr, weight_decay=0.0, grad_clip=GRAD_CLIP,
                       ema_decay=0.0, identity=_identity(name, settings), progress=progress)
-    critic = _critic(out, run, settings) if settings.adversarial > 0 else None
-    trainer.resume()
-    if critic is not None:
-        critic.resume()
+    critic = _critic(name, out, run, settings) if settings.adversarial > 0 else None
+    trainers = (trainer,) if critic is None else (trainer, critic)     # checkpointed and resumed together
+    for each in trainers:
+        each.resume()
     last_layer = last_decoder_layer(trainer.model)
     order = list(range(trainer.state.step * settings.batch_size, settings.steps * settings.batch_size))
     loader = DataLoader(train_set, batch_sampler=rank_batches(order, settings.batch_size, run))
     trainer.model.train()
-    with trainer.progress(f"autoencoder {name}", settings.steps, "steps") as show, _saved_on_interrupt(trainer, critic):
+    with trainer.progress(f"autoencoder {name}", settings.steps, "steps") as show, _saved_on_interrupt(trainers):
         for clips in loader:
             clips = clips.to(run.device)
             recon, kl = _forward(trainer.net, spec, clips)
@@ -172,9 +172,8 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
                 critic.step(hinge_loss(critic.net(frames_of(clips)), critic.net(frames_of(recon.detach()))))
             step = trainer.state.step
             if step % settings.checkpoint_every == 0 or step == settings.steps:
-                trainer.save()
-                if critic is not None:
-                    critic.save()
+                for each in trainers:
+                    each.save()
                 show(step, f"loss {loss:.4f}")
     trainer.model.eval()
     with torch.no_grad():
@@ -190,24 +189,23 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
 
 
 @contextlib.contextmanager
-def _saved_on_interrupt(*trainers: Trainer | None) -> Iterator[None]:
+def _saved_on_interrupt(trainers: tuple[Trainer, ...]) -> Iterator[None]:
     """Ctrl-C (or a job's time limit, sent as SIGINT) checkpoints the steps taken so far: the same
     command resumes from there instead of from the last scheduled checkpoint."""
     try:
         yield
     except KeyboardInterrupt:
         for trainer in trainers:
-            if trainer is not None:
-                trainer.save()
+            trainer.save()
         raise
 
 
-def _critic(out: Path, run, settings: AutoencoderSettings) -> Trainer:
+def _critic(name: str, out: Path, run, settings: AutoencoderSettings) -> Trainer:
     """The discriminator's own training (checkpointed in ``out/discriminator``; Adam's betas as
     GAN training uses them)."""
     (out / DISCRIMINATOR_DIR).mkdir(exist_ok=True)
     return Trainer(PatchDiscriminator(), out / DISCRIMINATOR_DIR, run, lr=settings.lr, weight_decay=0.0,
-                   grad_clip=GRAD_CLIP, ema_decay=0.0, identity={"discriminator": "patch", **_identity("", settings)},
+                   grad_clip=GRAD_CLIP, ema_decay=0.0, identity={"discriminator": "patch", **_identity(name, settings)},
                    progress=False, betas=(0.5, 0.9))
 
 

@@ -1,12 +1,17 @@
-"""Top-level ISO-BMFF (MP4/MOV) box layout: where `ftyp`, `uuid`, `mdat`, `moov` lie.
+"""ISO-BMFF (MP4/MOV) box layout: where `ftyp`, `uuid`, `mdat`, `moov` lie, and each track's
+display rotation.
 
-Only the outermost boxes are listed, from their 8/16-byte headers; the C2PA manifest inside
-its `uuid` box is c2pa-python's business. Used to aim tamper checks at a given box.
+The outermost boxes are listed from their 8/16-byte headers (used to aim tamper checks at a
+given box); the C2PA manifest inside its `uuid` box is c2pa-python's business. The rotation is
+read from the track headers because PyAV (18) has no getter for a stream's display matrix:
+FFmpeg applies it to decoded frames only, and a probe decodes none.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
+from typing import BinaryIO, Iterator
 from dataclasses import dataclass
 
 
@@ -27,19 +32,95 @@ def top_level_boxes(path: str | os.PathLike) -> list[Box]:
     total = os.path.getsize(path)
     with open(path, "rb") as f:
         offset = 0
-        while offset + 8 <= total:
-            f.seek(offset)
-            size, kind = struct.unpack(">I4s", f.read(8))
-            if size == 1:
-                size = struct.unpack(">Q", f.read(8))[0]
-            elif size == 0:  # runs to the end of the file
-                size = total - offset
-            if size < 8 or offset + size > total:
-                break
-            boxes.append(Box(kind.decode("latin-1"), offset, size))
+        while (header := _header(f, offset, total)) is not None:
+            kind, size = header
+            boxes.append(Box(kind, offset, size))
             offset += size
     return boxes
 
 
+def _header(f: BinaryIO, offset: int, end: int) -> tuple[str, int] | None:
+    """(type, size) of the box at ``offset`` inside a parent ending at ``end``; None at the end
+    or where a header is cut short or its size does not fit."""
+    if offset + 8 > end:
+        return None
+    f.seek(offset)
+    head = f.read(16)
+    if len(head) < 8:
+        return None
+    size, kind = struct.unpack(">I4s", head[:8])
+    if size == 1:                    # a 64-bit size follows the type
+        if len(head) < 16:
+            return None
+        size = struct.unpack(">Q", head[8:])[0]
+    elif size == 0:                  # runs to the end of its parent
+        size = end - offset
+    if size < 8 or offset + size > end:
+        return None
+    return kind.decode("latin-1"), size
+
+
 def find_box(path: str | os.PathLike, kind: str) -> Box | None:
     return next((b for b in top_level_boxes(path) if b.type == kind), None)
+
+
+# Enough for any real file's tracks (a phone writes 2-5); a file that lists more is walked no
+# further, as FFmpeg's own limits and `clipproof.structure` refuse floods before this runs.
+_MAX_TRACKS = 64
+
+
+def display_rotations(path: str | os.PathLike) -> dict[int, int]:
+    """Track ID → the rotation its header asks a player to show it with, in counter-clockwise
+    degrees (0, 90, 180 or 270; FFmpeg's sign, as PyAV's ``VideoFrame.rotation`` gives it).
+    Phones store a portrait clip as landscape frames with a 90° or 270° rotation. Empty where
+    the file has no readable ``moov``."""
+    moov = find_box(path, "moov")
+    if moov is None:
+        return {}
+    out: dict[int, int] = {}
+    with open(path, "rb") as f:
+        for trak in _children(f, moov, "trak"):
+            if len(out) >= _MAX_TRACKS:
+                break
+            tkhd = next(_children(f, trak, "tkhd"), None)
+            found = _track_rotation(f, tkhd) if tkhd is not None else None
+            if found is not None:
+                out[found[0]] = found[1]
+    return out
+
+
+def _children(f: BinaryIO, parent: Box, kind: str) -> Iterator[Box]:
+    """The boxes of type ``kind`` directly inside ``parent`` (a plain container box)."""
+    offset, end = parent.offset + 8, parent.offset + parent.size
+    while (header := _header(f, offset, end)) is not None:
+        name, size = header
+        if name == kind:
+            yield Box(kind, offset, size)
+        offset += size
+
+
+def _track_rotation(f: BinaryIO, tkhd: Box) -> tuple[int, int] | None:
+    """(track ID, rotation) from a ``tkhd`` box (ISO/IEC 14496-12 8.3.2); None if it is short."""
+    f.seek(tkhd.offset + 8)
+    body = f.read(min(tkhd.size - 8, 104))
+    if not body:
+        return None
+    # Version 1 has 64-bit creation and modification times and duration.
+    times = 8 if body[0] == 1 else 4
+    track_id_at = 4 + 2 * times
+    matrix_at = track_id_at + 4 + 4 + times + 8 + 8
+    if len(body) < matrix_at + 36:
+        return None
+    (track_id,) = struct.unpack_from(">I", body, track_id_at)
+    a, b, _, c, d = struct.unpack_from(">5i", body, matrix_at)
+    return track_id, rotation_of(a, b, c, d)
+
+
+def rotation_of(a: float, b: float, c: float, d: float) -> int:
+    """The quarter turn nearest a display matrix's rotation (FFmpeg's ``av_display_rotation_get``,
+    counter-clockwise degrees), as the frames are turned when read (``media._quarter_turns``)."""
+    scale_x, scale_y = math.hypot(a, c), math.hypot(b, d)
+    if not scale_x or not scale_y:
+        return 0
+    degrees = -math.degrees(math.atan2(b / scale_y, a / scale_x))
+    return round(degrees / 90) % 4 * 90

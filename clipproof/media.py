@@ -59,6 +59,9 @@ class MediaInfo:
     frames: int
     duration_s: float
     has_audio: bool
+    # The display rotation (counter-clockwise degrees, a quarter turn's multiple) a phone stores
+    # beside sideways frames; ``width`` and ``height`` are the picture as shown, already turned.
+    rotation: int = 0
 
     @property
     def is_image(self) -> bool:
@@ -217,6 +220,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             raise InvalidMediaError(f"video data cannot be read ({_reason(e)})", path=path) from e
         if frames == 0:
             raise InvalidMediaError("zero frames", path=path)
+        rotation = _display_rotation(container, stream, path)
+        if rotation % 180:
+            width, height = height, width
         return MediaInfo(
             container=fmt,
             codec=_codec_name(stream),
@@ -226,7 +232,20 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             frames=max(int(frames), 1),
             duration_s=round(duration_s, 3),
             has_audio=bool(container.streams.audio),
+            rotation=rotation,
         )
+
+
+def _display_rotation(container, stream, path) -> int:
+    """The stream's display rotation, from its MP4/MOV track header (FFmpeg's mov demuxer gives
+    the stream its track's ID); 0 for other containers, where phones do not store one."""
+    if not {"mov", "mp4"} & set(container.format.name.split(",")):
+        return 0
+    from clipproof.bmff import display_rotations
+    try:
+        return display_rotations(path).get(stream.id, 0)
+    except OSError:     # the file went away since FFmpeg read it: shown as stored
+        return 0
 
 
 def _container_name(container, path) -> str:

@@ -129,7 +129,7 @@ def test_json_lines_follow_the_schema(ai_clip, capture_clip, clip, keys):
         assert r["schema"] == SCHEMA
         assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons", "watermark",
                           "exit_code"}
-        assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio"}
+        assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio", "rotation"}
         assert {"state", "signer", "signed_at", "claim_generator", "actions", "ai_generated",
                 "ingredients", "failures"} <= set(r["credentials"])
         assert r["detector"] is None and len(r["sha256"]) == 64

@@ -302,6 +302,59 @@ def test_rotated_phone_video_is_read_upright(tmp_path):
     assert small.shape[1:] == (32, 24, 3) and (small[0, :, :3, 0].astype(int) - small[0, :, :3, 1]).mean() > 150
 
 
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_probe_gives_a_rotated_clip_the_size_it_is_shown_at(tmp_path, rotation):
+    # A phone's portrait clip: landscape frames stored with a display rotation. The report's size
+    # is the picture's as shown — the frames the detector reads have it — and the rotation.
+    import av
+    from clipproof.provenance.report import media_summary
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(rotation)
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    frames, _ = read_frames(path, 1)
+    assert (info.height, info.width) == frames.shape[1:3]
+    assert info.rotation == rotation and (info.width, info.height) == ((48, 64) if rotation % 180 else (64, 48))
+    assert ("stored 64x48, shown turned" in media_summary(info)) == bool(rotation % 180)
+
+
+def test_display_rotation_is_read_from_the_video_track_and_survives_cut_headers(tmp_path):
+    # The video stream's own track header decides (FFmpeg gives a stream its track's ID; here the
+    # audio track comes first), and a file cut inside its moov gives no rotation, not an error.
+    import av
+    from clipproof.bmff import display_rotations, find_box
+    path = tmp_path / "rotated.mp4"
+    with av.open(str(path), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=8000, layout="mono")
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(270)
+        out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 8000
+        out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    assert display_rotations(path) == {1: 0, 2: 270}
+    info = probe(path)
+    assert info.has_audio and info.rotation == 270 and (info.width, info.height) == (48, 64)
+    moov = find_box(path, "moov")
+    data = path.read_bytes()
+    short = tmp_path / "short.mp4"
+    for cut in range(moov.offset + 1, moov.offset + moov.size, 7):
+        short.write_bytes(data[:cut])
+        assert display_rotations(short) == {}          # the moov runs past the end: not read
+    mangled = bytearray(data)
+    mangled[moov.offset + 8:moov.offset + 12] = b"\x00\x00\x00\x01"     # a 64-bit size, cut off
+    short.write_bytes(bytes(mangled[:moov.offset + moov.size]))
+    assert display_rotations(short) == {}
+
+
 def test_variable_frame_rate_is_read_by_time(tmp_path):
     # Phones and screen recorders write frames when they have them: here 8 frames over 2 s with
     # gaps of 50 ms to 1 s. Frames are picked by their timestamps, not by index at a fixed rate.

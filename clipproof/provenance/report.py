@@ -315,7 +315,10 @@ def render_text(report: Report) -> str:
 def media_summary(m: MediaInfo, quote=safe_text) -> str:
     """"mp4/h264 1280x720, 12 fps, 36 frames, 3 s, audio", the file's own words through ``quote``."""
     timing = "still image" if m.is_image else f"{m.fps:g} fps, {m.frames} frames, {m.duration_s:g} s"
-    return f"{quote(m.container)}/{quote(m.codec)} {m.width}x{m.height}, {timing}" + (", audio" if m.has_audio else "")
+    # A phone's portrait clip is stored sideways: the size shown is the picture's, turned.
+    turned = f" (stored {m.height}x{m.width}, shown turned {m.rotation}°)" if m.rotation % 180 else ""
+    return (f"{quote(m.container)}/{quote(m.codec)} {m.width}x{m.height}{turned}, {timing}"
+            + (", audio" if m.has_audio else ""))
 
 
 def _line(text: str) -> str:

@@ -427,8 +427,9 @@ def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
               max_short_side: int) -> tuple[np.ndarray, int]:
     """The first ``n`` frames' luma as float32 (N, H, W), scaled down (never up) so the short
     side is at most ``max_short_side``, and the stored short side. ``n`` may be a function of
-    the stored (width, height). The scaler reads the Y plane, no RGB is made. As stored, without
-    the display rotation (a watermark lives in the stored pixels)."""
+    the stored (width, height). The scaler reads the Y plane, no RGB is made. Turned upright by
+    the display rotation: a watermark lives in the picture as shown, which a platform that bakes
+    a phone's rotation into the pixels keeps, while the stored orientation changes."""
     import numpy as np
     out = []
     with _open_video(path) as (container, stream):
@@ -441,7 +442,7 @@ def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
         with _decode_errors(path):
             for frame in _DecodeBudget(container, stream)():
                 small = _reformat(frame, width=size[0], height=size[1], format="gray", interpolation="AREA")
-                out.append(small.to_ndarray().astype(np.float32))
+                out.append(np.rot90(small.to_ndarray(), _quarter_turns(frame)).astype(np.float32))
                 if len(out) == n:
                     break
     if not out:
@@ -794,11 +795,13 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Callable[[np.ndarray], np.ndarray], *,
                     crf: int = 18, preset: str = "medium") -> Path:
     """Re-encode ``src``'s video as H.264 MP4 at ``dst`` (atomically), each frame passed through
-    ``change`` (uint8 RGB in and out, same size); the first audio stream is copied as it is.
+    ``change`` (uint8 RGB in and out, same size) as it is shown, upright; the first audio stream
+    is copied as it is.
 
-    Frames keep their display order at the stream's average rate; an odd width or height loses
-    its last column or row (4:2:0 chroma needs even sizes). Frames stream through: memory stays
-    flat for long clips.
+    Frames keep their display order at the stream's average rate and their stored orientation:
+    a phone's display rotation is carried over, and each changed picture is turned back before
+    it is encoded. An odd width or height loses its last column or row (4:2:0 chroma needs even
+    sizes). Frames stream through: memory stays flat for long clips.
     """
     import numpy as np
     dst = Path(dst)
@@ -813,6 +816,9 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Call
             vout = out.add_stream("libx264", rate=rate)
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
             vout.options = {"crf": str(crf), "preset": preset}
+            rotation = _display_rotation(inp, vin, src)
+            if rotation:
+                vout.set_display_rotation(rotation)
             aout = out.add_stream_from_template(audio_in) if audio_in is not None else None
             count = 0
             with _decode_errors(src):
@@ -823,8 +829,10 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Call
                             out.mux(packet)
                         continue
                     for frame in packet.decode():
-                        arr = _reformat(frame, format="rgb24").to_ndarray()[:h, :w]
-                        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(change(arr)), format="rgb24")
+                        turns = _quarter_turns(frame)
+                        shown = np.rot90(_reformat(frame, format="rgb24").to_ndarray()[:h, :w], turns)
+                        changed = np.rot90(change(np.ascontiguousarray(shown)), -turns)
+                        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(changed), format="rgb24")
                         picture.pts = count
                         picture.time_base = Fraction(1) / rate
                         count += 1

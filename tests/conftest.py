@@ -67,6 +67,28 @@ def capture_clip(clip, keys, tmp_path_factory) -> Path:
                 source_type="digitalCapture")
 
 
+def write_phone_clip(frames, path: Path, rotation: int, fps: int = 12, audio: bool = False) -> Path:
+    """Frames (T, H, W, 3) stored as they are, with a display rotation (counter-clockwise degrees)
+    as a phone writes a portrait clip; with ``audio``, a silent audio track comes first."""
+    import av
+    import numpy as np
+    with av.open(str(path), "w", format="mp4") as out:
+        sound = out.add_stream("aac", rate=8000, layout="mono") if audio else None
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(rotation)
+        for frame in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame, np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+        if sound is not None:
+            silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            silence.sample_rate = 8000
+            out.mux(sound.encode(silence))
+            out.mux(sound.encode(None))
+    return path
+
+
 def run_process(*args: str, env: dict | None = None, cwd: Path | None = None,
                 input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run a console script of this environment (``verify`` or ``clipproof``) as a user does:

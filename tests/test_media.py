@@ -10,7 +10,7 @@ import pytest
 from clipproof.demo import moving_scene
 from clipproof.errors import InputMissingError, InvalidMediaError, UsageError
 from clipproof.media import probe, read_frames, read_windows, remux, write_mp4
-from conftest import FIXTURES
+from conftest import FIXTURES, write_phone_clip
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -306,16 +306,8 @@ def test_rotated_phone_video_is_read_upright(tmp_path):
 def test_probe_gives_a_rotated_clip_the_size_it_is_shown_at(tmp_path, rotation):
     # A phone's portrait clip: landscape frames stored with a display rotation. The report's size
     # is the picture's as shown — the frames the detector reads have it — and the rotation.
-    import av
     from clipproof.provenance.report import media_summary
-    path = tmp_path / "phone.mp4"
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.set_display_rotation(rotation)
-        for _ in range(3):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
-        out.mux(stream.encode(None))
+    path = write_phone_clip(np.zeros((3, 48, 64, 3), np.uint8), tmp_path / "phone.mp4", rotation)
     info = probe(path)
     frames, _ = read_frames(path, 1)
     assert (info.height, info.width) == frames.shape[1:3]
@@ -326,20 +318,8 @@ def test_probe_gives_a_rotated_clip_the_size_it_is_shown_at(tmp_path, rotation):
 def test_display_rotation_is_read_from_the_video_track_and_survives_cut_headers(tmp_path):
     # The video stream's own track header decides (FFmpeg gives a stream its track's ID; here the
     # audio track comes first), and a file cut inside its moov gives no rotation, not an error.
-    import av
     from clipproof.bmff import display_rotations, find_box
-    path = tmp_path / "rotated.mp4"
-    with av.open(str(path), "w", format="mp4") as out:
-        audio = out.add_stream("aac", rate=8000, layout="mono")
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.set_display_rotation(270)
-        out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
-        out.mux(stream.encode(None))
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        sound.sample_rate = 8000
-        out.mux(audio.encode(sound))
-        out.mux(audio.encode(None))
+    path = write_phone_clip(np.zeros((1, 48, 64, 3), np.uint8), tmp_path / "rotated.mp4", 270, audio=True)
     assert display_rotations(path) == {1: 0, 2: 270}
     info = probe(path)
     assert info.has_audio and info.rotation == 270 and (info.width, info.height) == (48, 64)

@@ -213,6 +213,30 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
+def test_a_phone_clip_keeps_its_rotation_and_its_mark_survives_a_platform_turning_it(keys, tmp_path):
+    # A portrait phone clip is stored sideways with a display rotation. Signing re-encodes it
+    # with the mark and must keep the rotation (it was dropped: the signed clip played sideways);
+    # the mark lives in the picture as shown, so a copy whose platform turned the pixels upright
+    # and dropped the rotation leads back to the manifest as a copy that kept it does.
+    from clipproof.media import probe
+    from tests.conftest import write_phone_clip
+    phone = write_phone_clip(real_clip(24, 640, 360, seed=5), tmp_path / "phone.mp4", 90)
+    store = tmp_path / "store.sqlite"
+    signed = sign(phone, tmp_path / "signed.mp4", key=keys.key, cert=keys.chain, store=store)
+    info = probe(signed)
+    assert (info.rotation, info.width, info.height) == (90, 360, 640)
+    stripped = remux(signed, tmp_path / "stripped.mp4")
+    upright, _ = read_frames(signed)
+    assert upright.shape[1:3] == (640, 360)
+    baked = write_mp4(upright, tmp_path / "baked.mp4", fps=12, crf=23, reproducible=False)
+    assert probe(baked).rotation == 0
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    for copy in (stripped, baked):
+        report = verifier.verify(copy)
+        assert report.watermark.lookup == "recovered", (copy.name, report.watermark)
+        assert report.verdict == "ai-generated-declared" and report.watermark.fingerprint_distance <= 14
+
+
 @pytest.mark.parametrize("beside", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_the_search_and_the_detector_both_decide(photo_clip, keys, tmp_path, monkeypatch, beside):
     """With a detector, the watermark search runs beside it (or, past 4K frames, before it):

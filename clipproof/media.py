@@ -566,7 +566,9 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
     each window is yielded as soon as its last frame is decoded."""
     decode = _DecodeBudget(container, stream)
     keyframes = _keyframes(container, stream)
+    origin = _origin(stream)
     it, pos, pending = None, None, None
+    seekable = True             # until a seek finds frames only from the file's start
     kept: list[tuple[float, object]] = []       # (time, converted frame) of the last window
     for start, end in windows:
         start = _at_keyframe(keyframes, start)
@@ -575,10 +577,14 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
         # so) decode it once, reusing the overlap. (Comparing with the last frame's time
         # re-decoded from the keyframe for every window, whatever the overlap.)
         reaches_back = kept and start < kept[0][0] - 1e-6
-        if it is None or reaches_back or (not kept and start < pos) or _keyframe_between(keyframes, pos, start):
-            if start > 0 or it is not None:
-                container.seek(max(round(start / stream.time_base), 0), stream=stream, backward=True)
-            it, pending, kept = decode(), None, []
+        if (it is None or reaches_back or (not kept and start < pos)
+                or (seekable and _keyframe_between(keyframes, pos, start))):
+            if it is None and start <= origin + 1e-6:
+                it, pending = decode(), None        # a fresh decoder stands at the first frame
+            else:
+                it, pending, fell_back = _seek(container, stream, start, origin, decode)
+                seekable = seekable and not fell_back
+            kept = []
         window = [(t, f) for t, f in kept if t >= start - 1e-6 and (end is None or t < end)]
         for frame in itertools.chain([pending] if pending is not None else [], it):
             pending = None
@@ -604,13 +610,45 @@ class _DecodeBudget:
         self.used, self.deadline = 0, time.monotonic() + MAX_DECODE_SECONDS
 
     def __call__(self) -> Iterator[av.VideoFrame]:
-        for frame in self.container.decode(self.stream):
-            self.used += 1
-            if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
-                raise DecodeLimitError(f"reading the frames asked for needs more than {MAX_DECODED_FRAMES:,} "
-                                       f"frames or {MAX_DECODE_SECONDS:g} s of decoding (the limits for one file)",
-                                       path=self.container.name)
-            yield frame
+        # Packet by packet (``container.decode`` is this loop): the clock is read between packets
+        # too, because a decoder that waits for a keyframe takes packets and gives no frame.
+        for i, packet in enumerate(self.container.demux(self.stream)):
+            if i % 64 == 63 and time.monotonic() > self.deadline:
+                raise self._spent()
+            for frame in packet.decode():
+                self.used += 1
+                if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
+                    raise self._spent()
+                yield frame
+
+    def _spent(self) -> DecodeLimitError:
+        return DecodeLimitError(f"reading the frames asked for needs more than {MAX_DECODED_FRAMES:,} frames or "
+                                f"{MAX_DECODE_SECONDS:g} s of decoding (the limits for one file)", path=self.container.name)
+
+
+def _seek(container, stream, start: float, origin: float, decode: _DecodeBudget) -> tuple[Iterator, av.VideoFrame | None, bool]:
+    """Frames from the last keyframe at or before ``start`` (seconds on the stream's clock): the
+    decoder, its first frame (None past the end), and whether only the file's start gave one.
+
+    A container with an index (MP4, Matroska) seeks straight there. One without (MPEG-TS:
+    broadcast, camcorders, HLS segments) lands on a packet, not a keyframe, and the decoder then
+    drops every frame up to the next keyframe — often past the window or the end of the clip,
+    so the first frame comes later than ``start`` or not at all. Such a seek is taken back
+    further, 1, 2, 4… s, and at the clip's start it goes to the file's first byte, where the
+    stream's first keyframe is."""
+    back = 0.0
+    while True:
+        target = start - back
+        at_start = target <= origin + 1e-6
+        if at_start:
+            container.seek(0)                       # the file's start, not a timestamp search
+        else:
+            container.seek(max(round(target / stream.time_base), 0), stream=stream, backward=True)
+        it = decode()
+        first = next(it, None)
+        if at_start or (first is not None and (first.time or 0.0) <= start + 1e-3):
+            return it, first, at_start and start > origin + 1.0
+        back = max(1.0, 2 * back)
 
 
 def _at_keyframe(keyframes: list[float], start: float) -> float:
@@ -632,17 +670,20 @@ def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:
 def _decode_targets(container, stream, targets: Sequence[float], convert):
     """For each target time, the first frame at or after it (seek + decode forward)."""
     decode = _DecodeBudget(container, stream)
+    origin = _origin(stream)
     out = []
     it = None
     last = None
+    seekable = True             # until a seek finds frames only from the file's start
     for t in targets:
         # Decoding forward is cheaper than a seek when the target is near.
-        near = last is not None and (last.time or 0.0) <= t < (last.time or 0.0) + 1.0
+        near = last is not None and (last.time or 0.0) <= t and (not seekable or t < (last.time or 0.0) + 1.0)
+        first = None
         if not near:
-            container.seek(max(int(t / stream.time_base), 0), stream=stream, backward=True)
-            it = decode()
+            it, first, fell_back = _seek(container, stream, t, origin, decode)
+            seekable = seekable and not fell_back
         frame = None
-        for i, f in enumerate(it):
+        for i, f in enumerate(itertools.chain([first] if first is not None else [], it)):
             last = f
             if (f.time or 0.0) >= t - 1e-6:
                 frame = f

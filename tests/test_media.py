@@ -335,6 +335,53 @@ def test_display_rotation_is_read_from_the_video_track_and_survives_cut_headers(
     assert display_rotations(short) == {}
 
 
+@pytest.mark.parametrize("gop", [250, 12])
+def test_mpeg_ts_frames_are_found_where_a_seek_lands_past_them(tmp_path, gop):
+    # MPEG-TS (broadcast captures, camcorders' .m2ts, HLS segments) has no index: a seek lands on
+    # a packet, and the decoder drops every frame up to the next keyframe. With one keyframe
+    # (x264's default GOP on a short clip) every read came back empty — "zero frames", exit 65 for
+    # a good clip — and with a keyframe a second, windows lost their first frames.
+    import av
+    path = tmp_path / "broadcast.ts"
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=12, options={"g": str(gop)})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for frame in moving_scene(72, 96, 64):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
+        out.mux(stream.encode(None))
+    every, times = read_frames(path)
+    assert len(every) == 72 and times[0] == pytest.approx(0.0)
+    windows = [(0.0, 1.0), (2.5, 3.0), (4.2, 4.6), (1.0, 1.5)]
+    for (frames, got), (start, end) in zip(read_windows(path, windows), windows):
+        assert got == pytest.approx([t for t in times if start - 1e-3 <= t < end - 1e-3], abs=1e-3)
+    picked, at = read_frames(path, 3, start_s=2.0, end_s=5.0)
+    assert at == pytest.approx([2.5, 3.5, 4.5], abs=0.05)
+    assert np.abs(picked.astype(int) - every[[round(t * 12) for t in at]]).mean() < 1
+
+
+def test_the_decoding_clock_runs_while_a_decoder_waits_for_a_keyframe(tmp_path, monkeypatch):
+    # Past a seek that missed the only keyframe, the decoder takes every packet to the end and
+    # gives no frame: the time limit must still be checked (it was, only between frames).
+    import av
+    from clipproof import media
+    from clipproof.errors import DecodeLimitError
+    path = tmp_path / "one-keyframe.ts"
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=24, options={"g": "1000", "sc_threshold": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in moving_scene(240, 64, 48):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        container.seek(round(5.0 / stream.time_base), stream=stream, backward=True)
+        assert list(media._DecodeBudget(container, stream)()) == []         # no frame: all packets taken
+        monkeypatch.setattr(media, "MAX_DECODE_SECONDS", -1.0)
+        container.seek(round(5.0 / stream.time_base), stream=stream, backward=True)
+        with pytest.raises(DecodeLimitError):
+            list(media._DecodeBudget(container, stream)())
+
+
 def test_variable_frame_rate_is_read_by_time(tmp_path):
     # Phones and screen recorders write frames when they have them: here 8 frames over 2 s with
     # gaps of 50 ms to 1 s. Frames are picked by their timestamps, not by index at a fixed rate.

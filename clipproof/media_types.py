@@ -7,6 +7,7 @@ verified, whatever its name.
 """
 # Still pictures (an animated GIF is read as the video it is, so it is not among them).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m4s",
-                  ".3gp", ".flv", ".wmv", ".gif"}
+# Camcorders write AVCHD as .mts/.m2ts, broadcast archives MXF.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+                  ".m4s", ".3gp", ".3g2", ".flv", ".wmv", ".ogv", ".mxf", ".gif"}
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES

@@ -211,6 +211,16 @@ def test_folder_recursion_skips_non_media(ai_clip, clip, tmp_path):
     assert out.returncode == 1      # the AI-declared clip in the sub-folder
 
 
+def test_folder_walks_take_camcorder_and_broadcast_files(tmp_path):
+    # A camcorder's card holds AVCHD as .MTS (upper case, as cameras name them), an archive MXF.
+    from clipproof.folders import expand_paths
+    for name in ("00001.MTS", "00002.m2ts", "news.mxf", "old.ogv", "phone.3g2", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    skipped = {f.path.name: f.skipped for f in expand_paths([tmp_path])}
+    assert skipped == {"00001.MTS": None, "00002.m2ts": None, "news.mxf": None, "notes.txt": "not a media file",
+                       "old.ogv": None, "phone.3g2": None}
+
+
 def test_paths_with_spaces_and_non_ascii(ai_clip, tmp_path):
     odd = tmp_path / "a folder with spaces" / "клип 🎬.mp4"
     odd.parent.mkdir()

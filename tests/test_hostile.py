@@ -374,6 +374,7 @@ def test_a_folder_of_good_and_hostile_files_gives_every_file_its_row(corpus, ai_
     assert result.returncode == 1
 
 
+@pytest.mark.slow      # the harness's check, the same files as the corpus test above: not the edit loop's
 def test_the_fuzz_target_takes_the_hostile_corpus(corpus):
     # `make fuzz` drives this function with atheris; here it gets every hostile file once, so
     # the target cannot rot between fuzz runs (it raises on a bug's exit 70).

@@ -20,6 +20,7 @@ class Box:
     type: str
     offset: int      # of the header
     size: int        # header included
+    header: int = 8  # 16 where a 64-bit size follows the type
 
     @property
     def middle(self) -> int:
@@ -28,40 +29,42 @@ class Box:
 
 def top_level_boxes(path: str | os.PathLike) -> list[Box]:
     """The file's top-level boxes in order; stops at the first malformed header."""
-    boxes: list[Box] = []
-    total = os.path.getsize(path)
     with open(path, "rb") as f:
-        offset = 0
-        while (header := _header(f, offset, total)) is not None:
-            kind, size = header
-            boxes.append(Box(kind, offset, size))
-            offset += size
-    return boxes
-
-
-def _header(f: BinaryIO, offset: int, end: int) -> tuple[str, int] | None:
-    """(type, size) of the box at ``offset`` inside a parent ending at ``end``; None at the end
-    or where a header is cut short or its size does not fit."""
-    if offset + 8 > end:
-        return None
-    f.seek(offset)
-    head = f.read(16)
-    if len(head) < 8:
-        return None
-    size, kind = struct.unpack(">I4s", head[:8])
-    if size == 1:                    # a 64-bit size follows the type
-        if len(head) < 16:
-            return None
-        size = struct.unpack(">Q", head[8:])[0]
-    elif size == 0:                  # runs to the end of its parent
-        size = end - offset
-    if size < 8 or offset + size > end:
-        return None
-    return kind.decode("latin-1"), size
+        return list(_boxes(f, 0, os.fstat(f.fileno()).st_size))
 
 
 def find_box(path: str | os.PathLike, kind: str) -> Box | None:
-    return next((b for b in top_level_boxes(path) if b.type == kind), None)
+    """The first top-level box of type ``kind``; the walk stops there (a fragmented MP4 has
+    thousands of top-level boxes after its ``moov``)."""
+    with open(path, "rb") as f:
+        return _first(f, kind)
+
+
+def _first(f: BinaryIO, kind: str) -> Box | None:
+    return next((b for b in _boxes(f, 0, os.fstat(f.fileno()).st_size) if b.type == kind), None)
+
+
+def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
+    """The boxes from ``start`` to ``end`` (a parent's payload), in order, until a header is cut
+    short or its size does not fit."""
+    offset = start
+    while offset + 8 <= end:
+        f.seek(offset)
+        head = f.read(16)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head[:8])
+        header = 8
+        if size == 1:                    # a 64-bit size follows the type
+            if len(head) < 16:
+                return
+            size, header = struct.unpack(">Q", head[8:])[0], 16
+        elif size == 0:                  # runs to the end of its parent
+            size = end - offset
+        if size < header or offset + size > end:
+            return
+        yield Box(kind.decode("latin-1"), offset, size, header)
+        offset += size
 
 
 # Enough for any real file's tracks (a phone writes 2-5); a file that lists more is walked no
@@ -74,12 +77,10 @@ def display_rotations(path: str | os.PathLike) -> dict[int, int]:
     degrees (0, 90, 180 or 270; FFmpeg's sign, as PyAV's ``VideoFrame.rotation`` gives it).
     Phones store a portrait clip as landscape frames with a 90° or 270° rotation. Empty where
     the file has no readable ``moov``."""
-    moov = find_box(path, "moov")
-    if moov is None:
-        return {}
     out: dict[int, int] = {}
     with open(path, "rb") as f:
-        for trak in _children(f, moov, "trak"):
+        moov = _first(f, "moov")
+        for trak in _children(f, moov, "trak") if moov is not None else ():
             if len(out) >= _MAX_TRACKS:
                 break
             tkhd = next(_children(f, trak, "tkhd"), None)
@@ -91,18 +92,13 @@ def display_rotations(path: str | os.PathLike) -> dict[int, int]:
 
 def _children(f: BinaryIO, parent: Box, kind: str) -> Iterator[Box]:
     """The boxes of type ``kind`` directly inside ``parent`` (a plain container box)."""
-    offset, end = parent.offset + 8, parent.offset + parent.size
-    while (header := _header(f, offset, end)) is not None:
-        name, size = header
-        if name == kind:
-            yield Box(kind, offset, size)
-        offset += size
+    return (b for b in _boxes(f, parent.offset + parent.header, parent.offset + parent.size) if b.type == kind)
 
 
 def _track_rotation(f: BinaryIO, tkhd: Box) -> tuple[int, int] | None:
     """(track ID, rotation) from a ``tkhd`` box (ISO/IEC 14496-12 8.3.2); None if it is short."""
-    f.seek(tkhd.offset + 8)
-    body = f.read(min(tkhd.size - 8, 104))
+    f.seek(tkhd.offset + tkhd.header)
+    body = f.read(min(tkhd.size - tkhd.header, 104))
     if not body:
         return None
     # Version 1 has 64-bit creation and modification times and duration.

@@ -849,7 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace the output if it exists")
     s.add_argument("--watermark", action=argparse.BooleanOptionalAction, default=None,
                    help="re-encode a video with an invisible watermark that leads back to the manifest "
-                        "(default: on for --ai-generated MP4 video)")
+                        "(default: on for --ai-generated video)")
     s.add_argument("--store", type=NAMED, metavar="PATH", help="manifest store for watermarked clips "
                    "(default ~/.local/share/clipproof/manifests.sqlite)")
     _add_common(s, json_output=True)

@@ -835,7 +835,8 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Callable[[np.ndarray], np.ndarray], *,
                     crf: int = 18, preset: str = "medium") -> Path:
-    """Re-encode ``src``'s video as H.264 MP4 at ``dst`` (atomically), each frame passed through
+    """Re-encode ``src``'s video as H.264 at ``dst`` (atomically; MP4, or the MOV or AVI container
+    its name asks for), each frame passed through
     ``change`` (uint8 RGB in and out, same size) as it is shown, upright; the first audio stream
     is copied as it is.
 
@@ -853,7 +854,7 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Call
             raise InvalidMediaError(f"frame size {vin.codec_context.width}x{vin.codec_context.height} is too small to encode",
                                     path=src)
         audio_in = inp.streams.audio[0] if inp.streams.audio else None
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        with av.open(str(tmp), mode="w", format=_muxer_for(dst)) as out:
             vout = out.add_stream("libx264", rate=rate)
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
             vout.options = {"crf": str(crf), "preset": preset}

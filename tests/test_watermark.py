@@ -213,6 +213,34 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
+@pytest.mark.parametrize("suffix, audio", [(".mov", "aac"), (".avi", "pcm_s16le")])
+def test_generated_mov_and_avi_are_watermarked_by_default_in_their_own_container(keys, tmp_path, suffix, audio):
+    # Only MP4 was: an AI-generated MOV or AVI was signed without a mark (and --watermark was
+    # refused), so its stripped copy led nowhere.
+    import av
+    from clipproof.media import probe
+    src = tmp_path / f"generated{suffix}"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
+        sound = out.add_stream(audio, rate=8000, layout="mono")
+        for frame in real_clip(24, 640, 360, seed=6):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")))
+        out.mux(video.encode(None))
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32 if audio == "aac" else np.int16),
+                                             format="fltp" if audio == "aac" else "s16", layout="mono")
+        silence.sample_rate = 8000
+        out.mux(sound.encode(silence))
+        out.mux(sound.encode(None))
+    store = tmp_path / "store.sqlite"
+    signed = sign(src, key=keys.key, cert=keys.chain, store=store)
+    assert signed.suffix == suffix and probe(signed).has_audio and probe(signed).container == suffix[1:]
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    assert verifier.verify(signed).credentials.soft_binding["value"] is not None
+    stripped = verifier.verify(remux(signed, tmp_path / f"stripped{suffix}"))
+    assert stripped.credentials.state == "recovered" and stripped.verdict == "ai-generated-declared"
+
+
 def test_a_phone_clip_keeps_its_rotation_and_its_mark_survives_a_platform_turning_it(keys, tmp_path):
     # A portrait phone clip is stored sideways with a display rotation. Signing re-encodes it
     # with the mark and must keep the rotation (it was dropped: the signed clip played sideways);

@@ -20,7 +20,8 @@ from clipproof.provenance.native import NATIVE_LOCK, context
 from clipproof.provenance.store import ManifestStore, open_store
 
 
-WATERMARKED_SUFFIXES = (".mp4", ".m4v")     # a watermarked video is re-encoded as H.264 MP4
+# A watermarked video is re-encoded as H.264 in its own container: every video type sign takes.
+WATERMARKED_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi")
 
 
 def default_output(path: str | os.PathLike) -> Path:
@@ -113,8 +114,9 @@ def sign(
 
     ``source_type`` is an IPTC digital source type term or URI ("trainedAlgorithmicMedia" for
     generated media, "digitalCapture" for camera footage). ``assertions`` are extra assertions
-    (a list, or a JSON file holding them). ``watermark`` (default: on for generated MP4 video)
-    re-encodes the video with an invisible watermark (H.264, audio copied) and keeps the signed
+    (a list, or a JSON file holding them). ``watermark`` (default: on for generated video)
+    re-encodes the video with an invisible watermark (H.264 in the output's container, MP4, MOV
+    or AVI; audio copied) and keeps the signed
     manifest in ``store`` (a path; default the user's store), so a stripped or re-encoded copy
     leads back to it.
     """
@@ -124,7 +126,7 @@ def sign(
         assertions = load_assertions(assertions)
     is_video = mime_type(src).startswith("video/")
     if watermark is None:
-        # On by default where the output can carry it: generated video written as MP4.
+        # On by default for generated video.
         watermark = (Path(src).suffix.lower() in WATERMARKED_SUFFIXES
                      and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES)
     if not watermark:
@@ -132,10 +134,11 @@ def sign(
                          parameters=parameters, assertions=assertions, overwrite=overwrite)
     if not is_video:
         raise UsageError("watermarks are embedded in video only; sign images with --no-watermark", path=src)
-    if Path(src).suffix.lower() not in WATERMARKED_SUFFIXES:
-        raise UsageError("a watermarked output is H.264 MP4: give an .mp4 input, or --no-watermark", path=src)
-    repository = open_store(store)
     src, dst = _check_paths(src, dst, overwrite)
+    if dst.suffix.lower() not in WATERMARKED_SUFFIXES:
+        raise UsageError(f"a watermarked video is written as {', '.join(WATERMARKED_SUFFIXES)}, not "
+                         f"{dst.suffix or 'a name without an extension'}", path=dst)
+    repository = open_store(store)
     with tempfile.TemporaryDirectory(prefix="clipproof-mark-") as tmp:
         marked = Path(tmp) / f"marked{dst.suffix}"
         binding = watermark_video(src, marked)

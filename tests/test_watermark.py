@@ -213,6 +213,38 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     assert missing.watermark.lookup == "store-unavailable" and not (tmp_path / "nope.sqlite").exists()
 
 
+def test_the_picture_inside_bars_is_found_and_bars_are_told_from_flat_picture():
+    from clipproof.watermark.framing import content_box
+    rng = np.random.default_rng(0)
+    picture = rng.normal(120, 30, (6, 90, 160)).astype(np.float32)
+    letterboxed = np.zeros((6, 160, 160), np.float32)
+    letterboxed[:, 35:125] = picture
+    assert content_box(letterboxed) == (36, 124, 0, 160)
+    pillarboxed = np.full((6, 90, 300), 16.0, np.float32)              # video black, not 0
+    pillarboxed[:, :, 70:230] = picture
+    assert content_box(pillarboxed) == (0, 90, 71, 229)
+    sky = picture.copy()
+    sky[:, :30] = 200.0                                                 # flat at the top only: picture
+    assert content_box(sky) is None and content_box(picture) is None
+
+
+def test_a_clip_placed_in_a_frame_of_another_shape_still_leads_back(keys, tmp_path):
+    # A landscape clip letterboxed into a 9:16 frame for a vertical feed (or into a square): the
+    # chips, sized from the picture's short side, were outside the sizes searched for the frame's.
+    w, h = 640, 1138
+    src = write_mp4(real_clip(24, 640, 360, seed=9), tmp_path / "landscape.mp4", fps=12, crf=18, reproducible=False)
+    store = tmp_path / "store.sqlite"
+    signed = sign(src, key=keys.key, cert=keys.chain, store=store)
+    frames, _ = read_frames(signed)
+    placed = np.zeros((len(frames), h, w, 3), np.uint8)
+    top = (h - 360) // 2 // 2 * 2
+    placed[:, top:top + 360] = frames
+    reupload = write_mp4(placed, tmp_path / "reupload.mp4", fps=12, crf=23, reproducible=False)
+    report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(reupload)
+    assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
+    assert report.watermark.false_match_odds == pytest.approx(2 * payload.FALSE_MATCH_PER_CLIP)    # searched twice
+
+
 @pytest.mark.parametrize("suffix, audio", [(".mov", "aac"), (".avi", "pcm_s16le")])
 def test_generated_mov_and_avi_are_watermarked_by_default_in_their_own_container(keys, tmp_path, suffix, audio):
     # Only MP4 was: an AI-generated MOV or AVI was signed without a mark (and --watermark was

@@ -122,14 +122,12 @@ class WatermarkFindings:
 def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]):
     """Look for the watermark in the video at ``path``; returns (WatermarkFindings, recovered
     Credentials or None). Media errors propagate; store errors become the findings' note."""
-    from clipproof.media import read_luma
     from clipproof.provenance.fingerprint import MATCH_BITS, distance, fingerprint
     from clipproof.provenance.read import read_credentials
     from clipproof.watermark import ALGORITHM
-    from clipproof.watermark.detection import WORK_SIDE, detect_frames, frames_for
+    from clipproof.watermark.detection import search
 
-    luma, short_side = read_luma(path, frames_for, max_short_side=WORK_SIDE)
-    det = detect_frames(luma, native_short_side=short_side)
+    det, luma = search(path)
     if not det.found:
         return WatermarkFindings(False, "not-found", "No clipproof watermark was found in the pictures.",
                                  sync_score=det.sync_score, false_match_odds=det.false_match_odds), None

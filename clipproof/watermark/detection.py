@@ -11,8 +11,9 @@ both accept it (``payload.FALSE_MATCH_PER_CLIP``).
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.filters import gaussian_filter
+from clipproof.watermark.framing import content_box
 from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
@@ -68,9 +70,31 @@ def frames_for(width: int, height: int) -> int:
 
 def detect(path: str | os.PathLike, *, frames: int | None = None) -> Detection:
     """Look for the watermark in the video at ``path`` (raises the media errors of ``read_luma``)."""
+    return search(path, frames=frames)[0]
+
+
+def search(path: str | os.PathLike, *, frames: int | None = None) -> tuple[Detection, np.ndarray]:
+    """``detect``, and the grey frames the answer came from (a fingerprint is taken on them).
+
+    The whole frame is searched first. Where nothing decodes there and the picture sits inside
+    letterbox or pillarbox bars (``framing``), it is read again so that the picture's own short
+    side is the working size, and searched alone: a clip re-uploaded inside a frame of another
+    shape. That second search doubles the clip's odds of a false match (``false_match_odds``)."""
     from clipproof.media import read_luma
     luma, short_side = read_luma(path, frames or frames_for, max_short_side=WORK_SIDE)
-    return detect_frames(luma, native_short_side=short_side)
+    found = detect_frames(luma, native_short_side=short_side)
+    box = None if found.found else content_box(luma)
+    if box is None:
+        return found, luma
+    top, bottom, left, right = box
+    h, w = luma.shape[1:]
+    inner = min(bottom - top, right - left)
+    again, _ = read_luma(path, frames or frames_for, max_short_side=math.ceil(WORK_SIDE * min(h, w) / inner))
+    k = again.shape[1] / h
+    picture = np.ascontiguousarray(again[:, round(top * k):round(bottom * k), round(left * k):round(right * k)])
+    inside = detect_frames(picture, native_short_side=round(short_side * inner / min(h, w)))
+    twice = {"false_match_odds": 2 * found.false_match_odds}
+    return (replace(inside, **twice), picture) if inside.found else (replace(found, **twice), luma)
 
 
 def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Detection:

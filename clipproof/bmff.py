@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import os
 import struct
-from typing import BinaryIO, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO, Iterator
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,10 @@ def _track_rotation(f: BinaryIO, tkhd: Box) -> tuple[int, int] | None:
         return None
     (track_id,) = struct.unpack_from(">I", body, track_id_at)
     a, b, _, c, d = struct.unpack_from(">5i", body, matrix_at)
-    return track_id, rotation_of(a, b, c, d)
+    return track_id, _rotation_of(a, b, c, d)
 
 
-def rotation_of(a: float, b: float, c: float, d: float) -> int:
+def _rotation_of(a: float, b: float, c: float, d: float) -> int:
     """The quarter turn nearest a display matrix's rotation (FFmpeg's ``av_display_rotation_get``,
     counter-clockwise degrees), as the frames are turned when read (``media._quarter_turns``)."""
     scale_x, scale_y = math.hypot(a, c), math.hypot(b, d)

@@ -836,9 +836,8 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Callable[[np.ndarray], np.ndarray], *,
                     crf: int = 18, preset: str = "medium") -> Path:
     """Re-encode ``src``'s video as H.264 at ``dst`` (atomically; MP4, or the MOV or AVI container
-    its name asks for), each frame passed through
-    ``change`` (uint8 RGB in and out, same size) as it is shown, upright; the first audio stream
-    is copied as it is.
+    its name asks for), each frame passed through ``change`` (uint8 RGB in and out, same size)
+    as it is shown, upright; the first audio stream is copied as it is.
 
     Frames keep their display order at the stream's average rate and their stored orientation:
     a phone's display rotation is carried over, and each changed picture is turned back before

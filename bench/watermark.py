@@ -6,7 +6,8 @@ Sources: the offline sample footage (``clipproof datasets fetch``'s cache) and a
 with ``--footage`` (e.g. a folder of clips from public generators and cameras). For each of ``--clips`` sources and each size, a
 3-second clip (24 fps, centre-cropped and scaled) is marked and encoded (H.264 CRF 18, x264
 veryfast, as every encode here), then
-attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×) and read
+attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×, placed in a
+9:16 frame between black bars as a vertical feed re-uploads it, CRF 23) and read
 back. Printed per attack: payloads recovered exactly, and bit accuracy at the detector's chosen
 alignment (raw bits, before the code's correction). Invisibility: luma PSNR and SSIM of the
 marked encode against the unmarked encode (same CRF), beside the same figures for an invisible
@@ -32,16 +33,16 @@ from PIL import Image
 
 from bench.timing import process_cost
 from clipproof.datasets.variants import Variant
-from clipproof.media import probe, read_frames, read_luma, write_mp4
+from clipproof.media import probe, read_frames, write_mp4
 from clipproof.media_types import MEDIA_SUFFIXES
 from clipproof.watermark import Embedder, detect, payload
 from clipproof.watermark.embedding import luma
-from clipproof.watermark.detection import SCAN_STAGES, WORK_SIDE, _read_bits, _residual, _scan, clean_fold, frames_for
+from clipproof.watermark.detection import SCAN_STAGES, _read_bits, _residual, _scan, clean_fold, search
 
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
 ATTACKS = ["none", "crf23", "crf28", "crf30", "crf35", "crf40", "down0.5", "crop0.8", "fps30to24", "trim2s", "gif",
-           "crf28+down0.5"]
+           "crf28+down0.5", "vertical9:16"]
 
 
 def sources(folders: list[Path]) -> list[Path]:
@@ -81,12 +82,26 @@ def attacked(frames: np.ndarray, attack: str) -> tuple[np.ndarray, int, float]:
         frames = frames[len(frames) - 2 * FPS:]
     elif attack == "crf28+down0.5":
         frames, crf = Variant("d", scale=0.5).apply(frames), 28
+    elif attack == "vertical9:16":
+        frames, crf = in_vertical_frame(frames), 23
     return frames, crf, fps
 
 
-def bit_accuracy(path: Path, truth: np.ndarray) -> float:
-    """Raw bit agreement at the alignment the detector's scan ranks first (no decoding)."""
-    luma, _ = read_luma(path, frames_for, max_short_side=WORK_SIDE)
+def in_vertical_frame(frames: np.ndarray) -> np.ndarray:
+    """The clip as a vertical feed re-uploads it: scaled to the width of a 9:16 frame as wide as
+    the clip's short side, centred between black bars."""
+    _, h, w, _ = frames.shape
+    width = min(w, h) // 2 * 2
+    fh, fw = max(2, round(h * width / w) // 2 * 2), width
+    canvas = np.zeros((len(frames), round(width * 16 / 9) // 2 * 2, width, 3), np.uint8)
+    top = (canvas.shape[1] - fh) // 2
+    canvas[:, top:top + fh] = [np.asarray(Image.fromarray(f).resize((fw, fh), Image.Resampling.BICUBIC)) for f in frames]
+    return canvas
+
+
+def bit_accuracy(luma: np.ndarray, truth: np.ndarray) -> float:
+    """Raw bit agreement at the alignment the detector's scan ranks first (no decoding), on the
+    frames the detector's answer came from."""
     residual = _residual(luma)
     best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c[0])
     bits = _read_bits(clean_fold(residual, best[1]), best[2]) > 0
@@ -102,7 +117,7 @@ def psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return psnr, ssim
 
 
-def robustness(clips: list[Path], sizes: list[tuple[int, int]], tmp: Path) -> None:
+def robustness(clips: list[Path], sizes: list[tuple[int, int]], tmp: Path, attacks: list[str]) -> None:
     rows: dict[tuple[str, str], list] = {}
     quality: dict[str, list] = {}
     for i, src in enumerate(clips):
@@ -125,12 +140,12 @@ def robustness(clips: list[Path], sizes: list[tuple[int, int]], tmp: Path) -> No
             quality.setdefault(size, []).append((*psnr_ssim(decoded, plain), *psnr_ssim(marked, frames),
                                                  *psnr_ssim(brighter, plain)))
             truth = payload.encode(pay)
-            for attack in ATTACKS:
+            for attack in attacks:
                 arr, crf, fps = attacked(decoded, attack)
                 path = write_mp4(arr, tmp / "attacked.mp4", fps=fps, crf=crf, preset=PRESET, reproducible=False)
-                found = detect(path)
+                found, seen = search(path)
                 rows.setdefault((size, attack), []).append((found.found and found.payload == pay.hex(),
-                                                            bit_accuracy(path, truth)))
+                                                            bit_accuracy(seen, truth)))
             print(f"  {src.name} {size}: done", file=sys.stderr)
     print(f"\nInvisibility ({len(clips)} clips per size; luma). Baseline: every pixel one level brighter, "
           "encoded the same way, against the unmarked encode")
@@ -142,7 +157,7 @@ def robustness(clips: list[Path], sizes: list[tuple[int, int]], tmp: Path) -> No
               f"{q[:, 4].mean():>14.2f} {q[:, 5].mean():>6.4f}")
     print("\nRobustness: exact payloads recovered / clips (mean raw bit accuracy)")
     print(f"{'attack':>14} " + " ".join(f"{s:>16}" for s in quality))
-    for attack in ATTACKS:
+    for attack in attacks:
         cells = []
         for size in quality:
             r = rows[(size, attack)]
@@ -227,8 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="256x256,640x360,1280x720,1920x1080")
     p.add_argument("--false-alarm-clips", type=int, default=600)
     p.add_argument("--skip", default="", help="comma-separated parts to skip: robustness, false-alarms, cost")
+    p.add_argument("--attacks", default=",".join(ATTACKS), help=f"comma-separated attacks (default all: {', '.join(ATTACKS)})")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
+    attacks = [a for a in args.attacks.split(",") if a]
+    if unknown := set(attacks) - set(ATTACKS):
+        p.error(f"unknown attacks: {', '.join(sorted(unknown))}")
     found = sources(args.footage)
     sizes = [tuple(map(int, s.split("x"))) for s in args.sizes.split(",")]
     rng = np.random.default_rng(0)
@@ -238,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             detection_cost(Path(tmp))
             embedding_cost(picked, sizes, Path(tmp))
         if "robustness" not in skip:
-            robustness(picked, sizes, Path(tmp))
+            robustness(picked, sizes, Path(tmp), attacks)
         if "false-alarms" not in skip:
             false_alarms(found, Path(tmp), args.false_alarm_clips)
     return 0

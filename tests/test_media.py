@@ -283,17 +283,10 @@ def test_stream_that_starts_late(tmp_path):
 
 
 def test_rotated_phone_video_is_read_upright(tmp_path):
-    import av
-    path = tmp_path / "phone.mp4"
     band = np.zeros((48, 64, 3), np.uint8)
     band[:8] = (255, 0, 0)                          # a red band along the stored frame's top edge
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.set_display_rotation(90)             # shown turned a quarter counter-clockwise
-        for _ in range(6):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(band, format="rgb24")))
-        out.mux(stream.encode(None))
+    # Shown turned a quarter counter-clockwise.
+    path = write_phone_clip([band] * 6, tmp_path / "phone.mp4", 90, fps=10)
     frames, _ = read_frames(path)
     assert frames.shape == (6, 64, 48, 3)           # upright: taller than wide
     red = frames[0, :, :, 0].astype(int) - frames[0, :, :, 1]

@@ -355,6 +355,40 @@ def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_pa
     assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
 
 
+def test_a_feed_crop_of_a_signed_clip_is_recovered_and_a_cropped_forgery_is_not(photo_clip, keys, tmp_path):
+    # A feed re-frames a landscape clip by cropping it about its centre: the copy's centre is
+    # another region of the original, and a 9:16 copy, its mark read bit for bit, was called a
+    # forgery ("mismatch"). Other footage carrying a copied mark, cropped alike, still is one.
+    from clipproof.provenance.fingerprint import CROP_MATCH_BITS
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    frames, _ = read_frames(signed)
+    for name, width in (("vertical", 304), ("square", 540)):
+        left = (960 - width) // 2
+        copy = write_mp4(frames[:, :, left:left + width], tmp_path / f"{name}.mp4", fps=12, crf=23, reproducible=False)
+        report = verifier.verify(copy)
+        assert report.watermark.lookup == "recovered", (name, report.watermark)
+        assert report.watermark.fingerprint_distance <= CROP_MATCH_BITS
+    stolen = bytes.fromhex(report.watermark.payload)
+    other = np.stack(list(map(Embedder(stolen), moving_scene(24, 960, 540, seed=9))))
+    forged = write_mp4(other[:, :, 328:632], tmp_path / "forged.mp4", fps=12, crf=18, reproducible=False)
+    assert verifier.verify(forged).watermark.lookup == "mismatch"
+
+
+def test_a_fingerprint_match_uses_one_group_and_leaves_black_frames_out():
+    from clipproof.provenance.fingerprint import CROP_MATCH_BITS, MATCH_BITS, fingerprint, match, reference
+    rng = np.random.default_rng(4)
+    # Smooth random pictures (what dHash sees of footage), 9 frames of each of two "clips".
+    a, b = (np.stack([np.kron(rng.normal(128, 40, (9, 16)), np.ones((20, 20))) for _ in range(9)]).astype(np.float32)
+            for _ in range(2))
+    assert match(a[::2], fingerprint(a))[1] and not match(b[::2], fingerprint(a))[1]     # a plain list, as stores kept
+    assert match(np.zeros((3, 180, 320), np.float32), reference(a)) == (None, True)     # black: no evidence
+    gap, agrees = match(a[:, :, 110:210], reference(a))                                 # a 9:16 centre crop of a
+    assert agrees and gap <= CROP_MATCH_BITS < MATCH_BITS
+    assert not match(b[:, :, 110:210], reference(a))[1]
+
+
 def _put_many(path: str, start: int) -> None:
     store = SqliteStore(path)
     for i in range(start, start + 25):

@@ -53,31 +53,32 @@ class SoftBinding:
 def watermark_video(src: str | os.PathLike, dst: str | os.PathLike) -> SoftBinding:
     """Re-encode ``src`` to ``dst`` (H.264 MP4, audio copied) with a new watermark."""
     from clipproof.media import transcode_video
-    from clipproof.provenance.fingerprint import fingerprint
+    from clipproof.provenance.fingerprint import pack, reference_groups
     from clipproof.watermark import Embedder, new_payload
     payload = new_payload()
-    embed, hashes, count = Embedder(payload), [], [0]
+    embed, groups, count = Embedder(payload), [], [0]
 
     def change(frame: np.ndarray) -> np.ndarray:
         marked = embed(frame)
         if count[0] % FINGERPRINT_EVERY == 0:
-            hashes.extend(fingerprint(marked[None]))
+            views = reference_groups(marked[None])
+            groups[:] = [g + v for g, v in zip(groups, views)] if groups else views
         count[0] += 1
         return marked
 
     transcode_video(src, dst, change)
-    return SoftBinding(payload.hex(), hashes)
+    return SoftBinding(payload.hex(), pack(groups))
 
 
 def watermark_frames(frames: np.ndarray) -> tuple[np.ndarray, SoftBinding]:
     """Frames (T, H, W, 3) uint8 with a new watermark, and its soft binding."""
     import numpy as np
 
-    from clipproof.provenance.fingerprint import fingerprint
+    from clipproof.provenance.fingerprint import reference
     from clipproof.watermark import Embedder, new_payload
     payload = new_payload()
     marked = np.stack(list(map(Embedder(payload), frames)))
-    return marked, SoftBinding(payload.hex(), fingerprint(marked, FINGERPRINT_EVERY))
+    return marked, SoftBinding(payload.hex(), reference(marked, FINGERPRINT_EVERY))
 
 
 def remember(store: ManifestStore, manifest_bytes: bytes, binding: SoftBinding, mime: str, sha256: str) -> str:
@@ -122,7 +123,7 @@ class WatermarkFindings:
 def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]):
     """Look for the watermark in the video at ``path``; returns (WatermarkFindings, recovered
     Credentials or None). Media errors propagate; store errors become the findings' note."""
-    from clipproof.provenance.fingerprint import MATCH_BITS, distance, fingerprint
+    from clipproof.provenance.fingerprint import match
     from clipproof.provenance.read import read_credentials
     from clipproof.watermark import ALGORITHM
     from clipproof.watermark.detection import search
@@ -148,10 +149,10 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
                                      f"but a manifest store could not be asked: {unavailable[0]}.", **seen), None
         return WatermarkFindings(True, "not-in-store", f"A clipproof watermark was found (payload {det.payload}), "
                                  "but no store holds a manifest for it.", **seen), None
-    probe = fingerprint(luma, 4)
+    probe = luma[::4]
     for entry in matches:
-        gap = distance(probe, entry.fingerprint)
-        if gap is not None and gap > MATCH_BITS:
+        gap, agrees = match(probe, entry.fingerprint)
+        if not agrees:
             findings = WatermarkFindings(True, "mismatch", f"A clipproof watermark points at manifest {entry.manifest_id}, "
                                          f"but this clip does not show what that manifest's original showed "
                                          f"(fingerprint {gap} of 64 bits apart): a copied or forged mark.",

@@ -226,6 +226,17 @@ def test_the_picture_inside_bars_is_found_and_bars_are_told_from_flat_picture():
     sky = picture.copy()
     sky[:, :30] = 200.0                                                 # flat at the top only: picture
     assert content_box(sky) is None and content_box(picture) is None
+    # A vertical feed fills its bars with the clip blurred and enlarged: not flat, but without
+    # fine detail, and cut off where the picture starts. A picture that softens gradually
+    # towards its top and bottom edges (defocus, haze) has no bars.
+    from clipproof.watermark.filters import gaussian_filter
+    blurred = np.stack([gaussian_filter(np.kron(f, np.ones((4, 1)))[:160], 6.0) for f in picture])
+    blurred[:, 35:125] = picture
+    assert content_box(blurred) == (36, 124, 0, 160)
+    fading = np.stack([gaussian_filter(f, 1.0) for f in rng.normal(120, 100, (6, 160, 160)).astype(np.float32)])
+    edge = np.minimum(np.arange(160), np.arange(160)[::-1])
+    weight = (0.15 + 0.85 * np.minimum(1.0, edge / 50))[None, :, None]                # detail falls off gradually
+    assert content_box(fading * weight + 120 * (1 - weight)) is None
 
 
 def test_a_clip_placed_in_a_frame_of_another_shape_still_leads_back(keys, tmp_path):

@@ -4,15 +4,19 @@ Re-uploads often put a clip inside a frame of another shape: a landscape clip in
 for a vertical feed, or in a square. The mark's chips are sized from the picture's short side
 (``pattern.CHIPS_PER_SHORT_SIDE``), and the search looks for them at sizes relative to the
 frame's: inside such a frame they are a half or a third of what the search expects, outside
-the sizes it covers. The bars are flat — the same level in every pixel and every frame — so
-the picture between them can be found, and searched at its own size.
+the sizes it covers. The bars are flat — the same level in every pixel and every frame — or,
+as vertical feeds fill them, a blurred and enlarged copy of the clip, with a small fraction of
+the picture's fine detail; either way the picture between them can be found, and searched at
+its own size.
 """
 from __future__ import annotations
 
 import numpy as np
 
 BAR_STD = 2.5      # grey levels: a bar row or column varies less than this over space and time
-MIN_BAR = 0.04     # of the side: thinner flat borders are left alone
+SOFT = 0.3         # a blurred bar's detail (mean step between neighbours) is below this share of the picture's
+STEP = 3.0         # and the picture's edge has this many times the bar's detail: a cut, not a gradual softening
+MIN_BAR = 0.04     # of the side: thinner borders are left alone
 MARGIN = 1         # pixels inside the bars' edge, where scaling blends bar and picture
 
 
@@ -22,8 +26,8 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     pairs of about the same size, as a player centres a picture: a flat sky at the top alone
     is picture, not a bar."""
     _, h, w = luma.shape
-    rows = _bars(luma.std(axis=(0, 2)) < BAR_STD, h)
-    cols = _bars(luma.std(axis=(0, 1)) < BAR_STD, w)
+    rows = _between_bars(luma.std(axis=(0, 2)), np.abs(np.diff(luma, axis=2)).mean(axis=(0, 2)))
+    cols = _between_bars(luma.std(axis=(0, 1)), np.abs(np.diff(luma, axis=1)).mean(axis=(0, 1)))
     if rows is None and cols is None:
         return None
     top, bottom = rows if rows is not None else (0, h)
@@ -31,9 +35,29 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, bottom, left, right
 
 
-def _bars(flat: np.ndarray, size: int) -> tuple[int, int] | None:
+def _between_bars(spread: np.ndarray, detail: np.ndarray) -> tuple[int, int] | None:
+    """Where the picture lies along one axis, from each row's (or column's) spread of levels and
+    detail: between flat bars, or else between blurred ones that end in a cut."""
+    found = _bars(spread < BAR_STD)
+    if found is None:
+        found = _bars(detail < SOFT * np.percentile(detail, 90))
+        if found is not None and not _cut(detail, found[0] - MARGIN, len(detail) - found[1] - MARGIN):
+            found = None
+    return found
+
+
+def _cut(detail: np.ndarray, lead: int, trail: int, width: int = 3) -> bool:
+    """Whether the picture's first rows past each bar hold ``STEP`` times the bar's last rows'
+    detail."""
+    inner = detail[lead:lead + width].mean(), detail[len(detail) - trail - width:len(detail) - trail].mean()
+    outer = detail[max(lead - width, 0):lead].mean(), detail[len(detail) - trail:len(detail) - trail + width].mean()
+    return all(i >= STEP * max(o, 1e-6) for i, o in zip(inner, outer))
+
+
+def _bars(flat: np.ndarray) -> tuple[int, int] | None:
     """(start, end) of what lies between flat runs at both ends of ``flat``, or None where the
     runs are missing, thin or unequal."""
+    size = len(flat)
     lead = int(np.argmin(flat)) if not flat.all() else size
     trail = int(np.argmin(flat[::-1])) if not flat.all() else size
     if lead == size or min(lead, trail) < MIN_BAR * size or abs(lead - trail) > max(2, 0.1 * max(lead, trail)):

@@ -857,7 +857,10 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Call
             vout = out.add_stream("libx264", rate=rate)
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
             vout.options = {"crf": str(crf), "preset": preset}
+            # One rotation for both: the one written is the one the pictures are turned back by
+            # (a frame's own rotation could differ from the track header's).
             rotation = _display_rotation(inp, vin, src)
+            turns = rotation // 90
             if rotation:
                 vout.set_display_rotation(rotation)
             aout = out.add_stream_from_template(audio_in) if audio_in is not None else None
@@ -870,7 +873,6 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, change: Call
                             out.mux(packet)
                         continue
                     for frame in packet.decode():
-                        turns = _quarter_turns(frame)
                         shown = np.rot90(_reformat(frame, format="rgb24").to_ndarray()[:h, :w], turns)
                         changed = np.rot90(change(np.ascontiguousarray(shown)), -turns)
                         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(changed), format="rgb24")

@@ -62,7 +62,9 @@ def watermark_video(src: str | os.PathLike, dst: str | os.PathLike) -> SoftBindi
         marked = embed(frame)
         if count[0] % FINGERPRINT_EVERY == 0:
             views = reference_groups(marked[None])
-            groups[:] = [g + v for g, v in zip(groups, views)] if groups else views
+            groups.extend([] for _ in views[len(groups):])       # the first frame sets the groups
+            for group, hashes in zip(groups, views):
+                group.extend(hashes)
         count[0] += 1
         return marked
 

@@ -94,15 +94,10 @@ def match(frames: np.ndarray, stored: list[int]) -> tuple[int | None, bool]:
     if not len(detailed):
         return None, True
     probe = fingerprint(detailed)
-    best: tuple[int | None, bool] = (None, True)
-    for i, group in enumerate(_groups(stored)):
-        gap = distance(probe, group)
-        if gap is None:
-            continue
-        agrees = gap <= (MATCH_BITS if i == 0 else CROP_MATCH_BITS)
-        if best[0] is None or (agrees, -gap) > (best[1], -best[0]):
-            best = (gap, agrees)
-    return best
+    gaps = [(gap, gap <= (MATCH_BITS if i == 0 else CROP_MATCH_BITS))
+            for i, group in enumerate(_groups(stored)) if (gap := distance(probe, group)) is not None]
+    # The closest group that agrees, else the closest.
+    return min(gaps, key=lambda g: (not g[1], g[0]), default=(None, True))
 
 
 def distance(probe: list[int], stored: list[int]) -> int | None:

@@ -256,6 +256,7 @@ def test_a_clip_placed_in_a_frame_of_another_shape_still_leads_back(keys, tmp_pa
     assert report.watermark.false_match_odds == pytest.approx(2 * payload.FALSE_MATCH_PER_CLIP)    # searched twice
 
 
+@pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop
 @pytest.mark.parametrize("suffix, audio", [(".mov", "aac"), (".avi", "pcm_s16le")])
 def test_generated_mov_and_avi_are_watermarked_by_default_in_their_own_container(keys, tmp_path, suffix, audio):
     # Only MP4 was: an AI-generated MOV or AVI was signed without a mark (and --watermark was
@@ -366,6 +367,7 @@ def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_pa
     assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
 
 
+@pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop
 def test_a_feed_crop_of_a_signed_clip_is_recovered_and_a_cropped_forgery_is_not(photo_clip, keys, tmp_path):
     # A feed re-frames a landscape clip by cropping it about its centre: the copy's centre is
     # another region of the original, and a 9:16 copy, its mark read bit for bit, was called a

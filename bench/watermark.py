@@ -7,7 +7,8 @@ with ``--footage`` (e.g. a folder of clips from public generators and cameras). 
 3-second clip (24 fps, centre-cropped and scaled) is marked and encoded (H.264 CRF 18, x264
 veryfast, as every encode here), then
 attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×, placed in a
-9:16 frame between black bars as a vertical feed re-uploads it, CRF 23) and read
+9:16 frame between black bars as a vertical feed re-uploads it, CRF 23; mirrored left to right,
+CRF 23) and read
 back. Printed per attack: payloads recovered exactly, and bit accuracy at the detector's chosen
 alignment (raw bits, before the code's correction). Invisibility: luma PSNR and SSIM of the
 marked encode against the unmarked encode (same CRF), beside the same figures for an invisible
@@ -42,7 +43,7 @@ from clipproof.watermark.detection import SCAN_STAGES, _read_bits, _residual, _s
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
 ATTACKS = ["none", "crf23", "crf28", "crf30", "crf35", "crf40", "down0.5", "crop0.8", "fps30to24", "trim2s", "gif",
-           "crf28+down0.5", "vertical9:16"]
+           "crf28+down0.5", "vertical9:16", "mirror"]
 
 
 def sources(folders: list[Path]) -> list[Path]:
@@ -84,6 +85,8 @@ def attacked(frames: np.ndarray, attack: str) -> tuple[np.ndarray, int, float]:
         frames, crf = Variant("d", scale=0.5).apply(frames), 28
     elif attack == "vertical9:16":
         frames, crf = in_vertical_frame(frames), 23
+    elif attack == "mirror":
+        frames, crf = frames[:, :, ::-1], 23
     return frames, crf, fps
 
 
@@ -103,8 +106,8 @@ def bit_accuracy(luma: np.ndarray, truth: np.ndarray) -> float:
     """Raw bit agreement at the alignment the detector's scan ranks first (no decoding), on the
     frames the detector's answer came from."""
     residual = _residual(luma)
-    best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c[0])
-    bits = _read_bits(clean_fold(residual, best[1]), best[2]) > 0
+    best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c.score)
+    bits = _read_bits(clean_fold(residual, best.chip, best.mirrored), best.shift) > 0
     return float(np.mean(bits == truth.astype(bool)))
 
 

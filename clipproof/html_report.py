@@ -123,7 +123,8 @@ def _card(i: int, o: Outcome, thumbnails: bool, source: str | os.PathLike | None
         parts.append(_detector(r))
     if r.watermark is not None:
         w = r.watermark
-        extra = (f" Payload <code>{_e(w.payload)}</code>, bit agreement {w.bit_accuracy:.3f}." if w.found else "")
+        extra = (f" Payload <code>{_e(w.payload)}</code>, bit agreement {w.bit_accuracy:.3f}"
+                 f"{', read mirrored left to right' if w.mirrored else ''}." if w.found else "")
         parts.append(f"<h3>Watermark</h3><p>{_e(w.note)}{extra}</p>")
     parts.append(_media(r))
     parts.append("</section>")

@@ -19,6 +19,7 @@ from clipproof.datasets.variants import Variant
 from clipproof.demo import moving_scene, real_clip
 from clipproof.errors import StoreError
 from clipproof.media import read_frames, remux, write_mp4
+from clipproof.provenance.report import render_text
 from clipproof.provenance.store import SqliteStore, StoredManifest, open_store
 from clipproof.verification import Verifier
 from clipproof.watermark import Embedder, detect, payload
@@ -142,15 +143,18 @@ def _attack(frames: np.ndarray, name: str) -> tuple[np.ndarray, int, float]:
         return frames[np.round(np.arange(0, len(frames), 1.2)).astype(int)], 18, 10
     if name == "trim":
         return frames[len(frames) // 2:], 18, 12
+    if name == "mirror+crf23":
+        return frames[:, :, ::-1], 23, 12
     return frames, 18, 12
 
 
-@pytest.mark.parametrize("attack", ["none", "crf28", "down0.5+crf23",
+@pytest.mark.parametrize("attack", ["none", "crf28", "down0.5+crf23", "mirror+crf23",
                                     *(pytest.param(a, marks=pytest.mark.slow) for a in ("crop0.8", "gif", "fps12to10", "trim"))])
 def test_the_payload_survives(marked, attack, tmp_path):
     frames, crf, fps = _attack(marked[1], attack)
     found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, crf=crf, reproducible=False))
     assert found.found and found.payload == PAYLOAD.hex(), found
+    assert found.mirrored == (attack == "mirror+crf23")
 
 
 def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, monkeypatch):
@@ -365,6 +369,25 @@ def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_pa
     report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(forged)
     assert report.watermark.found and report.watermark.lookup == "mismatch"
     assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
+
+
+@pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop
+def test_a_mirrored_copy_leads_back_and_a_mirrored_forgery_does_not(photo_clip, keys, tmp_path):
+    # Mirroring a clip left to right is a common way to dodge matching. The mark is read
+    # mirrored, and the fingerprint is compared on the picture turned back, as it was signed.
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    frames, _ = read_frames(signed)
+    copy = write_mp4(frames[:, :, ::-1], tmp_path / "mirrored.mp4", fps=12, crf=23, reproducible=False)
+    report = verifier.verify(copy)
+    assert report.watermark.lookup == "recovered" and report.watermark.mirrored, report.watermark
+    assert report.watermark.fingerprint_distance <= 14 and report.verdict == "ai-generated-declared"
+    assert "mirrored left to right" in report.reasons[0] and "read mirrored" in render_text(report)
+    stolen = bytes.fromhex(report.watermark.payload)
+    other = np.stack(list(map(Embedder(stolen), moving_scene(24, 960, 540, seed=9))))
+    forged = write_mp4(other[:, :, ::-1], tmp_path / "forged.mp4", fps=12, crf=18, reproducible=False)
+    assert verifier.verify(forged).watermark.lookup == "mismatch"
 
 
 @pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop

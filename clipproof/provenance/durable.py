@@ -117,6 +117,7 @@ class WatermarkFindings:
     stores: list[str] = field(default_factory=list)
     manifest_id: str | None = None
     fingerprint_distance: int | None = None    # median bits of 64 between the clip and the original
+    mirrored: bool = False                     # the mark was read in the picture mirrored left to right
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +136,7 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
         return WatermarkFindings(False, "not-found", "No clipproof watermark was found in the pictures.",
                                  sync_score=det.sync_score, false_match_odds=det.false_match_odds), None
     seen = dict(payload=det.payload, bit_accuracy=round(det.bit_accuracy or 0.0, 4), sync_score=det.sync_score,
-                false_match_odds=det.false_match_odds, stores=[s.location for s in stores])
+                false_match_odds=det.false_match_odds, stores=[s.location for s in stores], mirrored=det.mirrored)
     if not stores:
         return WatermarkFindings(True, "no-store", f"A clipproof watermark was found (payload {det.payload}), "
                                  "but no manifest store is configured to look it up (--store).", **seen), None
@@ -171,7 +172,8 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
             continue
         recovered = replace(credentials, state="recovered",
                             failures=[f for f in credentials.failures if f.code not in HARD_BINDING_MISMATCH])
-        return WatermarkFindings(True, "recovered", "This file is a changed copy of a signed original: its own bytes "
+        return WatermarkFindings(True, "recovered", "This file is a changed copy of a signed original"
+                                 f"{', mirrored left to right' if det.mirrored else ''}: its own bytes "
                                  "no longer match, and its watermark led to the original's manifest "
                                  f"({entry.manifest_id}), whose signature checks out.",
                                  manifest_id=entry.manifest_id, fingerprint_distance=gap, **seen), recovered

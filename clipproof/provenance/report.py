@@ -305,7 +305,8 @@ def render_text(report: Report) -> str:
         w = r.watermark
         if w.found:
             lines.append(f"  Watermark:   {w.lookup}: payload {w.payload}, bit agreement {w.bit_accuracy:.3f}, "
-                         f"false-match odds < {w.false_match_odds:.0e} per clip")
+                         f"false-match odds < {w.false_match_odds:.0e} per clip"
+                         f"{', read mirrored left to right' if w.mirrored else ''}")
         else:
             lines.append(f"  Watermark:   {f(w.note)}")
     lines.append(f"  sha256:      {r.sha256}")

@@ -8,6 +8,11 @@ side), where a chip is 2 pixels whatever the clip's size or scaling (more for or
 and correlating with the sync chips over every cyclic shift (one FFT) gives a score per scale;
 the best few candidates are decoded, and a payload counts only when the BCH code and the CRC
 both accept it (``payload.FALSE_MATCH_PER_CLIP``).
+
+A copy mirrored left to right (a common way to dodge matching) folds to the mirrored tile, so
+each fold is also correlated with the mirrored sync chips (one more product and inverse FFT; the
+folds, most of the cost, are shared), and the better orientation competes for the same number
+of decoding attempts: the false-match odds do not change.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +46,7 @@ SCAN_CHUNK = 32            # chip sizes whose folds are correlated at once
 MIN_WORK_CHIP = 1.0        # pixels: finer chips are gone
 SPECTRUM_CLIP = 3.0        # a fold's spectral magnitudes are clipped at this many times their median
 BINS = 2 * TILE           # half-chip bins
+_MIRROR = (-np.arange(BINS)) % BINS      # bin x of a fold mirrored left to right is bin −x
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Detection:
     chip_px: float                   # the chip size found, in the clip's own pixels
     frames: int                      # frames read
     false_match_odds: float = code.FALSE_MATCH_PER_CLIP
+    mirrored: bool = False           # the mark was found in the picture mirrored left to right
 
     @property
     def bit_accuracy(self) -> float | None:
@@ -85,7 +93,7 @@ def search(path: str | os.PathLike, *, frames: int | None = None) -> tuple[Detec
     found = detect_frames(luma, native_short_side=short_side)
     box = None if found.found else content_box(luma)
     if box is None:
-        return found, luma
+        return found, _as_marked(found, luma)
     top, bottom, left, right = box
     h, w = luma.shape[1:]
     inner = min(bottom - top, right - left)
@@ -94,7 +102,13 @@ def search(path: str | os.PathLike, *, frames: int | None = None) -> tuple[Detec
     picture = np.ascontiguousarray(again[:, round(top * k):round(bottom * k), round(left * k):round(right * k)])
     inside = detect_frames(picture, native_short_side=round(short_side * inner / min(h, w)))
     twice = {"false_match_odds": 2 * found.false_match_odds}
-    return (replace(inside, **twice), picture) if inside.found else (replace(found, **twice), luma)
+    return (replace(inside, **twice), _as_marked(inside, picture)) if inside.found else (replace(found, **twice), luma)
+
+
+def _as_marked(found: Detection, luma: np.ndarray) -> np.ndarray:
+    """The frames turned the way the mark was embedded: a mirrored copy mirrored back, so that
+    its fingerprint is compared with the original's as the original was."""
+    return np.ascontiguousarray(luma[:, :, ::-1]) if found.mirrored else luma
 
 
 def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Detection:
@@ -108,21 +122,32 @@ def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Det
         return _detect(luma, native_short_side)
 
 
+class _Candidate(NamedTuple):
+    """One alignment of the tile: the sync correlation's peak (standard deviations) for a chip
+    size (working pixels), where it lies (half-chip bins) and which way round the picture is."""
+
+    score: float
+    chip: float
+    shift: tuple[int, int]
+    mirrored: bool
+
+
 def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     residual = _residual(luma)
     native = (native_short_side or min(residual.shape)) / min(residual.shape)
-    best = (0.0, 0.0, (0, 0))
+    best = _Candidate(0.0, 0.0, (0, 0), False)
     for stage in SCAN_STAGES:
-        candidates = sorted(_scan(residual, stage), key=lambda c: -c[0])
+        candidates = sorted(_scan(residual, stage), key=lambda c: -c.score)
         best = max(best, candidates[0])
-        for i, (score, chip, shift) in enumerate(_distinct(candidates, code.HARD_ATTEMPTS)):
-            soft = _read_bits(clean_fold(residual, chip), shift)
+        for i, c in enumerate(_distinct(candidates, code.HARD_ATTEMPTS)):
+            soft = _read_bits(clean_fold(residual, c.chip, c.mirrored), c.shift)
             # Chase decoding (2^10 words) only where the sync says a mark is likely there.
-            decoded = code.decode(soft, chase=i < code.MAX_ATTEMPTS and score >= CHASE_MIN_SCORE)
+            decoded = code.decode(soft, chase=i < code.MAX_ATTEMPTS and c.score >= CHASE_MIN_SCORE)
             if decoded is not None:
                 payload, errors = decoded
-                return Detection(True, payload.hex(), errors, round(score, 2), round(chip * native, 2), len(luma))
-    return Detection(False, None, None, round(best[0], 2), round(best[1] * native, 2), len(luma))
+                return Detection(True, payload.hex(), errors, round(c.score, 2), round(c.chip * native, 2), len(luma),
+                                 mirrored=c.mirrored)
+    return Detection(False, None, None, round(best.score, 2), round(best.chip * native, 2), len(luma))
 
 
 @dataclass(frozen=True)
@@ -217,10 +242,12 @@ def _pixels_per_bin(runs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.bincount(bins % BINS, np.diff(edges), BINS)
 
 
-def clean_fold(residual: _Residual, chip: float) -> np.ndarray:
+def clean_fold(residual: _Residual, chip: float, mirrored: bool = False) -> np.ndarray:
     """``_fold`` with its strongest spectral lines clipped (``_fold_spectra``): what the
-    detector reads the bits from."""
-    return np.fft.irfft2(_fold_spectra(residual, np.array([chip]))[0], s=(BINS, BINS))
+    detector reads the bits from; ``mirrored``, the fold of the picture mirrored left to right
+    (up to a shift, which the sync correlation finds)."""
+    fold = np.fft.irfft2(_fold_spectra(residual, np.array([chip]))[0], s=(BINS, BINS))
+    return fold[:, _MIRROR] if mirrored else fold
 
 
 def _fold_spectra(residual: _Residual, chips: np.ndarray) -> np.ndarray:
@@ -238,13 +265,17 @@ def _fold_spectra(residual: _Residual, chips: np.ndarray) -> np.ndarray:
     return spectra * np.minimum(1.0, limit / (magnitude + 1e-12))
 
 
-@lru_cache(maxsize=1)
-def _sync_spectrum() -> np.ndarray:
-    return np.conj(np.fft.rfft2(np.kron(sync_template(), np.ones((2, 2), np.float32))))
+@lru_cache(maxsize=2)
+def _sync_spectrum(mirrored: bool) -> np.ndarray:
+    """The sync chips' spectrum (conjugated: a product with a fold's is their correlation),
+    mirrored or not. Correlating a fold with the mirrored chips is correlating the mirrored
+    fold with the chips, read at the mirrored column shift."""
+    template = np.kron(sync_template(), np.ones((2, 2), np.float32))
+    return np.conj(np.fft.rfft2(template[:, _MIRROR] if mirrored else template))
 
 
-def _scan(residual: _Residual, ratios: tuple[float, float]) -> list[tuple[float, float, tuple[int, int]]]:
-    """(sync score, chip size, best shift) for every candidate chip size.
+def _scan(residual: _Residual, ratios: tuple[float, float]) -> list[_Candidate]:
+    """The best alignment for every candidate chip size.
 
     The embedder ties the chip to the frame (``pattern.chip_size``: a 128th of the short side,
     more for originals under 384 pixels), and scaling keeps that ratio: only a crop or a small
@@ -255,31 +286,42 @@ def _scan(residual: _Residual, ratios: tuple[float, float]) -> list[tuple[float,
     chips = nominal * ratios[0] * SCAN_STEP ** steps
     chips = chips[chips >= MIN_WORK_CHIP]
     if not len(chips):
-        return [(0.0, nominal, (0, 0))]
+        return [_Candidate(0.0, nominal, (0, 0), False)]
     out = _sync_scores(residual, chips)
     # The best few, refined between the scan's steps.
-    best = [c for _, c, _ in _distinct(sorted(out, key=lambda c: -c[0]), REFINED)]
+    best = [c.chip for c in _distinct(sorted(out, key=lambda c: -c.score), REFINED)]
     return out + _sync_scores(residual, np.array([c * f for c in best for f in (SCAN_STEP ** -0.5, SCAN_STEP ** 0.5)]))
 
 
-def _sync_scores(residual: _Residual, chips: np.ndarray) -> list[tuple[float, float, tuple[int, int]]]:
-    """(sync score, chip size, shift of the peak) for each chip size, ``SCAN_CHUNK`` sizes a time."""
+def _sync_scores(residual: _Residual, chips: np.ndarray) -> list[_Candidate]:
+    """The better of the two orientations' alignments for each chip size, ``SCAN_CHUNK`` sizes
+    a time."""
     out = []
     for start in range(0, len(chips), SCAN_CHUNK):
         part = chips[start:start + SCAN_CHUNK]
-        corr = np.fft.irfft2(_fold_spectra(residual, part) * _sync_spectrum(), s=(BINS, BINS)).reshape(len(part), -1)
-        peaks = np.argmax(corr, axis=1)
-        scores = (corr[np.arange(len(part)), peaks] - corr.mean(1)) / (corr.std(1) + 1e-12)
-        out += [(float(score), float(chip), (int(peak) // BINS, int(peak) % BINS))
-                for score, chip, peak in zip(scores, part, peaks)]
+        spectra = _fold_spectra(residual, part)
+        (score, peak), (score_m, peak_m) = _peaks(spectra, False), _peaks(spectra, True)
+        for j, chip in enumerate(part):
+            if score_m[j] > score[j]:
+                out.append(_Candidate(float(score_m[j]), float(chip), (peak_m[j] // BINS, int(_MIRROR[peak_m[j] % BINS])), True))
+            else:
+                out.append(_Candidate(float(score[j]), float(chip), (peak[j] // BINS, peak[j] % BINS), False))
     return out
 
 
-def _distinct(candidates, n: int, key=lambda c: c[1]):
+def _peaks(spectra: np.ndarray, mirrored: bool) -> tuple[np.ndarray, list[int]]:
+    """Each fold's cyclic correlation with the sync chips: its peak in standard deviations, and
+    where (flat index)."""
+    corr = np.fft.irfft2(spectra * _sync_spectrum(mirrored), s=(BINS, BINS)).reshape(len(spectra), -1)
+    peaks = np.argmax(corr, axis=1)
+    return (corr[np.arange(len(spectra)), peaks] - corr.mean(1)) / (corr.std(1) + 1e-12), peaks.tolist()
+
+
+def _distinct(candidates: list[_Candidate], n: int) -> list[_Candidate]:
     """The best ``n`` candidates whose chip sizes are not neighbours of a better one."""
-    kept: list = []
+    kept: list[_Candidate] = []
     for c in candidates:
-        if all(abs(key(c) / key(k) - 1) > 0.02 for k in kept):
+        if all(abs(c.chip / k.chip - 1) > 0.02 for k in kept):
             kept.append(c)
         if len(kept) == n:
             break

@@ -8,7 +8,7 @@ with ``--footage`` (e.g. a folder of clips from public generators and cameras). 
 veryfast, as every encode here), then
 attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×, placed in a
 9:16 frame between black bars as a vertical feed re-uploads it, CRF 23; mirrored left to right,
-CRF 23) and read
+CRF 23; under a meme's caption band, CRF 23) and read
 back. Printed per attack: payloads recovered exactly, and bit accuracy at the detector's chosen
 alignment (raw bits, before the code's correction). Invisibility: luma PSNR and SSIM of the
 marked encode against the unmarked encode (same CRF), beside the same figures for an invisible
@@ -43,7 +43,7 @@ from clipproof.watermark.detection import SCAN_STAGES, _read_bits, _residual, _s
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
 ATTACKS = ["none", "crf23", "crf28", "crf30", "crf35", "crf40", "down0.5", "crop0.8", "fps30to24", "trim2s", "gif",
-           "crf28+down0.5", "vertical9:16", "mirror"]
+           "crf28+down0.5", "vertical9:16", "mirror", "caption"]
 
 
 def sources(folders: list[Path]) -> list[Path]:
@@ -87,6 +87,8 @@ def attacked(frames: np.ndarray, attack: str) -> tuple[np.ndarray, int, float]:
         frames, crf = in_vertical_frame(frames), 23
     elif attack == "mirror":
         frames, crf = frames[:, :, ::-1], 23
+    elif attack == "caption":
+        frames, crf = under_caption(frames), 23
     return frames, crf, fps
 
 
@@ -99,6 +101,19 @@ def in_vertical_frame(frames: np.ndarray) -> np.ndarray:
     canvas = np.zeros((len(frames), round(width * 16 / 9) // 2 * 2, width, 3), np.uint8)
     top = (canvas.shape[1] - fh) // 2
     canvas[:, top:top + fh] = [np.asarray(Image.fromarray(f).resize((fw, fh), Image.Resampling.BICUBIC)) for f in frames]
+    return canvas
+
+
+def under_caption(frames: np.ndarray) -> np.ndarray:
+    """The clip as a meme re-uploads it: under a white band a fifth of its height, with a line
+    of black text."""
+    from PIL import ImageDraw
+    _, h, w, _ = frames.shape
+    band = round(h / 5) // 2 * 2
+    header = Image.new("RGB", (w, band), "white")
+    ImageDraw.Draw(header).text((w // 20, band // 3), "nobody: / the AI video:", fill="black", font_size=max(10, band // 3))
+    canvas = np.empty((len(frames), h + band, w, 3), np.uint8)
+    canvas[:, :band], canvas[:, band:] = np.asarray(header), frames
     return canvas
 
 

@@ -227,9 +227,21 @@ def test_the_picture_inside_bars_is_found_and_bars_are_told_from_flat_picture():
     pillarboxed = np.full((6, 90, 300), 16.0, np.float32)              # video black, not 0
     pillarboxed[:, :, 70:230] = picture
     assert content_box(pillarboxed) == (0, 90, 71, 229)
-    sky = picture.copy()
-    sky[:, :30] = 200.0                                                 # flat at the top only: picture
-    assert content_box(sky) is None and content_box(picture) is None
+    # A tripod shot: a flat sky at the top alone, and the scene's motion starting gradually below
+    # it (a wall, a table stand still at the edges). Picture, not a bar.
+    moves = rng.random((90, 160)) < np.clip((np.arange(90) - 30) / 40, 0, 1)[:, None]
+    tripod = np.where(moves, picture, picture[0])
+    tripod[:, :30] = 200.0
+    assert content_box(tripod) is None and content_box(picture) is None
+    # A meme's caption band (text on a plain ground, on one side only) and a canvas around a
+    # smaller clip, off centre: still while the picture moves, which starts along a line.
+    caption = np.full((6, 120, 160), 255.0, np.float32)
+    caption[:, 8:22, 10:150] = np.where(rng.random((14, 140)) < 0.3, 0.0, 255.0)      # the text
+    caption[:, 30:] = picture
+    assert content_box(caption) == (31, 120, 0, 160)
+    canvas = np.full((6, 140, 240), 40.0, np.float32)
+    canvas[:, 4:94, 6:166] = picture
+    assert content_box(canvas) == (5, 93, 7, 165)
     # A vertical feed fills its bars with the clip blurred and enlarged: not flat, but without
     # fine detail, and cut off where the picture starts. A picture that softens gradually
     # towards its top and bottom edges (defocus, haze) has no bars.
@@ -243,7 +255,7 @@ def test_the_picture_inside_bars_is_found_and_bars_are_told_from_flat_picture():
     assert content_box(fading * weight + 120 * (1 - weight)) is None
 
 
-def test_a_clip_placed_in_a_frame_of_another_shape_still_leads_back(keys, tmp_path):
+def test_a_clip_placed_in_a_frame_of_another_shape_or_under_a_caption_still_leads_back(keys, tmp_path):
     # A landscape clip letterboxed into a 9:16 frame for a vertical feed (or into a square): the
     # chips, sized from the picture's short side, were outside the sizes searched for the frame's.
     w, h = 640, 1138
@@ -255,9 +267,16 @@ def test_a_clip_placed_in_a_frame_of_another_shape_still_leads_back(keys, tmp_pa
     top = (h - 360) // 2 // 2 * 2
     placed[:, top:top + 360] = frames
     reupload = write_mp4(placed, tmp_path / "reupload.mp4", fps=12, crf=23, reproducible=False)
-    report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(reupload)
+    verifier = Verifier(trust=keys.root, detector=None, stores=[store])
+    report = verifier.verify(reupload)
     assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
     assert report.watermark.false_match_odds == pytest.approx(2 * payload.FALSE_MATCH_PER_CLIP)    # searched twice
+    # A meme: the clip under a caption band of a fifth of its height, text on white.
+    meme = np.full((len(frames), 360 + 72, 640, 3), 255, np.uint8)
+    meme[:, 20:52, 40:600] = np.where(np.random.default_rng(1).random((32, 560, 1)) < 0.3, 0, 255)
+    meme[:, 72:] = frames
+    report = verifier.verify(write_mp4(meme, tmp_path / "meme.mp4", fps=12, crf=23, reproducible=False))
+    assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
 
 
 @pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop

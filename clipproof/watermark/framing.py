@@ -14,8 +14,8 @@ larger canvas; the bands are then of any size, on one side or several, and not f
 share is that they are dead still — the same pixels in every frame, without a camera's noise —
 and that the picture starts along a straight line, where pixels begin to move. A camera on a
 tripod also has still rows at its edges (a table, a wall), but they carry the sensor's noise
-(measured on the sample and wild-dev footage: a mean temporal deviation of 0.2–0.5 grey levels
-in such rows, against under 0.1 in bars and bands).
+(measured on the sample and wild-dev footage: a median temporal deviation of 0.20–0.46 grey
+levels in such rows, against under 0.1 in bars and caption bands).
 """
 from __future__ import annotations
 
@@ -35,14 +35,15 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the picture inside bars in grey frames (N, H, W), in
     their pixels (bottom and right exclusive); None where there are no bars. Flat or blurred
     bars come in pairs of about the same size, as a player centres a picture: a flat sky at the
-    top alone is picture, not a bar. Bands on one side only are dead still and end in a cut to
-    a moving picture (``_past_still_bands``)."""
+    top alone is picture, not a bar. Bands of any size, on one side or several, are dead still
+    up to where the picture's motion starts (``_past_still_bands``)."""
     _, h, w = luma.shape
     rows = _between_bars(luma.std(axis=(0, 2)), np.abs(np.diff(luma, axis=2)).mean(axis=(0, 2)))
     cols = _between_bars(luma.std(axis=(0, 1)), np.abs(np.diff(luma, axis=1)).mean(axis=(0, 1)))
     if rows is None and cols is None:
         deviation = luma.std(axis=0)
-        rows, cols = (_past_still_bands((deviation >= STILL).mean(axis=a), deviation.mean(axis=a)) for a in (1, 0))
+        rows = _past_still_bands((deviation >= STILL).mean(axis=1), deviation.mean(axis=1), luma.std(axis=2).mean(axis=0))
+        cols = _past_still_bands((deviation >= STILL).mean(axis=0), deviation.mean(axis=0), luma.std(axis=1).mean(axis=0))
         if rows is None and cols is None:
             return None
     top, bottom = rows if rows is not None else (0, h)
@@ -50,26 +51,27 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, bottom, left, right
 
 
-def _past_still_bands(moving: np.ndarray, noise: np.ndarray) -> tuple[int, int] | None:
+def _past_still_bands(moving: np.ndarray, noise: np.ndarray, spread: np.ndarray) -> tuple[int, int] | None:
     """(start, end) of the picture past still bands along one axis, from each row's (or
-    column's) share of moving pixels and mean deviation over the frames; None where there is
-    no band of ``MIN_BAR`` or more. A band on one side is enough."""
+    column's) share of moving pixels, mean deviation over the frames and spread of levels
+    along it; None where there is no band of ``MIN_BAR`` or more. A band on one side is enough."""
     size = len(moving)
-    lead, trail = _band(moving, noise), _band(moving[::-1], noise[::-1])
+    lead, trail = _band(moving, noise, spread), _band(moving[::-1], noise[::-1], spread[::-1])
     if max(lead, trail) < MIN_BAR * size:
         return None
     return lead and lead + MARGIN, size - (trail and trail + MARGIN)
 
 
-def _band(moving: np.ndarray, noise: np.ndarray) -> int:
+def _band(moving: np.ndarray, noise: np.ndarray, spread: np.ndarray) -> int:
     """How many rows from the start make a band: those before the picture's motion starts (the
-    first three rows with ``CUT_SHARE`` of their pixels moving), when most of them are dead
-    still. A caption's text flickers a little where the encoder refreshes it, so the band's
-    rows are judged together, by their median."""
+    first three rows in a row with ``CUT_SHARE`` of their pixels moving each), when most of
+    them are dead still and plain. A caption's text flickers a little where the encoder
+    refreshes it and is not plain, so the band's rows are judged together, by their median."""
     starts = np.flatnonzero(np.convolve(moving >= CUT_SHARE, np.ones(3), "valid") == 3)
-    if not len(starts) or not starts[0] or np.median(noise[:starts[0]]) > BAND_NOISE:
+    if not len(starts) or not starts[0]:
         return 0
-    return int(starts[0])
+    band = slice(0, starts[0])
+    return int(starts[0]) if np.median(noise[band]) <= BAND_NOISE and np.median(spread[band]) < BAR_STD else 0
 
 
 def _between_bars(spread: np.ndarray, detail: np.ndarray) -> tuple[int, int] | None:

@@ -12,10 +12,12 @@ its own size.
 Memes and reaction posts put the clip under a caption band (text on a plain ground), or inside a
 larger canvas; the bands are then of any size, on one side or several, and not flat. What they
 share is that they are dead still — the same pixels in every frame, without a camera's noise —
-and that the picture starts along a straight line, where pixels begin to move. A camera on a
-tripod also has still rows at its edges (a table, a wall), but they carry the sensor's noise
-(measured on the sample and wild-dev footage: a median temporal deviation of 0.20–0.46 grey
-levels in such rows, against under 0.1 in bars and caption bands).
+and mostly plain (a flat ground, a line of text), and that the picture starts along a straight
+line, where pixels begin to move. A camera on a tripod also has still rows at its edges (a
+table, a wall): they carry the sensor's noise (measured on the sample and wild-dev footage: a
+median temporal deviation of 0.20–0.46 grey levels in such rows, against under 0.1 in bars and
+caption bands), and where a re-upload's encoder has smoothed the noise away, their texture
+still tells them from a plain band.
 """
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ still tells them from a plain band.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 BAR_STD = 2.5      # grey levels: a bar row or column varies less than this over space and time
@@ -31,6 +33,7 @@ MARGIN = 1         # pixels inside the bars' edge, where scaling blends bar and 
 STILL = 1.0        # grey levels: a pixel whose level varies less than this over the frames read stands still
 BAND_NOISE = 0.1   # the median of a band's rows' mean deviation over the frames read (grey levels)
 CUT_SHARE = 0.15   # the picture's rows past a band have at least this share of moving pixels
+EDGE_MOVING = 0.25 # an edge strip with more of its pixels moving holds no band
 
 
 def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -43,37 +46,52 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     rows = _between_bars(luma.std(axis=(0, 2)), np.abs(np.diff(luma, axis=2)).mean(axis=(0, 2)))
     cols = _between_bars(luma.std(axis=(0, 1)), np.abs(np.diff(luma, axis=1)).mean(axis=(0, 1)))
     if rows is None and cols is None:
-        deviation = luma.std(axis=0)
-        rows = _past_still_bands((deviation >= STILL).mean(axis=1), deviation.mean(axis=1), luma.std(axis=2).mean(axis=0))
-        cols = _past_still_bands((deviation >= STILL).mean(axis=0), deviation.mean(axis=0), luma.std(axis=1).mean(axis=0))
-        if rows is None and cols is None:
-            return None
+        return _inside_still_bands(luma)
     top, bottom = rows if rows is not None else (0, h)
     left, right = cols if cols is not None else (0, w)
     return top, bottom, left, right
 
 
-def _past_still_bands(moving: np.ndarray, noise: np.ndarray, spread: np.ndarray) -> tuple[int, int] | None:
-    """(start, end) of the picture past still bands along one axis, from each row's (or
-    column's) share of moving pixels, mean deviation over the frames and spread of levels
-    along it; None where there is no band of ``MIN_BAR`` or more. A band on one side is enough."""
-    size = len(moving)
-    lead, trail = _band(moving, noise, spread), _band(moving[::-1], noise[::-1], spread[::-1])
-    if max(lead, trail) < MIN_BAR * size:
+def _inside_still_bands(luma: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``content_box`` for bands that stand still (``_band``), or None. Most clips move up to
+    their edges: where every edge strip as wide as the thinnest band has more than
+    ``EDGE_MOVING`` of its pixels moving, there is none, and the whole frames' deviation over
+    time (tens of milliseconds) is not taken."""
+    _, h, w = luma.shape
+    rim_h, rim_w = math.ceil(MIN_BAR * h), math.ceil(MIN_BAR * w)
+    rims = (luma[:, :rim_h], luma[:, h - rim_h:], luma[:, :, :rim_w], luma[:, :, w - rim_w:])
+    if all(np.mean(rim.std(axis=0) >= STILL) > EDGE_MOVING for rim in rims):
         return None
-    return lead and lead + MARGIN, size - (trail and trail + MARGIN)
+    deviation = luma.std(axis=0)
+    moving, noise = (deviation >= STILL).astype(np.float32), deviation
+    top, bottom = _band(moving.mean(1), noise.mean(1)), _band(moving.mean(1)[::-1], noise.mean(1)[::-1])
+    left, right = _band(moving.mean(0), noise.mean(0)), _band(moving.mean(0)[::-1], noise.mean(0)[::-1])
+    # Plain: most rows of a band (columns of a side band) hold one level along them.
+    top, bottom = (k if _plain(luma[:, part].std(axis=2)) else 0 for k, part in ((top, slice(0, top)), (bottom, slice(h - bottom, h))))
+    left, right = (k if _plain(luma[:, :, part].std(axis=1)) else 0 for k, part in ((left, slice(0, left)), (right, slice(w - right, w))))
+    rows = max(top, bottom) >= MIN_BAR * h
+    cols = max(left, right) >= MIN_BAR * w
+    if not rows and not cols:
+        return None
+    return ((top and top + MARGIN, h - (bottom and bottom + MARGIN)) if rows else (0, h)) + \
+        ((left and left + MARGIN, w - (right and right + MARGIN)) if cols else (0, w))
 
 
-def _band(moving: np.ndarray, noise: np.ndarray, spread: np.ndarray) -> int:
-    """How many rows from the start make a band: those before the picture's motion starts (the
-    first three rows in a row with ``CUT_SHARE`` of their pixels moving each), when most of
-    them are dead still and plain. A caption's text flickers a little where the encoder
-    refreshes it and is not plain, so the band's rows are judged together, by their median."""
+def _band(moving: np.ndarray, noise: np.ndarray) -> int:
+    """How many rows from the start may make a band: those before the picture's motion starts
+    (the first three rows in a row with ``CUT_SHARE`` of their pixels moving each), when most
+    of them are dead still. A caption's text flickers a little where the encoder refreshes it,
+    so the band's rows are judged together, by their median."""
     starts = np.flatnonzero(np.convolve(moving >= CUT_SHARE, np.ones(3), "valid") == 3)
-    if not len(starts) or not starts[0]:
+    if not len(starts) or not starts[0] or np.median(noise[:starts[0]]) > BAND_NOISE:
         return 0
-    band = slice(0, starts[0])
-    return int(starts[0]) if np.median(noise[band]) <= BAND_NOISE and np.median(spread[band]) < BAR_STD else 0
+    return int(starts[0])
+
+
+def _plain(spreads: np.ndarray) -> bool:
+    """Whether a band's rows, from their spreads of levels per frame (N, rows), are mostly one
+    level along them, as a plain ground with a line of text is and a still wall is not."""
+    return spreads.size > 0 and float(np.median(spreads.mean(axis=0))) < BAR_STD
 
 
 def _between_bars(spread: np.ndarray, detail: np.ndarray) -> tuple[int, int] | None:

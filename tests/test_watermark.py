@@ -18,10 +18,11 @@ from clipproof.cli import verify_main
 from clipproof.datasets.variants import Variant
 from clipproof.demo import moving_scene, real_clip
 from clipproof.errors import StoreError
+from clipproof.html_report import render_page
 from clipproof.media import read_frames, remux, write_mp4
 from clipproof.provenance.report import render_text
 from clipproof.provenance.store import SqliteStore, StoredManifest, open_store
-from clipproof.verification import Verifier
+from clipproof.verification import Outcome, Verifier
 from clipproof.watermark import Embedder, detect, payload
 from tests.conftest import free_port, serving
 
@@ -418,6 +419,7 @@ def test_a_mirrored_copy_leads_back_and_a_mirrored_forgery_does_not(signed_frame
     assert report.watermark.lookup == "recovered" and report.watermark.mirrored, report.watermark
     assert report.watermark.fingerprint_distance <= 14 and report.verdict == "ai-generated-declared"
     assert "mirrored left to right" in report.reasons[0] and "read mirrored" in render_text(report)
+    assert "read mirrored left to right" in render_page([Outcome(report.path, report, None)], thumbnails=False)
     forged = _forgery(report.watermark.payload, lambda f: f[:, :, ::-1], tmp_path / "forged.mp4")
     assert verifier.verify(forged).watermark.lookup == "mismatch"
 

@@ -9,7 +9,7 @@ PyAV only: ``verify`` never imports torch or scipy for it (``filters.py`` says w
     pattern.py   the keyed tile: sync chips and data chips, and its frame-sized rendering
     filters.py   the Gaussian and box filters both sides smooth with
     embedding.py frames in, marked frames out
-    framing.py   the picture inside letterbox or pillarbox bars, searched alone
+    framing.py   the picture inside bars, caption bands or a canvas, searched alone
     detection.py a video in, a Detection out
 """
 from clipproof.watermark.detection import Detection, detect, detect_frames

@@ -41,40 +41,50 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     their pixels (bottom and right exclusive); None where there are no bars. Flat or blurred
     bars come in pairs of about the same size, as a player centres a picture: a flat sky at the
     top alone is picture, not a bar. Bands of any size, on one side or several, are dead still
-    up to where the picture's motion starts (``_past_still_bands``)."""
+    up to where the picture's motion starts (``_between_still_bands``)."""
     _, h, w = luma.shape
     rows = _between_bars(luma.std(axis=(0, 2)), np.abs(np.diff(luma, axis=2)).mean(axis=(0, 2)))
     cols = _between_bars(luma.std(axis=(0, 1)), np.abs(np.diff(luma, axis=1)).mean(axis=(0, 1)))
     if rows is None and cols is None:
-        return _inside_still_bands(luma)
+        if not _still_rim(luma):
+            return None
+        deviation = luma.std(axis=0)
+        rows, cols = _between_still_bands(luma, deviation, 1), _between_still_bands(luma, deviation, 2)
+        if rows is None and cols is None:
+            return None
     top, bottom = rows if rows is not None else (0, h)
     left, right = cols if cols is not None else (0, w)
     return top, bottom, left, right
 
 
-def _inside_still_bands(luma: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``content_box`` for bands that stand still (``_band``), or None. Most clips move up to
-    their edges: where every edge strip as wide as the thinnest band has more than
-    ``EDGE_MOVING`` of its pixels moving, there is none, and the whole frames' deviation over
-    time (tens of milliseconds) is not taken."""
+def _still_rim(luma: np.ndarray) -> bool:
+    """Whether an edge strip as wide as the thinnest band has at most ``EDGE_MOVING`` of its
+    pixels moving. Most clips move up to their edges: then there is no still band, and the whole
+    frames' deviation over time (tens of milliseconds) is not taken."""
     _, h, w = luma.shape
     rim_h, rim_w = math.ceil(MIN_BAR * h), math.ceil(MIN_BAR * w)
     rims = (luma[:, :rim_h], luma[:, h - rim_h:], luma[:, :, :rim_w], luma[:, :, w - rim_w:])
-    if all(np.mean(rim.std(axis=0) >= STILL) > EDGE_MOVING for rim in rims):
+    return any(np.mean(rim.std(axis=0) >= STILL) <= EDGE_MOVING for rim in rims)
+
+
+def _between_still_bands(luma: np.ndarray, deviation: np.ndarray, axis: int) -> tuple[int, int] | None:
+    """(start, end) of the picture past still bands across rows (``axis`` 1) or columns (2) of
+    grey frames, from each pixel's ``deviation`` over the frames (H, W); None where no band of
+    ``MIN_BAR`` or more is dead still (``_band``) and plain: most of its rows (columns) hold
+    one level along them, as a plain ground with a line of text does and a still wall does not."""
+    along = 3 - axis                                   # the axis a row (column) runs along
+    size = luma.shape[axis]
+    moving, noise = (deviation >= STILL).mean(axis=along - 1), deviation.mean(axis=along - 1)
+
+    def plain(part: slice) -> bool:
+        spreads = luma[(slice(None),) * axis + (part,)].std(axis=along)          # (N, rows)
+        return spreads.size > 0 and float(np.median(spreads.mean(axis=0))) < BAR_STD
+
+    lead, trail = _band(moving, noise), _band(moving[::-1], noise[::-1])
+    lead, trail = lead if plain(slice(0, lead)) else 0, trail if plain(slice(size - trail, size)) else 0
+    if max(lead, trail) < MIN_BAR * size:
         return None
-    deviation = luma.std(axis=0)
-    moving, noise = (deviation >= STILL).astype(np.float32), deviation
-    top, bottom = _band(moving.mean(1), noise.mean(1)), _band(moving.mean(1)[::-1], noise.mean(1)[::-1])
-    left, right = _band(moving.mean(0), noise.mean(0)), _band(moving.mean(0)[::-1], noise.mean(0)[::-1])
-    # Plain: most rows of a band (columns of a side band) hold one level along them.
-    top, bottom = (k if _plain(luma[:, part].std(axis=2)) else 0 for k, part in ((top, slice(0, top)), (bottom, slice(h - bottom, h))))
-    left, right = (k if _plain(luma[:, :, part].std(axis=1)) else 0 for k, part in ((left, slice(0, left)), (right, slice(w - right, w))))
-    rows = max(top, bottom) >= MIN_BAR * h
-    cols = max(left, right) >= MIN_BAR * w
-    if not rows and not cols:
-        return None
-    return ((top and top + MARGIN, h - (bottom and bottom + MARGIN)) if rows else (0, h)) + \
-        ((left and left + MARGIN, w - (right and right + MARGIN)) if cols else (0, w))
+    return lead and lead + MARGIN, size - (trail and trail + MARGIN)
 
 
 def _band(moving: np.ndarray, noise: np.ndarray) -> int:
@@ -86,12 +96,6 @@ def _band(moving: np.ndarray, noise: np.ndarray) -> int:
     if not len(starts) or not starts[0] or np.median(noise[:starts[0]]) > BAND_NOISE:
         return 0
     return int(starts[0])
-
-
-def _plain(spreads: np.ndarray) -> bool:
-    """Whether a band's rows, from their spreads of levels per frame (N, rows), are mostly one
-    level along them, as a plain ground with a line of text is and a still wall is not."""
-    return spreads.size > 0 and float(np.median(spreads.mean(axis=0))) < BAR_STD
 
 
 def _between_bars(spread: np.ndarray, detail: np.ndarray) -> tuple[int, int] | None:

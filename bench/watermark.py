@@ -8,7 +8,8 @@ with ``--footage`` (e.g. a folder of clips from public generators and cameras). 
 veryfast, as every encode here), then
 attacked (Video Seal's CRF grid, scaling, crop, frame rate, trim, GIF, CRF 28 + 0.5×, placed in a
 9:16 frame between black bars as a vertical feed re-uploads it, CRF 23; mirrored left to right,
-CRF 23; under a meme's caption band, CRF 23) and read
+turned 90° clockwise as a phone clip whose display rotation was dropped, flipped top to bottom,
+each CRF 23; under a meme's caption band, CRF 23) and read
 back. Printed per attack: payloads recovered exactly, and bit accuracy at the detector's chosen
 alignment (raw bits, before the code's correction). Invisibility: luma PSNR and SSIM of the
 marked encode against the unmarked encode (same CRF), beside the same figures for an invisible
@@ -43,7 +44,7 @@ from clipproof.watermark.detection import SCAN_STAGES, _read_bits, _residual, _s
 FPS = 24
 PRESET = "veryfast"    # x264 preset of every encode here (a platform's re-encode is rarely slower)
 ATTACKS = ["none", "crf23", "crf28", "crf30", "crf35", "crf40", "down0.5", "crop0.8", "fps30to24", "trim2s", "gif",
-           "crf28+down0.5", "vertical9:16", "mirror", "caption"]
+           "crf28+down0.5", "vertical9:16", "mirror", "turn90", "flip", "caption"]
 
 
 def sources(folders: list[Path]) -> list[Path]:
@@ -87,6 +88,10 @@ def attacked(frames: np.ndarray, attack: str) -> tuple[np.ndarray, int, float]:
         frames, crf = in_vertical_frame(frames), 23
     elif attack == "mirror":
         frames, crf = frames[:, :, ::-1], 23
+    elif attack == "turn90":
+        frames, crf = np.rot90(frames, -1, axes=(1, 2)), 23
+    elif attack == "flip":
+        frames, crf = frames[:, ::-1], 23
     elif attack == "caption":
         frames, crf = under_caption(frames), 23
     return frames, crf, fps
@@ -122,7 +127,7 @@ def bit_accuracy(luma: np.ndarray, truth: np.ndarray) -> float:
     frames the detector's answer came from."""
     residual = _residual(luma)
     best = max((c for stage in SCAN_STAGES for c in _scan(residual, stage)), key=lambda c: c.score)
-    bits = _read_bits(clean_fold(residual, best.chip, best.mirrored), best.shift) > 0
+    bits = _read_bits(clean_fold(residual, best.chip, best.orientation)) > 0
     return float(np.mean(bits == truth.astype(bool)))
 
 

@@ -124,7 +124,7 @@ def _card(i: int, o: Outcome, thumbnails: bool, source: str | os.PathLike | None
     if r.watermark is not None:
         w = r.watermark
         extra = (f" Payload <code>{_e(w.payload)}</code>, bit agreement {w.bit_accuracy:.3f}"
-                 f"{', read mirrored left to right' if w.mirrored else ''}." if w.found else "")
+                 f"{', read ' + w.orientation if w.orientation else ''}." if w.found else "")
         parts.append(f"<h3>Watermark</h3><p>{_e(w.note)}{extra}</p>")
     parts.append(_media(r))
     parts.append("</section>")

@@ -24,6 +24,7 @@ from clipproof.provenance.report import render_text
 from clipproof.provenance.store import SqliteStore, StoredManifest, open_store
 from clipproof.verification import Outcome, Verifier
 from clipproof.watermark import Embedder, detect, payload
+from clipproof.watermark.detection import Orientation
 from tests.conftest import free_port, serving
 
 PAYLOAD = bytes.fromhex("c11bb00f5eedface")
@@ -144,18 +145,31 @@ def _attack(frames: np.ndarray, name: str) -> tuple[np.ndarray, int, float]:
         return frames[np.round(np.arange(0, len(frames), 1.2)).astype(int)], 18, 10
     if name == "trim":
         return frames[len(frames) // 2:], 18, 12
-    if name == "mirror+crf23":
-        return frames[:, :, ::-1], 23, 12
+    if name in TURNED:
+        return _laid(frames, TURNED[name]), 23, 12
     return frames, 18, 12
 
 
-@pytest.mark.parametrize("attack", ["none", "crf28", "down0.5+crf23", "mirror+crf23",
-                                    *(pytest.param(a, marks=pytest.mark.slow) for a in ("crop0.8", "gif", "fps12to10", "trim"))])
+def _laid(frames: np.ndarray, orientation: Orientation) -> np.ndarray:
+    """RGB frames (N, H, W, 3) laid as a copy in ``orientation`` shows them."""
+    return np.ascontiguousarray(orientation.apply(frames.transpose(3, 0, 1, 2)).transpose(1, 2, 3, 0))
+
+
+# Copies laid another way: mirrored (a common dodge), or turned as a phone clip is when a
+# re-encoder drops its display rotation, or flipped top to bottom.
+TURNED = {"mirror+crf23": Orientation(mirrored=True), "turn90+crf23": Orientation(quarter_turns=1),
+          "turn270+crf23": Orientation(quarter_turns=3), "turn180+crf23": Orientation(quarter_turns=2),
+          "flip+crf23": Orientation(mirrored=True, quarter_turns=2)}
+
+
+@pytest.mark.parametrize("attack", ["none", "crf28", "down0.5+crf23", "mirror+crf23", "turn90+crf23",
+                                    *(pytest.param(a, marks=pytest.mark.slow) for a in
+                                      ("crop0.8", "gif", "fps12to10", "trim", "turn270+crf23", "turn180+crf23", "flip+crf23"))])
 def test_the_payload_survives(marked, attack, tmp_path):
     frames, crf, fps = _attack(marked[1], attack)
     found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, crf=crf, reproducible=False))
     assert found.found and found.payload == PAYLOAD.hex(), found
-    assert found.mirrored == (attack == "mirror+crf23")
+    assert found.orientation == TURNED.get(attack, Orientation()), found
 
 
 def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, monkeypatch):
@@ -410,17 +424,20 @@ def _forgery(payload_hex: str, change, path: Path) -> Path:
 
 
 @pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop
-def test_a_mirrored_copy_leads_back_and_a_mirrored_forgery_does_not(signed_frames, tmp_path):
-    # Mirroring a clip left to right is a common way to dodge matching. The mark is read
-    # mirrored, and the fingerprint is compared on the picture turned back, as it was signed.
+@pytest.mark.parametrize("orientation", [Orientation(mirrored=True), Orientation(quarter_turns=1)], ids=["mirrored", "turned"])
+def test_a_mirrored_or_turned_copy_leads_back_and_such_a_forgery_does_not(signed_frames, orientation, tmp_path):
+    # Mirroring a clip left to right is a common way to dodge matching; a phone clip whose
+    # display rotation a re-encoder dropped lies turned by a quarter. The mark is read that way,
+    # and the fingerprint is compared on the picture laid back as it was signed.
     frames, verifier = signed_frames
-    copy = write_mp4(frames[:, :, ::-1], tmp_path / "mirrored.mp4", fps=12, crf=23, reproducible=False)
+    copy = write_mp4(_laid(frames, orientation), tmp_path / "copy.mp4", fps=12, crf=23, reproducible=False)
     report = verifier.verify(copy)
-    assert report.watermark.lookup == "recovered" and report.watermark.mirrored, report.watermark
-    assert report.watermark.fingerprint_distance <= 14 and report.verdict == "ai-generated-declared"
-    assert "mirrored left to right" in report.reasons[0] and "read mirrored" in render_text(report)
-    assert "read mirrored left to right" in render_page([Outcome(report.path, report, None)], thumbnails=False)
-    forged = _forgery(report.watermark.payload, lambda f: f[:, :, ::-1], tmp_path / "forged.mp4")
+    w = report.watermark
+    assert w.lookup == "recovered" and Orientation(w.mirrored, w.quarter_turns) == orientation, w
+    assert w.fingerprint_distance <= 14 and report.verdict == "ai-generated-declared"
+    assert orientation.text in report.reasons[0] and f"read {orientation.text}" in render_text(report)
+    assert f"read {orientation.text}" in render_page([Outcome(report.path, report, None)], thumbnails=False)
+    forged = _forgery(w.payload, lambda f: _laid(f, orientation), tmp_path / "forged.mp4")
     assert verifier.verify(forged).watermark.lookup == "mismatch"
 
 

@@ -117,7 +117,14 @@ class WatermarkFindings:
     stores: list[str] = field(default_factory=list)
     manifest_id: str | None = None
     fingerprint_distance: int | None = None    # median bits of 64 between the clip and the original
-    mirrored: bool = False                     # the mark was read in the picture mirrored left to right
+    mirrored: bool = False                     # the copy is mirrored left to right against the original,
+    quarter_turns: int = 0                     # then turned this many quarter turns clockwise
+
+    @property
+    def orientation(self) -> str:
+        """How the copy lies against the original, as a report says it ("" as the original)."""
+        from clipproof.watermark.detection import Orientation
+        return Orientation(self.mirrored, self.quarter_turns).text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,7 +143,8 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
         return WatermarkFindings(False, "not-found", "No clipproof watermark was found in the pictures.",
                                  sync_score=det.sync_score, false_match_odds=det.false_match_odds), None
     seen = dict(payload=det.payload, bit_accuracy=round(det.bit_accuracy or 0.0, 4), sync_score=det.sync_score,
-                false_match_odds=det.false_match_odds, stores=[s.location for s in stores], mirrored=det.mirrored)
+                false_match_odds=det.false_match_odds, stores=[s.location for s in stores], mirrored=det.mirrored,
+                quarter_turns=det.quarter_turns)
     if not stores:
         return WatermarkFindings(True, "no-store", f"A clipproof watermark was found (payload {det.payload}), "
                                  "but no manifest store is configured to look it up (--store).", **seen), None
@@ -172,8 +180,9 @@ def recover(path: Path, anchors_pem: str | None, stores: Sequence[ManifestStore]
             continue
         recovered = replace(credentials, state="recovered",
                             failures=[f for f in credentials.failures if f.code not in HARD_BINDING_MISMATCH])
+        turned = det.orientation.text
         return WatermarkFindings(True, "recovered", "This file is a changed copy of a signed original"
-                                 f"{', mirrored left to right' if det.mirrored else ''}: its own bytes "
+                                 f"{', ' + turned if turned else ''}: its own bytes "
                                  "no longer match, and its watermark led to the original's manifest "
                                  f"({entry.manifest_id}), whose signature checks out.",
                                  manifest_id=entry.manifest_id, fingerprint_distance=gap, **seen), recovered

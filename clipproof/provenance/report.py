@@ -306,7 +306,7 @@ def render_text(report: Report) -> str:
         if w.found:
             lines.append(f"  Watermark:   {w.lookup}: payload {w.payload}, bit agreement {w.bit_accuracy:.3f}, "
                          f"false-match odds < {w.false_match_odds:.0e} per clip"
-                         f"{', read mirrored left to right' if w.mirrored else ''}")
+                         f"{', read ' + w.orientation if w.orientation else ''}")
         else:
             lines.append(f"  Watermark:   {f(w.note)}")
     lines.append(f"  sha256:      {r.sha256}")

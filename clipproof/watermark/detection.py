@@ -9,10 +9,12 @@ and correlating with the sync chips over every cyclic shift (one FFT) gives a sc
 the best few candidates are decoded, and a payload counts only when the BCH code and the CRC
 both accept it (``payload.FALSE_MATCH_PER_CLIP``).
 
-A copy mirrored left to right (a common way to dodge matching) folds to the mirrored tile, so
-each fold is also correlated with the mirrored sync chips (one more product and inverse FFT; the
-folds, most of the cost, are shared), and the better orientation competes for the same number
-of decoding attempts: the false-match odds do not change.
+A copy mirrored left to right (a common way to dodge matching), turned by a quarter or half
+turn (a phone clip whose display rotation a re-encoder dropped: the pictures lie as stored), or
+both, folds to the tile turned the same way. So each fold is correlated with the sync chips in
+several orientations (``SCAN_STAGES`` says which; one product and inverse FFT each, in float32:
+the folds, most of the cost, are shared), and for each chip size the best orientation competes
+for the same number of decoding attempts: the false-match odds do not change.
 """
 from __future__ import annotations
 
@@ -28,25 +30,68 @@ from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.filters import gaussian_filter
 from clipproof.watermark.framing import content_box
-from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, SYNC_CHIPS, TILE, layout, sync_template
+from clipproof.watermark.pattern import CHIPS_PER_SHORT_SIDE, MIN_CHIP, SYNC_CHIPS, TILE, layout, sync_template
 
 WORK_SIDE = 256           # short side of the working frames (never upscaled)
 FRAMES = 24               # frames read from the start of a 1080p clip; more for smaller ones
 MAX_FRAMES = 48           # (the same decoding budget in pixels, up to this many: ``frames_for``)
 HIGH_PASS_SIGMA = 1.5     # pixels at the working size
 WHITEN_SIGMA = 2.0
-# Chip sizes searched, relative to a 128th of the short side: first no crop or a mild one of a
-# large original, then an 80 % crop of an original down to 192 pixels.
-SCAN_STAGES = ((0.95, 1.3), (1.3, 2.6))
-assert len(SCAN_STAGES) == code.STAGES
 CHASE_MIN_SCORE = 5.5      # sync peak (standard deviations) above which Chase decoding is tried
-SCAN_STEP = 1.003          # then the best REFINED sizes half a step either side
+SCAN_STEP = 1.003          # ratio of neighbouring chip sizes scanned; then the best REFINED
+                           # sizes are tried half a step either side
 REFINED = 6
 SCAN_CHUNK = 32            # chip sizes whose folds are correlated at once
 MIN_WORK_CHIP = 1.0        # pixels: finer chips are gone
 SPECTRUM_CLIP = 3.0        # a fold's spectral magnitudes are clipped at this many times their median
 BINS = 2 * TILE           # half-chip bins
-_MIRROR = (-np.arange(BINS)) % BINS      # bin x of a fold mirrored left to right is bin −x
+
+
+class Orientation(NamedTuple):
+    """How a copy's pictures lie against the marked original's: mirrored left to right (or
+    not), then turned ``quarter_turns`` quarter turns clockwise. These two make all eight ways
+    a rectangle can be laid on itself (a flip top to bottom is a mirror and a half turn)."""
+
+    mirrored: bool = False
+    quarter_turns: int = 0
+
+    def apply(self, a: np.ndarray) -> np.ndarray:
+        """``a`` (…, H, W), laid as a copy in this orientation shows it."""
+        return np.rot90(a[..., ::-1] if self.mirrored else a, -self.quarter_turns, axes=(-2, -1))
+
+    def undo(self, a: np.ndarray) -> np.ndarray:
+        """``a`` (…, H, W) as seen in a copy in this orientation, laid back as the original was."""
+        a = np.rot90(a, self.quarter_turns, axes=(-2, -1))
+        return a[..., ::-1] if self.mirrored else a
+
+    @property
+    def text(self) -> str:
+        """How a report says it ("" for the original's orientation)."""
+        turn = {1: "turned 90° clockwise", 2: "turned 180°", 3: "turned 90° counter-clockwise"}.get(self.quarter_turns, "")
+        if self.mirrored and self.quarter_turns == 2:
+            return "flipped top to bottom"
+        return " and ".join(t for t in ("mirrored left to right" if self.mirrored else "", turn) if t)
+
+
+UPRIGHT = Orientation()
+ORIENTATIONS = tuple(Orientation(m, t) for m in (False, True) for t in range(4))
+
+
+class _Stage(NamedTuple):
+    low: float                             # chip sizes searched, relative to a 128th of the short side
+    high: float
+    orientations: tuple[Orientation, ...]  # in a clip whose short side is SMALL_CLIP or more
+
+
+# First no crop or a mild one of a large original, in every orientation; then an 80 % crop of an
+# original down to 192 pixels, or a feed's crop, upright or mirrored. An original under 384
+# pixels has chips larger than a 128th of its side (``pattern.MIN_CHIP``), so that even its
+# whole picture lies in the second stage: there a clip under 384 pixels is searched in every
+# orientation too. (Every orientation in the second stage for every clip would cost an unmarked
+# one 25 ms more: a copy both turned and cropped hard is not searched for.)
+SCAN_STAGES = (_Stage(0.95, 1.3, ORIENTATIONS), _Stage(1.3, 2.6, (UPRIGHT, Orientation(mirrored=True))))
+SMALL_CLIP = MIN_CHIP * CHIPS_PER_SHORT_SIDE
+assert len(SCAN_STAGES) == code.STAGES
 
 
 @dataclass(frozen=True)
@@ -60,7 +105,12 @@ class Detection:
     chip_px: float                   # the chip size found, in the clip's own pixels
     frames: int                      # frames read
     false_match_odds: float = code.FALSE_MATCH_PER_CLIP
-    mirrored: bool = False           # the mark was found in the picture mirrored left to right
+    mirrored: bool = False           # the copy is mirrored left to right against the original,
+    quarter_turns: int = 0           # then turned this many quarter turns clockwise (``Orientation``)
+
+    @property
+    def orientation(self) -> Orientation:
+        return Orientation(self.mirrored, self.quarter_turns)
 
     @property
     def bit_accuracy(self) -> float | None:
@@ -106,9 +156,9 @@ def search(path: str | os.PathLike, *, frames: int | None = None) -> tuple[Detec
 
 
 def _as_marked(found: Detection, luma: np.ndarray) -> np.ndarray:
-    """The frames turned the way the mark was embedded: a mirrored copy mirrored back, so that
-    its fingerprint is compared with the original's as the original was."""
-    return np.ascontiguousarray(luma[:, :, ::-1]) if found.mirrored else luma
+    """The frames laid the way the mark was embedded (a mirrored or turned copy turned back), so
+    that its fingerprint is compared with the original's as the original was."""
+    return np.ascontiguousarray(found.orientation.undo(luma))
 
 
 def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Detection:
@@ -124,29 +174,30 @@ def detect_frames(luma: np.ndarray, native_short_side: int | None = None) -> Det
 
 class _Candidate(NamedTuple):
     """One alignment of the tile: the sync correlation's peak (standard deviations) for a chip
-    size (working pixels), where it lies (half-chip bins) and which way round the picture is."""
+    size (working pixels), and which way round the picture is."""
 
     score: float
     chip: float
-    shift: tuple[int, int]
-    mirrored: bool
+    orientation: Orientation
 
 
 def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     residual = _residual(luma)
     native = (native_short_side or min(residual.shape)) / min(residual.shape)
-    best = _Candidate(0.0, 0.0, (0, 0), False)
+    best = _Candidate(0.0, 0.0, UPRIGHT)
     for stage in SCAN_STAGES:
+        if native * min(residual.shape) < SMALL_CLIP:
+            stage = stage._replace(orientations=ORIENTATIONS)
         candidates = sorted(_scan(residual, stage), key=lambda c: -c.score)
         best = max(best, candidates[0])
         for i, c in enumerate(_distinct(candidates, code.HARD_ATTEMPTS)):
-            soft = _read_bits(clean_fold(residual, c.chip, c.mirrored), c.shift)
+            soft = _read_bits(clean_fold(residual, c.chip, c.orientation))
             # Chase decoding (2^10 words) only where the sync says a mark is likely there.
             decoded = code.decode(soft, chase=i < code.MAX_ATTEMPTS and c.score >= CHASE_MIN_SCORE)
             if decoded is not None:
                 payload, errors = decoded
                 return Detection(True, payload.hex(), errors, round(c.score, 2), round(c.chip * native, 2), len(luma),
-                                 mirrored=c.mirrored)
+                                 mirrored=c.orientation.mirrored, quarter_turns=c.orientation.quarter_turns)
     return Detection(False, None, None, round(best.score, 2), round(best.chip * native, 2), len(luma))
 
 
@@ -242,12 +293,11 @@ def _pixels_per_bin(runs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.bincount(bins % BINS, np.diff(edges), BINS)
 
 
-def clean_fold(residual: _Residual, chip: float, mirrored: bool = False) -> np.ndarray:
+def clean_fold(residual: _Residual, chip: float, orientation: Orientation = UPRIGHT) -> np.ndarray:
     """``_fold`` with its strongest spectral lines clipped (``_fold_spectra``): what the
-    detector reads the bits from; ``mirrored``, the fold of the picture mirrored left to right
-    (up to a shift, which the sync correlation finds)."""
-    fold = np.fft.irfft2(_fold_spectra(residual, np.array([chip]))[0], s=(BINS, BINS))
-    return fold[:, _MIRROR] if mirrored else fold
+    detector reads the bits from; laid back as the original was where the copy is turned
+    (``orientation``), up to a shift, which ``_read_bits`` finds."""
+    return orientation.undo(np.fft.irfft2(_fold_spectra(residual, np.array([chip]))[0], s=(BINS, BINS)))
 
 
 def _fold_spectra(residual: _Residual, chips: np.ndarray) -> np.ndarray:
@@ -259,62 +309,71 @@ def _fold_spectra(residual: _Residual, chips: np.ndarray) -> np.ndarray:
     pixels). Folded, it outweighed the mark 4 to 1 on one wild-dev AnimateDiff GIF and moved the
     sync peak half a chip. Its energy sits in a few spectral lines, the random chips' spreads
     over all of them: clipping the lines leaves the mark."""
-    spectra = np.fft.rfft2(_folds(residual, chips))
+    spectra = np.fft.rfft2(_folds(residual, chips).astype(np.float32))   # float32: twice as fast
     magnitude = np.abs(spectra)
     limit = SPECTRUM_CLIP * np.median(magnitude.reshape(len(chips), -1), axis=1)[:, None, None]
     return spectra * np.minimum(1.0, limit / (magnitude + 1e-12))
 
 
-@lru_cache(maxsize=2)
-def _sync_spectrum(mirrored: bool) -> np.ndarray:
-    """The sync chips' spectrum (conjugated: a product with a fold's is their correlation),
-    mirrored or not. Correlating a fold with the mirrored chips is correlating the mirrored
-    fold with the chips, read at the mirrored column shift."""
+@lru_cache(maxsize=4)
+def _sync_spectra(orientations: tuple[Orientation, ...] = (UPRIGHT,)) -> np.ndarray:
+    """The sync chips' spectrum in each of ``orientations`` (conjugated: a product with a
+    fold's is their correlation), (O, BINS, BINS // 2 + 1). Correlating a fold with the turned
+    chips is correlating the fold turned back with the chips."""
     template = np.kron(sync_template(), np.ones((2, 2), np.float32))
-    return np.conj(np.fft.rfft2(template[:, _MIRROR] if mirrored else template))
+    return np.conj(np.fft.rfft2(np.stack([o.apply(template) for o in orientations])))
 
 
-def _scan(residual: _Residual, ratios: tuple[float, float]) -> list[_Candidate]:
+@lru_cache(maxsize=4)
+def _sync_power(orientations: tuple[Orientation, ...]) -> np.ndarray:
+    """(BINS * (BINS // 2 + 1), O): each orientation's spectral power, the columns a half
+    spectrum holds once (0 and BINS / 2) counted once and the others twice (Parseval)."""
+    weights = np.full(BINS // 2 + 1, 2.0, np.float32)
+    weights[[0, -1]] = 1.0
+    return (np.abs(_sync_spectra(orientations)) ** 2 * weights).reshape(len(orientations), -1).T
+
+
+def _scan(residual: _Residual, stage: _Stage) -> list[_Candidate]:
     """The best alignment for every candidate chip size.
 
     The embedder ties the chip to the frame (``pattern.chip_size``: a 128th of the short side,
     more for originals under 384 pixels), and scaling keeps that ratio: only a crop or a small
-    original changes it, so the scan covers ``ratios`` (of a 128th). A chip size off by 0.5 %
-    drifts a chip across 200 chips, hence the fine step."""
+    original changes it, so the scan covers the stage's ratios (of a 128th). A chip size off by
+    0.5 % drifts a chip across 200 chips, hence the fine step."""
     nominal = min(residual.shape) / CHIPS_PER_SHORT_SIDE
-    steps = np.arange(int(np.ceil(np.log(ratios[1] / ratios[0]) / np.log(SCAN_STEP))))
-    chips = nominal * ratios[0] * SCAN_STEP ** steps
+    steps = np.arange(int(np.ceil(np.log(stage.high / stage.low) / np.log(SCAN_STEP))))
+    chips = nominal * stage.low * SCAN_STEP ** steps
     chips = chips[chips >= MIN_WORK_CHIP]
     if not len(chips):
-        return [_Candidate(0.0, nominal, (0, 0), False)]
-    out = _sync_scores(residual, chips)
+        return [_Candidate(0.0, nominal, UPRIGHT)]
+    out = _sync_scores(residual, chips, stage.orientations)
     # The best few, refined between the scan's steps.
     best = [c.chip for c in _distinct(sorted(out, key=lambda c: -c.score), REFINED)]
-    return out + _sync_scores(residual, np.array([c * f for c in best for f in (SCAN_STEP ** -0.5, SCAN_STEP ** 0.5)]))
+    refined = np.array([c * f for c in best for f in (SCAN_STEP ** -0.5, SCAN_STEP ** 0.5)])
+    return out + _sync_scores(residual, refined, stage.orientations)
 
 
-def _sync_scores(residual: _Residual, chips: np.ndarray) -> list[_Candidate]:
-    """The better of the two orientations' alignments for each chip size, ``SCAN_CHUNK`` sizes
-    a time."""
+def _sync_scores(residual: _Residual, chips: np.ndarray, orientations: tuple[Orientation, ...]) -> list[_Candidate]:
+    """The best of the orientations' alignments for each chip size, ``SCAN_CHUNK`` sizes a time."""
     out = []
     for start in range(0, len(chips), SCAN_CHUNK):
         part = chips[start:start + SCAN_CHUNK]
-        spectra = _fold_spectra(residual, part)
-        (score, peak), (score_m, peak_m) = _peaks(spectra, False), _peaks(spectra, True)
-        for j, chip in enumerate(part):
-            if score_m[j] > score[j]:
-                out.append(_Candidate(float(score_m[j]), float(chip), (peak_m[j] // BINS, int(_MIRROR[peak_m[j] % BINS])), True))
-            else:
-                out.append(_Candidate(float(score[j]), float(chip), (peak[j] // BINS, peak[j] % BINS), False))
+        scores = _peaks(_fold_spectra(residual, part), orientations)                   # (K, O)
+        turn = scores.argmax(axis=1)
+        out += [_Candidate(float(scores[j, t]), float(chip), orientations[t]) for j, (chip, t) in enumerate(zip(part, turn))]
     return out
 
 
-def _peaks(spectra: np.ndarray, mirrored: bool) -> tuple[np.ndarray, list[int]]:
-    """Each fold's cyclic correlation with the sync chips: its peak in standard deviations, and
-    where (flat index)."""
-    corr = np.fft.irfft2(spectra * _sync_spectrum(mirrored), s=(BINS, BINS)).reshape(len(spectra), -1)
-    peaks = np.argmax(corr, axis=1)
-    return (corr[np.arange(len(spectra)), peaks] - corr.mean(1)) / (corr.std(1) + 1e-12), peaks.tolist()
+def _peaks(spectra: np.ndarray, orientations: tuple[Orientation, ...]) -> np.ndarray:
+    """(K, O): the peak of each fold's cyclic correlation with the sync chips in each
+    orientation, in standard deviations over the shifts. The mean and the spread come from the
+    spectra (Parseval), at a fraction of a pass over the correlations."""
+    n = BINS * BINS
+    products = spectra[:, None] * _sync_spectra(orientations)
+    peak = np.fft.irfft2(products, s=(BINS, BINS)).reshape(*products.shape[:2], n).max(-1)
+    mean = products[..., 0, 0].real / n
+    power = (spectra.real ** 2 + spectra.imag ** 2).reshape(len(spectra), -1) @ _sync_power(orientations)
+    return (peak - mean) / (np.sqrt(np.maximum(power / n / n - mean ** 2, 0.0)) + 1e-12)
 
 
 def _distinct(candidates: list[_Candidate], n: int) -> list[_Candidate]:
@@ -328,10 +387,11 @@ def _distinct(candidates: list[_Candidate], n: int) -> list[_Candidate]:
     return kept
 
 
-def _read_bits(folded: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
-    """Soft bits from the data chips at the tile offset ``shift`` (in half-chip bins)."""
+def _read_bits(folded: np.ndarray) -> np.ndarray:
+    """Soft bits from the data chips, at the tile offset where the sync chips correlate best."""
+    corr = np.fft.irfft2(np.fft.rfft2(folded) * _sync_spectra()[0], s=(BINS, BINS))
     _, data, carrier, bit_of = layout()
-    chips = _chips(folded, shift).ravel()
+    chips = _chips(folded, np.unravel_index(np.argmax(corr), corr.shape)).ravel()
     soft = np.bincount(bit_of, weights=chips[data] * carrier[data], minlength=code.CODED_BITS)
     return soft / (np.std(soft) + 1e-12)
 

@@ -85,7 +85,12 @@ def _open(path: str | os.PathLike, *, headers_only: bool = False) -> Iterator[av
     path = require_readable_file(path)
     options = {"max_pixels": str(MAX_PIXELS)}
     if headers_only:
+        # FFmpeg otherwise reads up to 5 s of packets through the parser, for parameters that a
+        # probe, decoding nothing, never learns from them: 2.4-3.1 ms of CPU per open of a
+        # phone's 1080p clip, 0.08 of a small MP4's 0.46 (the same MediaInfo on 105 files of
+        # every container at hand; 1 µs, as 0 means the default).
         options["skip_frame"] = "all"
+        options["analyzeduration"] = "1"
     with contextlib.nullcontext() if headers_only else _DECODE_SLOTS:
         try:
             container = _open_as_named(path, options)

@@ -76,21 +76,24 @@ class MediaInfo:
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _open(path: str | os.PathLike, *, headers_only: bool = False) -> Iterator[av.container.InputContainer]:
-    """The open container. FFmpeg decodes frames while opening, to learn a stream's parameters:
-    ``headers_only`` tells the decoders to skip every picture (a probe needs none; an 8K frame
-    costs 300 MB), and the decoders are told ``MAX_PIXELS``, so an image whose header declares a
-    huge picture is refused before its frame is allocated. An open that will decode holds one of
+def _open(path: str | os.PathLike, *, headers_only: bool = False,
+          stream_templates: bool = False) -> Iterator[av.container.InputContainer]:
+    """The open container. To learn a stream's parameters, FFmpeg decodes its first frames
+    while opening and reads up to 5 s of packets through the parser; the decoders here are told
+    to skip every picture and FFmpeg to stop after the first packet. What a probe reports comes
+    from the headers alone, and a decoder learns the rest from the pictures it decodes (an 8K
+    frame decoded at the open costs 300 MB; a phone's 1080p clip took 30-45 ms of CPU an open,
+    a small MP4 0.46 ms a probe against 0.38 now; the same MediaInfo and the same decoded frames
+    on 105 files of every container at hand). ``stream_templates``: the full analysis, for a
+    stream copied into another container as a template (what it learns is written there). The
+    decoders are told ``MAX_PIXELS``, so an image whose header declares a huge picture is refused
+    before its frame is allocated. An open that will decode (not ``headers_only``) holds one of
     the process's decode slots (``MAX_CONCURRENT_DECODES``)."""
     path = require_readable_file(path)
     options = {"max_pixels": str(MAX_PIXELS)}
-    if headers_only:
-        # FFmpeg otherwise reads up to 5 s of packets through the parser, for parameters that a
-        # probe, decoding nothing, never learns from them: 2.4-3.1 ms of CPU per open of a
-        # phone's 1080p clip, 0.08 of a small MP4's 0.46 (the same MediaInfo on 105 files of
-        # every container at hand; 1 µs, as 0 means the default).
+    if not stream_templates:
         options["skip_frame"] = "all"
-        options["analyzeduration"] = "1"
+        options["analyzeduration"] = "1"    # 1 µs: 0 means the default
     with contextlib.nullcontext() if headers_only else _DECODE_SLOTS:
         try:
             container = _open_as_named(path, options)
@@ -819,7 +822,7 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     FFmpeg does not know (such as a C2PA manifest) do not.
     """
     dst = Path(dst)
-    with _open(src) as inp, atomic_output(dst) as tmp:
+    with _open(src, stream_templates=True) as inp, atomic_output(dst) as tmp:
         with av.open(str(tmp), mode="w", format=_muxer_for(dst)) as out:
             mapping = {}
             for s in inp.streams:

@@ -11,8 +11,9 @@ is needed here only; ``verify`` needs onnxruntime alone.
 ``--quantize CORPUS`` then makes the convolutions int8 (ONNX Runtime's static quantization, QDQ,
 per-channel weights), their activation ranges calibrated on clips of the corpus's training
 split; the convolutions are nine tenths of the model's time, and int8 halves it. The int8
-export is kept only if its logits on the corpus's validation clips stay within
-``QUANTIZED_MEAN`` (mean) and ``QUANTIZED_MAX`` (largest) of the float export's; its metadata
+export is kept only if its calibrated logits (logit / temperature, what the thresholds are
+applied to) on the corpus's validation clips stay within ``QUANTIZED_MEAN`` (mean) and
+``QUANTIZED_MAX`` (largest) of the float export's; its metadata
 says so (``ONNX_QUANTIZED_KEY``). Its embeddings move as well, so it gets an out-of-distribution
 check of its own, fitted as training fits the float one but on the int8 export's embeddings
 (``ood.int8.safetensors``, written first: ``verify`` uses an int8 export only beside it).
@@ -29,11 +30,11 @@ import torch
 
 from clipproof.atomic import atomic_output
 from clipproof.detector import ood
-from clipproof.detector.weights import ONNX_FILE, ONNX_QUANTIZED_KEY, ONNX_SOURCE_KEY, load_weights, tensors_sha256
+from clipproof.detector.weights import ONNX_FILE, ONNX_QUANTIZED_KEY, ONNX_SOURCE_KEY, load_weights, read_info, tensors_sha256
 
 MAX_SEGMENTS_EXPORTED = 64
 TOLERANCE = 1e-4
-QUANTIZED_MEAN = 0.1          # logits: mean |int8 - float| on validation clips, at most
+QUANTIZED_MEAN = 0.1          # calibrated logits: mean |int8 - float| on validation clips, at most
 QUANTIZED_MAX = 0.5           # and the largest
 CALIBRATION_CLIPS = 256
 
@@ -87,8 +88,11 @@ def export(weights: str | Path) -> tuple[Path, float]:
 
 def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_CLIPS) -> tuple[float, float]:
     """Replace ``WEIGHTS/model.onnx`` (a float export) by its int8 form, calibrated on up to
-    ``clips`` training clips of ``corpus``; return (mean, largest) logit difference from the
-    float export on up to as many validation clips. Past the bounds the float export stays."""
+    ``clips`` training clips of ``corpus``; return (mean, largest) difference of calibrated
+    logits from the float export's on up to as many validation clips. Past the bounds the float
+    export stays. Calibrated, because the same rounding is a larger change of the verdict for a
+    model whose logits are spread narrowly (the bundled one: temperature 0.67) than for one whose
+    are spread widely (a small test model: 12)."""
     import onnx
     import onnxruntime
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -120,10 +124,11 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
         int8 = _Session(quantized)
         float_logits = onnxruntime.InferenceSession(str(weights / ONNX_FILE), providers=["CPUExecutionProvider"]) \
             .run(["logits"], {"clips": validation})[0]
-        gap = np.abs(int8.session.run(["logits"], {"clips": validation})[0] - float_logits)
+        temperature = read_info(weights)[1].temperature
+        gap = np.abs(int8.session.run(["logits"], {"clips": validation})[0] - float_logits) / temperature
         mean, largest = float(gap.mean()), float(gap.max())
         if mean > QUANTIZED_MEAN or largest > QUANTIZED_MAX:
-            raise SystemExit(f"int8 logits differ from the float export's by {mean:.2g} on average, {largest:.2g} "
+            raise SystemExit(f"int8 calibrated logits differ from the float export's by {mean:.2g} on average, {largest:.2g} "
                              f"at most (bounds {QUANTIZED_MEAN}, {QUANTIZED_MAX}): the float export is kept")
         from tools.fit_ood import fit_for
         fit_for(weights, Path(corpus), int8, ood.INT8_OOD_FILE)

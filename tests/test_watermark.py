@@ -28,12 +28,15 @@ from clipproof.watermark.detection import Orientation
 from tests.conftest import free_port, serving
 
 PAYLOAD = bytes.fromhex("c11bb00f5eedface")
+# x264 preset of the footage and the copies made here (as bench.watermark's: a platform's re-encode
+# is rarely slower): a third of "medium"'s time at 960×540; what `sign` writes keeps its own.
+FAST = "veryfast"
 
 
 @pytest.fixture(scope="module")
 def photo_clip(tmp_path_factory) -> Path:
     """A camera moving over a real photograph, 960×540, 3 s, unsigned."""
-    return write_mp4(real_clip(36, 960, 540, seed=3), tmp_path_factory.mktemp("wm") / "photo.mp4", fps=12, crf=18,
+    return write_mp4(real_clip(36, 960, 540, seed=3), tmp_path_factory.mktemp("wm") / "photo.mp4", fps=12, preset=FAST, crf=18,
                      reproducible=False)
 
 
@@ -167,7 +170,7 @@ TURNED = {"mirror+crf23": Orientation(mirrored=True), "turn90+crf23": Orientatio
                                       ("crop0.8", "gif", "fps12to10", "trim", "turn270+crf23", "turn180+crf23", "flip+crf23"))])
 def test_the_payload_survives(marked, attack, tmp_path):
     frames, crf, fps = _attack(marked[1], attack)
-    found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, crf=crf, reproducible=False))
+    found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, preset=FAST, crf=crf, reproducible=False))
     assert found.found and found.payload == PAYLOAD.hex(), found
     assert found.orientation == TURNED.get(attack, Orientation()), found
 
@@ -188,7 +191,7 @@ def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, m
         picture = np.clip(np.roll(base, i, axis=1) + 32 * np.tile(bayer, (32, 32)), 0, 255).astype(np.uint8)
         big = np.asarray(Image.fromarray(picture).resize((512, 512), Image.Resampling.BICUBIC))
         frames.append(Embedder(PAYLOAD)(np.repeat(big[..., None], 3, axis=2)))
-    clip = write_mp4(frames, tmp_path / "dithered.mp4", fps=12, crf=18, reproducible=False)
+    clip = write_mp4(frames, tmp_path / "dithered.mp4", fps=12, preset=FAST, crf=18, reproducible=False)
     found = detect(clip)
     assert found.found and found.payload == PAYLOAD.hex(), found
     monkeypatch.setattr(detection, "SPECTRUM_CLIP", np.inf)
@@ -196,8 +199,8 @@ def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, m
 
 
 def test_unmarked_clips_carry_no_payload(photo_clip, tmp_path):
-    clips = [photo_clip, write_mp4(moving_scene(24, 320, 240), tmp_path / "scene.mp4", fps=12)]
-    clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, reproducible=False)
+    clips = [photo_clip, write_mp4(moving_scene(24, 320, 240), tmp_path / "scene.mp4", fps=12, preset=FAST)]
+    clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, preset=FAST, reproducible=False)
               for s in (5, 6)]
     for clip in clips:
         result = detect(clip)
@@ -209,7 +212,7 @@ def test_sign_strip_reencode_recover(photo_clip, keys, tmp_path):
     signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
     stripped = remux(signed, tmp_path / "stripped.mp4")
     frames, _ = read_frames(stripped)
-    reencoded = write_mp4(frames, tmp_path / "reencoded.mp4", fps=12, crf=26, reproducible=False)
+    reencoded = write_mp4(frames, tmp_path / "reencoded.mp4", fps=12, preset=FAST, crf=26, reproducible=False)
     verifier = Verifier(trust=keys.root, detector=None, stores=[store])
     for copy in (stripped, reencoded):
         report = verifier.verify(copy)
@@ -277,14 +280,14 @@ def test_a_clip_placed_in_a_frame_of_another_shape_or_under_a_caption_still_lead
     # A landscape clip letterboxed into a 9:16 frame for a vertical feed (or into a square): the
     # chips, sized from the picture's short side, were outside the sizes searched for the frame's.
     w, h = 640, 1138
-    src = write_mp4(real_clip(24, 640, 360, seed=9), tmp_path / "landscape.mp4", fps=12, crf=18, reproducible=False)
+    src = write_mp4(real_clip(24, 640, 360, seed=9), tmp_path / "landscape.mp4", fps=12, preset=FAST, crf=18, reproducible=False)
     store = tmp_path / "store.sqlite"
     signed = sign(src, key=keys.key, cert=keys.chain, store=store)
     frames, _ = read_frames(signed)
     placed = np.zeros((len(frames), h, w, 3), np.uint8)
     top = (h - 360) // 2 // 2 * 2
     placed[:, top:top + 360] = frames
-    reupload = write_mp4(placed, tmp_path / "reupload.mp4", fps=12, crf=23, reproducible=False)
+    reupload = write_mp4(placed, tmp_path / "reupload.mp4", fps=12, preset=FAST, crf=23, reproducible=False)
     verifier = Verifier(trust=keys.root, detector=None, stores=[store])
     report = verifier.verify(reupload)
     assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
@@ -293,7 +296,7 @@ def test_a_clip_placed_in_a_frame_of_another_shape_or_under_a_caption_still_lead
     meme = np.full((len(frames), 360 + 72, 640, 3), 255, np.uint8)
     meme[:, 20:52, 40:600] = np.where(np.random.default_rng(1).random((32, 560, 1)) < 0.3, 0, 255)
     meme[:, 72:] = frames
-    report = verifier.verify(write_mp4(meme, tmp_path / "meme.mp4", fps=12, crf=23, reproducible=False))
+    report = verifier.verify(write_mp4(meme, tmp_path / "meme.mp4", fps=12, preset=FAST, crf=23, reproducible=False))
     assert report.watermark.lookup == "recovered" and report.watermark.fingerprint_distance <= 14
 
 
@@ -341,7 +344,7 @@ def test_a_phone_clip_keeps_its_rotation_and_its_mark_survives_a_platform_turnin
     stripped = remux(signed, tmp_path / "stripped.mp4")
     upright, _ = read_frames(signed)
     assert upright.shape[1:3] == (640, 360)
-    baked = write_mp4(upright, tmp_path / "baked.mp4", fps=12, crf=23, reproducible=False)
+    baked = write_mp4(upright, tmp_path / "baked.mp4", fps=12, preset=FAST, crf=23, reproducible=False)
     assert probe(baked).rotation == 0
     verifier = Verifier(trust=keys.root, detector=None, stores=[store])
     for copy in (stripped, baked):
@@ -402,7 +405,7 @@ def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_pa
     signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
     stolen = bytes.fromhex(Verifier(detector=None, stores=[store]).verify(signed).credentials.soft_binding["value"])
     other = moving_scene(24, 960, 540, seed=9)
-    forged = write_mp4(list(map(Embedder(stolen), other)), tmp_path / "forged.mp4", fps=12, reproducible=False)
+    forged = write_mp4(list(map(Embedder(stolen), other)), tmp_path / "forged.mp4", fps=12, preset=FAST, reproducible=False)
     report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(forged)
     assert report.watermark.found and report.watermark.lookup == "mismatch"
     assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
@@ -420,7 +423,7 @@ def signed_frames(photo_clip, keys, tmp_path_factory) -> tuple[np.ndarray, Verif
 def _forgery(payload_hex: str, change, path: Path) -> Path:
     """Other footage carrying a copied mark, changed as a copy of the original was."""
     other = np.stack(list(map(Embedder(bytes.fromhex(payload_hex)), moving_scene(24, 960, 540, seed=9))))
-    return write_mp4(change(other), path, fps=12, crf=18, reproducible=False)
+    return write_mp4(change(other), path, fps=12, preset=FAST, crf=18, reproducible=False)
 
 
 @pytest.mark.slow      # signs and re-encodes clips end to end: make test, not the edit loop
@@ -430,7 +433,7 @@ def test_a_mirrored_or_turned_copy_leads_back_and_such_a_forgery_does_not(signed
     # display rotation a re-encoder dropped lies turned by a quarter. The mark is read that way,
     # and the fingerprint is compared on the picture laid back as it was signed.
     frames, verifier = signed_frames
-    copy = write_mp4(_laid(frames, orientation), tmp_path / "copy.mp4", fps=12, crf=23, reproducible=False)
+    copy = write_mp4(_laid(frames, orientation), tmp_path / "copy.mp4", fps=12, preset=FAST, crf=23, reproducible=False)
     report = verifier.verify(copy)
     w = report.watermark
     assert w.lookup == "recovered" and Orientation(w.mirrored, w.quarter_turns) == orientation, w
@@ -450,7 +453,7 @@ def test_a_feed_crop_of_a_signed_clip_is_recovered_and_a_cropped_forgery_is_not(
     frames, verifier = signed_frames
     for name, width in (("vertical", 304), ("square", 540)):
         left = (960 - width) // 2
-        copy = write_mp4(frames[:, :, left:left + width], tmp_path / f"{name}.mp4", fps=12, crf=23, reproducible=False)
+        copy = write_mp4(frames[:, :, left:left + width], tmp_path / f"{name}.mp4", fps=12, preset=FAST, crf=23, reproducible=False)
         report = verifier.verify(copy)
         assert report.watermark.lookup == "recovered", (name, report.watermark)
         assert report.watermark.fingerprint_distance <= CROP_MATCH_BITS

@@ -36,8 +36,8 @@ FAST = "veryfast"
 @pytest.fixture(scope="module")
 def photo_clip(tmp_path_factory) -> Path:
     """A camera moving over a real photograph, 960×540, 3 s, unsigned."""
-    return write_mp4(real_clip(36, 960, 540, seed=3), tmp_path_factory.mktemp("wm") / "photo.mp4", fps=12, preset=FAST, crf=18,
-                     reproducible=False)
+    return write_mp4(real_clip(36, 960, 540, seed=3), tmp_path_factory.mktemp("wm") / "photo.mp4", fps=12, crf=18,
+                     preset=FAST, reproducible=False)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ TURNED = {"mirror+crf23": Orientation(mirrored=True), "turn90+crf23": Orientatio
                                       ("crop0.8", "gif", "fps12to10", "trim", "turn270+crf23", "turn180+crf23", "flip+crf23"))])
 def test_the_payload_survives(marked, attack, tmp_path):
     frames, crf, fps = _attack(marked[1], attack)
-    found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, preset=FAST, crf=crf, reproducible=False))
+    found = detect(write_mp4(frames, tmp_path / "attacked.mp4", fps=fps, crf=crf, preset=FAST, reproducible=False))
     assert found.found and found.payload == PAYLOAD.hex(), found
     assert found.orientation == TURNED.get(attack, Orientation()), found
 
@@ -200,8 +200,8 @@ def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, m
 
 def test_unmarked_clips_carry_no_payload(photo_clip, tmp_path):
     clips = [photo_clip, write_mp4(moving_scene(24, 320, 240), tmp_path / "scene.mp4", fps=12, preset=FAST)]
-    clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, preset=FAST, reproducible=False)
-              for s in (5, 6)]
+    clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, preset=FAST,
+                        reproducible=False) for s in (5, 6)]
     for clip in clips:
         result = detect(clip)
         assert not result.found and result.payload is None, clip
@@ -280,7 +280,8 @@ def test_a_clip_placed_in_a_frame_of_another_shape_or_under_a_caption_still_lead
     # A landscape clip letterboxed into a 9:16 frame for a vertical feed (or into a square): the
     # chips, sized from the picture's short side, were outside the sizes searched for the frame's.
     w, h = 640, 1138
-    src = write_mp4(real_clip(24, 640, 360, seed=9), tmp_path / "landscape.mp4", fps=12, preset=FAST, crf=18, reproducible=False)
+    src = write_mp4(real_clip(24, 640, 360, seed=9), tmp_path / "landscape.mp4", fps=12, preset=FAST, crf=18,
+                    reproducible=False)
     store = tmp_path / "store.sqlite"
     signed = sign(src, key=keys.key, cert=keys.chain, store=store)
     frames, _ = read_frames(signed)
@@ -405,7 +406,8 @@ def test_a_mark_copied_onto_other_footage_is_a_mismatch(photo_clip, keys, tmp_pa
     signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
     stolen = bytes.fromhex(Verifier(detector=None, stores=[store]).verify(signed).credentials.soft_binding["value"])
     other = moving_scene(24, 960, 540, seed=9)
-    forged = write_mp4(list(map(Embedder(stolen), other)), tmp_path / "forged.mp4", fps=12, preset=FAST, reproducible=False)
+    forged = write_mp4(list(map(Embedder(stolen), other)), tmp_path / "forged.mp4", fps=12, preset=FAST,
+                       reproducible=False)
     report = Verifier(trust=keys.root, detector=None, stores=[store]).verify(forged)
     assert report.watermark.found and report.watermark.lookup == "mismatch"
     assert report.credentials.state == "absent" and report.verdict != "ai-generated-declared"
@@ -453,7 +455,8 @@ def test_a_feed_crop_of_a_signed_clip_is_recovered_and_a_cropped_forgery_is_not(
     frames, verifier = signed_frames
     for name, width in (("vertical", 304), ("square", 540)):
         left = (960 - width) // 2
-        copy = write_mp4(frames[:, :, left:left + width], tmp_path / f"{name}.mp4", fps=12, preset=FAST, crf=23, reproducible=False)
+        copy = write_mp4(frames[:, :, left:left + width], tmp_path / f"{name}.mp4", fps=12, preset=FAST, crf=23,
+                         reproducible=False)
         report = verifier.verify(copy)
         assert report.watermark.lookup == "recovered", (name, report.watermark)
         assert report.watermark.fingerprint_distance <= CROP_MATCH_BITS

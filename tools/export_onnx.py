@@ -30,7 +30,8 @@ import torch
 
 from clipproof.atomic import atomic_output
 from clipproof.detector import ood
-from clipproof.detector.weights import ONNX_FILE, ONNX_QUANTIZED_KEY, ONNX_SOURCE_KEY, load_weights, read_info, tensors_sha256
+from clipproof.detector.weights import (ONNX_FILE, ONNX_QUANTIZED_KEY, ONNX_SOURCE_KEY, load_weights, read_info,
+                                        tensors_sha256)
 
 MAX_SEGMENTS_EXPORTED = 64
 TOLERANCE = 1e-4
@@ -128,8 +129,9 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
         gap = np.abs(int8.session.run(["logits"], {"clips": validation})[0] - float_logits) / temperature
         mean, largest = float(gap.mean()), float(gap.max())
         if mean > QUANTIZED_MEAN or largest > QUANTIZED_MAX:
-            raise SystemExit(f"int8 calibrated logits differ from the float export's by {mean:.2g} on average, {largest:.2g} "
-                             f"at most (bounds {QUANTIZED_MEAN}, {QUANTIZED_MAX}): the float export is kept")
+            raise SystemExit(f"int8 calibrated logits differ from the float export's by {mean:.2g} on average, "
+                             f"{largest:.2g} at most (bounds {QUANTIZED_MEAN}, {QUANTIZED_MAX}): "
+                             "the float export is kept")
         from tools.fit_ood import fit_for
         fit_for(weights, Path(corpus), int8, ood.INT8_OOD_FILE)
         with atomic_output(weights / ONNX_FILE) as out:

@@ -27,7 +27,8 @@ demo: $(STAMP)
 test: $(STAMP) $(VENV)/.browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# The edit-test loop: everything but what trains models or starts new processes (under 2 minutes).
+# The edit-test loop: everything but what trains models, starts new processes or runs a bundled
+# model at length, and a fifth of the hostile corpus (under 2 minutes).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 

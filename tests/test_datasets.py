@@ -331,6 +331,7 @@ def test_publication_formats_as_variants_for_both_labels():
             variants_from(**bad)
 
 
+@pytest.mark.slow      # builds a corpus of a labelled folder, with its GIF variants
 def test_a_labelled_folder_is_a_corpus_source_split_by_generator(tmp_path):
     # Generator outputs and footage from elsewhere (a folder as `detector eval --folder` reads
     # it) train like any source: native crops, several per window of a short clip, the labels

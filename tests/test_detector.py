@@ -348,6 +348,7 @@ def test_metadata_alone_is_at_chance(mixed_corpus):
     assert result["accuracy"] <= result["majority_rate"] + 0.1
 
 
+@pytest.mark.slow      # four clips of the bundled generator, 25 steps each
 def test_bundled_weights_flag_most_clips_of_the_bundled_generator(tmp_path, keys):
     from clipproof.detector.inference import load_detector
     from clipproof.generator.generate import GenerateOptions, bundled_configs, generate, load_generator
@@ -514,6 +515,7 @@ def test_segments_cover_a_clip_and_spread_over_a_long_one():
     assert detector.segments(media(10.0), keyframes=[0.0, 5.0]) == ten       # tiled: keyframes do not matter
 
 
+@pytest.mark.slow      # an 810-frame clip, encoded and read
 def test_a_long_clip_is_read_from_its_keyframes(tmp_path, monkeypatch):
     from clipproof import media
     from clipproof.demo import moving_scene
@@ -616,6 +618,7 @@ def test_a_clip_too_short_and_too_small_is_scored_on_what_there_is(detector, tmp
         "detector"]["shortfalls"] == []
 
 
+@pytest.mark.slow      # the bundled model over a folder, twice
 def test_eval_on_a_folder_of_labelled_clips(tmp_path):
     from clipproof.demo import moving_scene
     from clipproof.detector.folder_eval import evaluate_folder

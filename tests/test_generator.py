@@ -242,6 +242,7 @@ def test_every_layout_takes_a_training_step(name):
     assert any("transformer" in n for n in changed) and "class_embedding.weight" in changed
 
 
+@pytest.mark.slow      # the bundled generator sampling, in several modes
 def test_conditioning_reaches_the_frames_made():
     # Positive control: a model that ignores the known frames (it sees zeros and an empty mask)
     # returns the copied frame but continues from nothing; a trained model continues the still.

@@ -28,8 +28,9 @@ from clipproof.watermark.detection import Orientation
 from tests.conftest import free_port, serving
 
 PAYLOAD = bytes.fromhex("c11bb00f5eedface")
-# x264 preset of the footage and the copies made here (as bench.watermark's: a platform's re-encode
-# is rarely slower): a third of "medium"'s time at 960×540; what `sign` writes keeps its own.
+# x264 preset of the footage, the marked clips and the copies made here (as bench.watermark's: a
+# platform's re-encode is rarely slower): a third of "medium"'s time at 960×540; what `sign`
+# writes keeps its own.
 FAST = "veryfast"
 
 
@@ -44,7 +45,7 @@ def photo_clip(tmp_path_factory) -> Path:
 def marked(photo_clip, tmp_path_factory) -> tuple[Path, np.ndarray]:
     frames, _ = read_frames(photo_clip)
     out = write_mp4(list(map(Embedder(PAYLOAD), frames)), tmp_path_factory.mktemp("wm") / "marked.mp4", fps=12,
-                    crf=18, reproducible=False)
+                    crf=18, preset=FAST, reproducible=False)
     decoded, _ = read_frames(out)
     return out, decoded
 

@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, logits match torch's within {worst:.1g}")
     if args.quantize:
         mean, largest = quantize(args.weights, args.quantize)
-        print(f"{path}: int8, {path.stat().st_size / 1e6:.1f} MB; logits on validation clips within {mean:.2g} "
-              f"of the float export's on average, {largest:.2g} at most")
+        print(f"{path}: int8, {path.stat().st_size / 1e6:.1f} MB; calibrated logits on validation clips within "
+              f"{mean:.2g} of the float export's on average, {largest:.2g} at most")
     return 0
 
 

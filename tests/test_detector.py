@@ -222,14 +222,14 @@ def test_evaluation_writes_tables_and_plots(detector, mixed_corpus, tmp_path):
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["thresholds"]["high"] >= 0.5
 
 
-def separating_copy(weights: Path, corpus: Path, to: Path, *, measured_recall: bool = False) -> Path:
+def separating_copy(weights: Path, corpus: Path, to: Path) -> Path:
     """A copy of ``weights`` whose thresholds are the median probabilities of its real and of its
     generated validation clips. The fitted band of a model this small may hold every clip (its
     validation includes CRF 35 copies it cannot tell from real ones, and which machine trains it
     changes which epoch is best); the verdicts are tested here, the fit elsewhere."""
     from clipproof.datasets.dataset import ClipDataset
     from clipproof.detector.weights import CALIBRATION_FILE
-    to = weights_copy(weights, to, measured_recall=measured_recall)
+    to = weights_copy(weights, to)
     model, _, calibration = load_weights(to)
     logits, labels, _ = predict_logits(model, ClipDataset(corpus, "val"))
     p = calibration.probability(logits)
@@ -241,7 +241,8 @@ def separating_copy(weights: Path, corpus: Path, to: Path, *, measured_recall: b
 
 def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path):
     from clipproof.records import read_manifest
-    decisive = separating_copy(detector[0], mixed_corpus, tmp_path / "w", measured_recall=True)
+    unmeasured_weights = separating_copy(detector[0], mixed_corpus, tmp_path / "u")
+    decisive = weights_copy(unmeasured_weights, tmp_path / "w", measured_recall=True)      # the same thresholds
     verifier = Verifier(detector=decisive)
     records = [r for r in read_manifest(mixed_corpus) if r.split == "test" and r.variant == "original"]
     reports = {r.label: [] for r in records}
@@ -257,7 +258,7 @@ def test_verify_fills_the_detector_and_decides(detector, mixed_corpus, tmp_path)
     assert synth and real, "no clear case on either side"
     assert all(rep.verdict == "likely-synthetic" and rep.exit_code == 1 for rep in synth)
     assert all(rep.verdict == "likely-real" and rep.exit_code == 0 for rep in real)
-    unmeasured = Verifier(detector=separating_copy(detector[0], mixed_corpus, tmp_path / "u")).verify(real[0].path)
+    unmeasured = Verifier(detector=unmeasured_weights).verify(real[0].path)
     assert unmeasured.verdict == "uncertain" and any("unmeasured" in r for r in unmeasured.reasons)
     out = run_cli("verify", "--json", "--detector-weights", str(decisive), str(mixed_corpus / synth[0].path))
     row = json.loads(out.stdout)

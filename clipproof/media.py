@@ -82,7 +82,7 @@ def _open(path: str | os.PathLike, *, headers_only: bool = False,
     while opening and reads up to 5 s of packets through the parser; the decoders here are told
     to skip every picture and FFmpeg to stop after the first packet. What a probe reports comes
     from the headers alone, and a decoder learns the rest from the pictures it decodes (an 8K
-    frame decoded at the open costs 300 MB; a phone's 1080p clip took 30-45 ms of CPU an open,
+    frame decoded at the open costs 300 MB; a phone's 1080p clip took 15-45 ms of CPU an open,
     a small MP4 0.46 ms a probe against 0.38 now; the same MediaInfo and the same decoded frames
     on 105 files of every container at hand). ``stream_templates``: the full analysis, for a
     stream copied into another container as a template (what it learns is written there). The

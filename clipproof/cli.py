@@ -714,7 +714,7 @@ def _detector_loo(args) -> int:
     from clipproof.detector.loo import leave_one_out
     settings = _detector_settings(args)
     record = leave_one_out(args.corpus, args.by, args.model, args.out, settings,
-                           log=lambda m: print(m, file=sys.stderr), only=args.only, crops=args.crops)
+                           log=lambda m: print(m, file=sys.stderr), only=args.only, crops=args.crops, runs=args.runs)
     print(json.dumps(record, indent=1))
     return 0
 
@@ -795,6 +795,9 @@ def _add_detector(sub) -> None:
     lo.add_argument("--by", choices=("generator", "mode", "sampler"), required=True, help="the axis to leave out along")
     lo.add_argument("--only", action="append", metavar="VALUE",
                     help="leave out just this value (repeatable; default: each in turn)")
+    lo.add_argument("--runs", type=COUNT, default=1,
+                    help="train each left-out model this many times, seeds --seed on (default 1): the figures are "
+                         "their mean, with the AUC's range; 'generated at or below low' is the worst run's")
     crops_option(lo)
     lo.set_defaults(run=_detector_loo)
     ca = dsub.add_parser("calibrate", help="refit a weights folder's calibration, and decide from a leave-one-out "

@@ -305,6 +305,24 @@ def test_leave_one_out_tests_on_every_clip_of_the_left_out_value(mixed_corpus, t
     assert info["train_clips"] == sum(r.split == "train" and not r.source.endswith("+dpm++") for r in records)
 
 
+@pytest.mark.slow      # two trainings
+def test_leave_one_out_runs_give_their_mean_range_and_worst_case(mixed_corpus, tmp_path):
+    from clipproof.detector.loo import leave_one_out
+    settings = DetectorSettings(epochs=1, batch_size=8, patience=1, train_variants=("original",), seed=3)
+    record = leave_one_out(mixed_corpus, "sampler", "frame-avg", tmp_path / "loo", settings, log=lambda m: None,
+                           only=["ddim"], runs=2)
+    result = record["results"]["ddim"]
+    runs = result["runs"]
+    assert record["runs"] == 2 and [r["seed"] for r in runs] == [3, 4]
+    # Each run is its own training, kept in its own folder (the first under a single run's name).
+    for folder, seed in (("sampler-ddim", 3), ("sampler-ddim-seed4", 4)):
+        assert json.loads((tmp_path / "loo" / folder / "training.json").read_text())["settings"]["seed"] == seed
+    assert result["auc"] == pytest.approx(sum(r["auc"] for r in runs) / 2)
+    assert result["auc_range"] == [min(r["auc"] for r in runs), max(r["auc"] for r in runs)]
+    assert result["synthetic_at_or_below_low"] == max(r["synthetic_at_or_below_low"] for r in runs)
+    assert result["synthetic"] == runs[0]["synthetic"] == runs[1]["synthetic"]
+
+
 def test_bad_output_folder_split_and_training_numbers_are_one_line(detector, mixed_corpus, tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("keep me")
@@ -429,6 +447,10 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsy
     loo = {"axis": "generator", "epochs": 2, "patience": 1,
            "results": {"X": {"auc": 0.8, "ap": 0.7, "tnr_at_high": 1.0, "tpr_at_high": 0.1, "synthetic_at_or_below_low": 0.25}}}
     assert "| generator = X | 2 epochs, patience 1 | 0.800 | 0.700 | 1.000 | 0.100 | 0.250 |" in card(
+        weights, None, [loo], None, "build", "train")
+    # Several training runs: their mean, and the range beside it.
+    loo["results"]["X"].update(auc_range=[0.7, 0.9], runs=[{"seed": 0}, {"seed": 1}])
+    assert "| generator = X | 2 epochs, patience 1 | 0.800 (runs: 0.700–0.900, 2 runs) | 0.700 |" in card(
         weights, None, [loo], None, "build", "train")
     # Rewrite the held-out real figure both ways: the card must name a miss and stay quiet otherwise.
     for fpr, named in ((0.25, True), (0.0, False)):

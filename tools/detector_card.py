@@ -93,7 +93,7 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
         for run in loo:
             recipe = f"{run['epochs']} epochs, patience {run['patience']}" if "epochs" in run else "–"
             for value, m in run["results"].items():
-                lines.append(f"| {run['axis']} = {value} | {recipe} | {_f(m['auc'])} | {_f(m['ap'])} | "
+                lines.append(f"| {run['axis']} = {value} | {recipe} | {_loo_auc(m)} | {_f(m['ap'])} | "
                              f"{_f(m['tnr_at_high'])} | {_f(m['tpr_at_high'])} | "
                              f"{_f(m.get('synthetic_at_or_below_low'))} |")
         lines.append("")
@@ -109,6 +109,14 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
     return "\n".join(lines)
 
 
+def _loo_auc(m: dict) -> str:
+    """A left-out value's AUC; of several training runs, their mean and range."""
+    if not m.get("auc_range"):
+        return _f(m["auc"])
+    low, high = m["auc_range"]
+    return f"{_f(m['auc'])} (runs: {_f(low)}–{_f(high)}, {len(m['runs'])} runs)"
+
+
 def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
     """Where the figures above fall short of the detector issue's targets, said in words."""
     out = []
@@ -118,7 +126,7 @@ def _shortfalls(result: dict, loo: list[dict]) -> list[str]:
                 if m.get("tpr_at_high") is not None and m["tpr_at_high"] < 0.95]
         out.append(f"- At `high` (chosen for ≤ 1 % false positives on real clips) it flags {o['tpr_at_high']:.0%} of "
                    f"generated test clips; the rest land in `uncertain` or below (per source: {', '.join(weak)}).")
-    missed = [f"{run['axis']} = {value} (AUC {m['auc']:.2f}, {run.get('epochs', '?')} epochs)" for run in loo
+    missed = [f"{run['axis']} = {value} (AUC {_loo_auc(m)}, {run.get('epochs', '?')} epochs)" for run in loo
               for value, m in run["results"].items() if m.get("auc") is not None and m["auc"] < 0.95]
     if missed:
         out.append(f"- Unseen generator variants below AUC 0.95: {', '.join(missed)}.")

@@ -67,16 +67,17 @@ def leave_one_out(corpus: str | os.PathLike, axis: str, model_name: str, out: st
     for value in values:
         def keep(r, value=value) -> bool:
             return axis_value(r, axis) != value
+        val = ClipDataset(corpus, "val", variants=settings.train_variants)
+        val.records = [r for r in val.records if keep(r)]
         test = ClipDataset(corpus, None)
         test.records = [r for r in test.records
                         if (r.label == "real" and r.split == "test") or axis_value(r, axis) == value]
         each = []
         for seed in range(settings.seed, settings.seed + runs):
+            # Only the training clips' order and augmentation follow the seed.
             train = ClipDataset(corpus, "train", variants=settings.train_variants, augment=Augment(**settings.augment),
                                 seed=seed)
             train.records = [r for r in train.records if keep(r)]
-            val = ClipDataset(corpus, "val", variants=settings.train_variants)
-            val.records = [r for r in val.records if keep(r)]
             # The first run's folder keeps the name a single run has always had.
             folder = out / (f"{axis}-{value.replace('+', 'p')}" + (f"-seed{seed}" if seed != settings.seed else ""))
             log(f"leave out {axis}={value}: {len(train.records)} training clips"

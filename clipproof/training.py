@@ -75,11 +75,15 @@ class Run:
             dist.barrier()
 
 
-def start_run(seed: int, log: Callable[[str], None] = print) -> Run:
+def start_run(seed: int, log: Callable[[str], None] = print, *, batch_size: int | None = None) -> Run:
     """Set up this process: under ``torchrun`` (``WORLD_SIZE`` > 1) join the process group, take
     the GPU named by ``LOCAL_RANK`` (or the CPU), and seed torch alike on every rank (so every
-    rank builds the same initial model; data and noise draws are keyed by global position)."""
+    rank builds the same initial model; data and noise draws are keyed by global position).
+    A ``batch_size`` the ranks cannot share is refused before joining: each rank says so at once,
+    instead of after the group has formed and the model is built."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if batch_size is not None:
+        _check_shared(batch_size, world_size)
     cuda = torch.cuda.is_available()
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
@@ -96,12 +100,16 @@ def _silent(_: str) -> None:
     pass
 
 
+def _check_shared(batch_size: int, world_size: int) -> None:
+    if batch_size % world_size:
+        raise UsageError(f"--batch-size {batch_size} must be a multiple of the {world_size} processes")
+
+
 def rank_batches(order: Sequence[int], batch_size: int, run: Run, *, drop_last: bool = True) -> list[list[int]]:
     """Cut ``order`` (the epoch's sample indices, the same on every rank) into global batches of
     ``batch_size``, and keep this rank's share of each. A last, short batch is kept only by a
     single process with ``drop_last`` off (ranks must share a batch evenly)."""
-    if batch_size % run.world_size:
-        raise UsageError(f"--batch-size {batch_size} must be a multiple of the {run.world_size} processes")
+    _check_shared(batch_size, run.world_size)
     batches = [list(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
     if batches and len(batches[-1]) < batch_size and (drop_last or run.distributed):
         batches.pop()

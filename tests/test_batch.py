@@ -72,7 +72,10 @@ def test_a_broken_input_list_is_a_usage_error(tmp_path):
             list_inputs([tmp_path / name])
 
 
-def test_resume_skips_what_is_done(folder, tmp_path):
+def test_resume_finishes_the_rest_and_a_killed_worker_loses_nothing(folder, tmp_path):
+    """A run stopped after 20 inputs, then the same command over the whole folder: the 20 are
+    skipped and the rest finished — with one of Ray's workers killed while it runs, and still
+    exactly one row per input (Ray runs the dead worker's batch again)."""
     out = tmp_path / "out"
     some = tmp_path / "some.txt"
     some.write_text("\n".join(str(folder / f"c{i:03d}.mp4") for i in range(20)) + "\n")
@@ -81,26 +84,10 @@ def test_resume_skips_what_is_done(folder, tmp_path):
     assert first.returncode == 2, stderr
     assert json.loads(stdout)["verified"] == 20
     again = run_batch(str(folder), "--out", str(out))
-    stdout, stderr = again.communicate(timeout=300)
-    summary = json.loads(stdout)
-    assert again.returncode == 1, stderr          # the signed clip is AI-declared: a red flag
-    assert (summary["inputs"], summary["skipped"], summary["verified"]) == (202, 20, 182)
-    assert summary["verdicts"] == {"uncertain": 200, "ai-generated-declared": 1}
-    assert summary["errors"] == {"invalid-media": 1}
-    written = rows(out)
-    assert sorted(r["path"] for r in written) == sorted(str(p) for p in folder.iterdir())
-    import pyarrow.parquet as pq
-    table = pq.read_table(out / "results.parquet")
-    assert table.num_rows == 202 and set(table.column("error_kind").to_pylist()) == {None, "invalid-media"}
-
-
-def test_a_killed_worker_loses_nothing_and_repeats_nothing(folder, tmp_path):
-    out = tmp_path / "out"
-    batch = run_batch(str(folder), "--out", str(out))
     killed = None
     deadline = time.monotonic() + 120
     # The first worker seen running a batch is killed while the run is under way.
-    while killed is None and time.monotonic() < deadline and batch.poll() is None:
+    while killed is None and time.monotonic() < deadline and again.poll() is None:
         for pid in _ray_workers():
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -109,14 +96,20 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(folder, tmp_path):
             except ProcessLookupError:
                 continue
         time.sleep(0.05)
-    stdout, stderr = batch.communicate(timeout=300)
+    stdout, stderr = again.communicate(timeout=300)
     assert killed is not None, "no Ray worker was found to kill"
-    assert batch.returncode == 1, stderr
     assert "worker died" in stderr.lower(), stderr[-2000:]        # Ray saw it, and ran its work again
-    written = rows(out)
-    paths = [r["path"] for r in written]
+    summary = json.loads(stdout)
+    assert again.returncode == 1, stderr          # the signed clip is AI-declared: a red flag
+    assert (summary["inputs"], summary["skipped"], summary["verified"]) == (202, 20, 182)
+    assert summary["verdicts"] == {"uncertain": 200, "ai-generated-declared": 1}
+    assert summary["errors"] == {"invalid-media": 1}
+    paths = [r["path"] for r in rows(out)]
     assert len(paths) == len(set(paths)) == 202
-    assert json.loads(stdout)["verified"] == 202
+    assert sorted(paths) == sorted(str(p) for p in folder.iterdir())
+    import pyarrow.parquet as pq
+    table = pq.read_table(out / "results.parquet")
+    assert table.num_rows == 202 and set(table.column("error_kind").to_pylist()) == {None, "invalid-media"}
 
 
 def _ray_workers() -> list[int]:
@@ -134,18 +127,35 @@ def _ray_workers() -> list[int]:
     return found
 
 
-def test_a_ray_dataset_of_paths_is_an_input(folder, tmp_path):
+def test_a_cluster_that_cannot_be_joined_is_one_line(folder, tmp_path):
+    """`--address auto` with no cluster running, or an address Ray does not take, was an internal
+    error with Ray's traceback text; now exit 69 (documented). (Before ``local_ray``'s tests: a Ray
+    already started in this process would be used whatever the address.)"""
+    from conftest import run_cli
+    out = run_cli("clipproof", "batch", str(next(folder.iterdir())), "--out", str(tmp_path / "out"), "--no-detector",
+                  "--address", "not an address")
+    assert out.returncode == 69 and out.stdout == ""
+    assert out.stderr == ("clipproof batch: cannot join the Ray cluster at not an address "
+                          "(Invalid address format: not an address)\n")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the tests that call the library in this process (each start costs
+    seconds); ``run_batch`` uses a Ray already started, as a pipeline's own would be."""
     import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def test_a_ray_dataset_of_paths_is_an_input(folder, tmp_path, local_ray):
     import ray.data
 
     from clipproof.batch import BatchSettings, run_batch
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        paths = [str(folder / f"c{i:03d}.mp4") for i in range(6)] + [str(folder / "signed.mp4")]
-        summary = run_batch(ray.data.from_items([{"path": p} for p in paths]),
-                            BatchSettings(out=tmp_path / "out", detector=None, stores=()))
-    finally:
-        ray.shutdown()
+    paths = [str(folder / f"c{i:03d}.mp4") for i in range(6)] + [str(folder / "signed.mp4")]
+    summary = run_batch(ray.data.from_items([{"path": p} for p in paths]),
+                        BatchSettings(out=tmp_path / "out", detector=None, stores=()))
     assert (summary.inputs, summary.verified) == (7, 7)
     assert summary.verdicts == {"uncertain": 6, "ai-generated-declared": 1}
 
@@ -160,18 +170,7 @@ def test_a_steady_rate_needs_a_steady_stretch():
     assert long.steady_files_per_s == pytest.approx((4000 - 128) / 7.0)
 
 
-def test_a_cluster_that_cannot_be_joined_is_one_line(folder, tmp_path):
-    """`--address auto` with no cluster running, or an address Ray does not take, was an internal
-    error with Ray's traceback text; now exit 69 (documented)."""
-    from conftest import run_cli
-    out = run_cli("clipproof", "batch", str(next(folder.iterdir())), "--out", str(tmp_path / "out"), "--no-detector",
-                  "--address", "not an address")
-    assert out.returncode == 69 and out.stdout == ""
-    assert out.stderr == ("clipproof batch: cannot join the Ray cluster at not an address "
-                          "(Invalid address format: not an address)\n")
-
-
-def test_a_file_name_that_is_not_utf8_gets_its_row(folder, tmp_path):
+def test_a_file_name_that_is_not_utf8_gets_its_row(folder, tmp_path, local_ray):
     """Parquet holds UTF-8 only: a Latin-1 file name (caf\xe9.mp4) failed the whole batch after
     verifying it. Its row shows the byte escaped; a re-run finds it done."""
     import shutil

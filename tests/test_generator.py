@@ -305,7 +305,12 @@ def test_generator_train_command_under_torchrun(tiny_corpus, tmp_path):
     assert run.stdout.count("tiny: 3 steps") == 1                  # rank 0 speaks for both
     assert json.loads((out / "state.json").read_text())["step"] == 3
     assert load_generator(weights=out).config.name == "tiny"
-    odd = run_process("torchrun", "--standalone", "--nproc_per_node", "2", "-m", "clipproof.cli",
-                      "generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny", "--steps", "1",
-                      "--batch-size", "3", "--quiet", "--out", str(tmp_path / "odd"))
-    assert odd.returncode != 0 and "must be a multiple of the 2 processes" in odd.stderr
+    # A batch the ranks cannot share is refused by each rank before it joins the group: one rank
+    # alone, with nobody to join, says so and exits (a check made after joining would wait here).
+    from conftest import free_port
+    odd = run_process("clipproof", "generator", "train", "--corpus", str(tiny_corpus), "--config", "tiny",
+                      "--steps", "1", "--batch-size", "3", "--quiet", "--out", str(tmp_path / "odd"),
+                      env={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                           "MASTER_PORT": str(free_port())})
+    assert odd.returncode == 64 and "--batch-size 3 must be a multiple of the 2 processes" in odd.stderr
+    assert not (tmp_path / "odd" / "state.json").exists()

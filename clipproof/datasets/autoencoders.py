@@ -143,7 +143,7 @@ def train_autoencoder(name: str, videos: list[Path], out: str | os.PathLike,
                          f"patches), got {settings.crop}")
     footage = load_footage(videos, log=log, read=read)
     out = output_folder(out)
-    run = start_run(settings.seed, log)
+    run = start_run(settings.seed, log, batch_size=settings.batch_size)
     train_set = FootageCrops(list(footage.values()), settings.frames, settings.crop, "train", seed=settings.seed)
     val_set = FootageCrops(list(footage.values()), settings.frames, settings.crop, "val", seed=settings.seed)
     val = torch.stack([val_set[i] for i in range(16)])

@@ -49,7 +49,7 @@ def train_detector(train_set: Dataset, val_set: Dataset, model_name: str, out: s
         raise UsageError("the training split needs both real and synthetic clips")
     if {r.label for r in val_set.records} != {"real", "synthetic"}:
         raise UsageError("the validation split needs both real and synthetic clips (for early stopping and calibration)")
-    run = start_run(settings.seed, log)
+    run = start_run(settings.seed, log, batch_size=settings.batch_size)
     frames, _, _ = train_set[0]
     kwargs = {"frames": int(frames.shape[0]), "upsample": backbone_upsample(frames.shape[-2:]), **(model_kwargs or {})}
     trainer = Trainer(create_model(model_name, **kwargs), out, run, lr=settings.lr,

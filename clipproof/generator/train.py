@@ -57,7 +57,7 @@ def train(dataset: Dataset, class_of: Callable[[object], str], config: Generator
         raise UsageError(f"corpus clips are {tuple(sample.shape)} (T, C, H, W); config {config.name} needs "
                          f"({config.frames}, 3, {config.size}, {config.size})")
     class_names = sorted({class_of(r) for r in getattr(dataset, "records", [])}) or ["any"]
-    run = start_run(settings.seed, log)
+    run = start_run(settings.seed, log, batch_size=settings.batch_size)
     model = VideoDiT.from_generator_config(config, class_names)
     trainer = Trainer(model, out, run, lr=settings.lr, weight_decay=0.0, grad_clip=GRAD_CLIP,
                       ema_decay=settings.ema_decay, identity={"config": config.to_dict(), "class_names": class_names},

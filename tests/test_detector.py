@@ -321,6 +321,21 @@ def test_leave_one_out_runs_give_their_mean_range_and_worst_case(mixed_corpus, t
     assert result["auc_range"] == [min(r["auc"] for r in runs), max(r["auc"] for r in runs)]
     assert result["synthetic_at_or_below_low"] == max(r["synthetic_at_or_below_low"] for r in runs)
     assert result["synthetic"] == runs[0]["synthetic"] == runs[1]["synthetic"]
+    # The two runs as one detector: their saved models, scored again here, averaged per segment.
+    from sklearn.metrics import roc_auc_score
+
+    from clipproof.detector.loo import axis_value
+    from clipproof.detector.train import segments_of
+    test = ClipDataset(mixed_corpus, None)
+    test.records = [r for r in test.records
+                    if (r.label == "real" and r.split == "test") or axis_value(r, "sampler") == "ddim"]
+    probabilities = []
+    for folder in ("sampler-ddim", "sampler-ddim-seed4"):
+        model, _, cal = load_weights(tmp_path / "loo" / folder)
+        logits, y = segments_of(*predict_logits(model, test), 1)
+        probabilities.append(cal.probability(logits))
+    assert result["ensemble"]["members"] == 2
+    assert result["ensemble"]["auc"] == pytest.approx(roc_auc_score(y, np.mean(probabilities, axis=0)))
 
 
 def test_bad_output_folder_split_and_training_numbers_are_one_line(detector, mixed_corpus, tmp_path):
@@ -452,6 +467,8 @@ def test_model_card_names_each_shortfall(detector, mixed_corpus, tmp_path, capsy
     loo["results"]["X"].update(auc_range=[0.7, 0.9], runs=[{"seed": 0}, {"seed": 1}])
     assert "| generator = X | 2 epochs, patience 1 | 0.800 (runs: 0.700–0.900, 2 runs) | 0.700 |" in card(
         weights, None, [loo], None, "build", "train")
+    loo["results"]["X"]["ensemble"] = {"members": 2, "auc": 0.95, "ap": 0.9, "eer": 0.1}
+    assert "| 0.800 (runs: 0.700–0.900, 2 runs; together 0.950) |" in card(weights, None, [loo], None, "build", "train")
     # Rewrite the held-out real figure both ways: the card must name a miss and stay quiet otherwise.
     for fpr, named in ((0.25, True), (0.0, False)):
         result["held_out_real"].update(clips=8, false_positive_rate_at_high=fpr)

@@ -110,11 +110,13 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
 
 
 def _loo_auc(m: dict) -> str:
-    """A left-out value's AUC; of several training runs, their mean and range."""
+    """A left-out value's AUC; of several training runs, their mean and range, and the runs'
+    as one ensemble where the record has it."""
     if not m.get("auc_range"):
         return _f(m["auc"])
     low, high = m["auc_range"]
-    return f"{_f(m['auc'])} (runs: {_f(low)}–{_f(high)}, {len(m['runs'])} runs)"
+    together = f"; together {_f(m['ensemble']['auc'])}" if (m.get("ensemble") or {}).get("auc") is not None else ""
+    return f"{_f(m['auc'])} (runs: {_f(low)}–{_f(high)}, {len(m['runs'])} runs{together})"
 
 
 def _shortfalls(result: dict, loo: list[dict]) -> list[str]:

@@ -96,13 +96,32 @@ def _open(path: str | os.PathLike, *, headers_only: bool = False,
         options["analyzeduration"] = "1"    # 1 µs: 0 means the default
     with contextlib.nullcontext() if headers_only else _DECODE_SLOTS:
         try:
-            container = _open_as_named(path, options)
+            container = _open_headers(path, options) if headers_only else _open_as_named(path, options)
         except PermissionError as e:
             raise InputMissingError("permission denied", path=path) from e
         except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
             raise InvalidMediaError(f"not a readable video or image ({_reason(e)})", path=path) from e
         with container:
             yield container
+
+
+def _open_headers(path: Path, options: dict) -> av.container.InputContainer:
+    """The file opened to read its headers, with no decoder: to learn the streams FFmpeg
+    otherwise opens each one's decoder and gives it the first packet, which a probe never
+    decodes — 1.0 of 1.8 ms of CPU a probe of a 1080p H.264 clip, 0.16 of 0.8 ms of a small one
+    (initialising and zeroing the decoder's context). The demuxer and the parsers learn the rest
+    for H.264, HEVC, VP8/9, AV1 and MJPEG in every container at hand (the same MediaInfo and the
+    same errors on 408 files: fixtures, samples, wild-dev, the hostile corpus). Older codecs
+    (MPEG-2, MPEG-4 Part 2, FLV1) and still images state their size only to a decoder: where a
+    video stream comes back without one, or the open fails, the file is opened again with them."""
+    try:
+        container = _open_as_named(path, {**options, "codec_whitelist": "none"})
+    except (av.FFmpegError, UnicodeDecodeError, ValueError):
+        return _open_as_named(path, options)
+    if all(s.codec_context is not None and s.codec_context.width > 0 for s in container.streams.video):
+        return container
+    container.close()
+    return _open_as_named(path, options)
 
 
 # Demuxers named by a file's extension. FFmpeg otherwise asks every demuxer it has whether it

@@ -30,6 +30,7 @@ from clipproof.errors import DecodeLimitError, InputMissingError, InvalidMediaEr
 from clipproof.inputs import require_readable_file
 from clipproof.limits import (MAX_CONCURRENT_DECODES, MAX_COUNTED_PACKETS, MAX_DECODE_SECONDS,
                               MAX_DECODED_FRAMES, MAX_PIXELS, MAX_SIDE)
+from clipproof.media_types import IMAGE_SUFFIXES
 
 # Upper bound on what we decode to find one frame after a seek; a file whose keyframes are
 # further apart than this is read sequentially instead.
@@ -113,7 +114,10 @@ def _open_headers(path: Path, options: dict) -> av.container.InputContainer:
     for H.264, HEVC, VP8/9, AV1 and MJPEG in every container at hand (the same MediaInfo and the
     same errors on 408 files: fixtures, samples, wild-dev, the hostile corpus). Older codecs
     (MPEG-2, MPEG-4 Part 2, FLV1) and still images state their size only to a decoder: where a
-    video stream comes back without one, or the open fails, the file is opened again with them."""
+    video stream comes back without one, or the open fails, the file is opened again with them;
+    a file named as a still image is opened with them at once."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _open_as_named(path, options)
     try:
         container = _open_as_named(path, {**options, "codec_whitelist": "none"})
     except (av.FFmpegError, UnicodeDecodeError, ValueError):

@@ -109,22 +109,23 @@ def _open(path: str | os.PathLike, *, headers_only: bool = False,
 def _open_headers(path: Path, options: dict) -> av.container.InputContainer:
     """The file opened to read its headers, with no decoder: to learn the streams FFmpeg
     otherwise opens each one's decoder and gives it the first packet, which a probe never
-    decodes: a probe of a 720p clip and of a phone's took 2.2 ms of CPU with it, 0.7-0.9 without
-    (initialising and zeroing the decoder's context; a small MP4's difference is in the noise). The demuxer and the parsers learn the rest
-    for H.264, HEVC, VP8/9, AV1 and MJPEG in every container at hand (the same MediaInfo and the
-    same errors on 408 files: fixtures, samples, wild-dev, the hostile corpus). Older codecs
-    (MPEG-2, MPEG-4 Part 2, FLV1) and still images state their size only to a decoder: where a
-    video stream comes back without one, or the open fails, the file is opened again with them;
-    a file named as a still image is opened with them at once."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _open_as_named(path, options)
-    try:
-        container = _open_as_named(path, {**options, "codec_whitelist": "none"})
-    except (av.FFmpegError, UnicodeDecodeError, ValueError):
-        return _open_as_named(path, options)
-    if all(s.codec_context is not None and s.codec_context.width > 0 for s in container.streams.video):
-        return container
-    container.close()
+    decodes (a probe of a 720p clip and of a phone's took 2.2 ms of CPU with it, 0.7-0.9
+    without: initialising and zeroing the decoder's context; a small MP4's difference is in the
+    noise). The demuxer and the parsers learn the rest for H.264, HEVC, VP8/9, AV1 and MJPEG in
+    every container at hand (the same MediaInfo and the same errors on 408 files: fixtures,
+    samples, wild-dev, the hostile corpus). Older codecs (MPEG-2, MPEG-4 Part 2, FLV1) and still
+    images state their size only to a decoder: where a video stream comes back without one, or
+    the open fails, the file is opened again with them; a file named as a still image is opened
+    with them at once."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        try:
+            container = _open_as_named(path, {**options, "codec_whitelist": "none"})
+        except (av.FFmpegError, UnicodeDecodeError, ValueError):
+            pass
+        else:
+            if all(s.codec_context is not None and s.codec_context.width > 0 for s in container.streams.video):
+                return container
+            container.close()
     return _open_as_named(path, options)
 
 

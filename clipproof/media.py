@@ -360,7 +360,32 @@ def _keyframes(container, stream, origin: float = 0.0) -> list[float]:
         with contextlib.suppress(av.FFmpegError, ValueError, OSError):
             container.seek(container.duration // 2)
             container.seek(0)
-    return sorted(float(e.timestamp * stream.time_base) - origin for e in stream.index_entries if e.is_keyframe)
+    shift = _display_delay(container, stream) - origin
+    return sorted(float(e.timestamp * stream.time_base) + shift for e in stream.index_entries if e.is_keyframe)
+
+
+def _display_delay(container, stream) -> float:
+    """Seconds from a keyframe's decoding time to its display time, in an MP4 or QuickTime file.
+
+    Their index lists decoding times, and an encoder that may reorder frames (x264 outside
+    ``ultrafast``, most cameras' HEVC) shows each frame a frame or two later: taken as display
+    times, a segment meant to start at a keyframe asked for a time just before it, and the seek
+    went back a whole keyframe interval (10 s of 1080p with a keyframe a second: 318 frames
+    decoded for 8 segments' 128). Read from the first packet, which is a keyframe; the reader
+    then goes back to the file's start. Other containers' indexes (Matroska's cues) list display
+    times already."""
+    if not _MOV_NAMES & set(container.format.name.split(",")):
+        return 0.0
+    try:
+        packet = next((p for p in container.demux(stream) if p.pts is not None and p.dts is not None), None)
+        container.seek(0)
+    except (av.FFmpegError, ValueError, OSError):
+        return 0.0
+    return float((packet.pts - packet.dts) * stream.time_base) if packet is not None and packet.is_keyframe else 0.0
+
+
+# The MP4/QuickTime demuxer's names (a file opened by its suffix goes by that one).
+_MOV_NAMES = {"mov", "mp4", "m4a", "m4v", "3gp", "3g2", "mj2"}
 
 
 def _origin(stream) -> float:
@@ -440,17 +465,19 @@ def iter_windows(
     size: tuple[int, int] | None = None,
     crop: bool = False,
     native_crops: Sequence[tuple[float, float]] | None = None,
+    max_frames: int | None = None,
 ) -> Iterator[tuple[int, tuple[np.ndarray, list[float]]]]:
     """``read_windows`` window by window, in time order as each is decoded: (its index in
     ``windows``, what ``read_windows`` gives for it), so that a window can be used while the
-    next ones decode."""
+    next ones decode. ``max_frames``: a window's first so many frames only (no frame past them is
+    decoded to find where the window ends)."""
     _check_size(size)
     order = sorted(range(len(windows)), key=lambda i: windows[i][0])
     with _open_video(path) as (container, stream):
         origin = _origin(stream)
         with _decode_errors(path):
             picked = _decode_windows(container, stream, [(windows[i][0] + origin, windows[i][1] + origin) for i in order],
-                                     _converter(size, crop, origin, native_crops))
+                                     _converter(size, crop, origin, native_crops), max_frames)
             for i, frames in zip(order, picked):
                 yield i, _as_arrays(path, frames)
 
@@ -539,6 +566,9 @@ def _crops(frame: av.VideoFrame, size, centres) -> np.ndarray:
 
 
 _PLANAR_420 = {"yuv420p", "yuvj420p"}
+# Decoders whose skip_frame=NONREF was checked to leave every other frame bit for bit as a full
+# decode gives it (an MPEG-4 Part 2 AVI lost frames it was asked for: its packets carry no pts).
+_DROPPABLE_CODECS = {"h264", "hevc"}
 
 
 def _crop_origin(cx: float, cy: float, fw: int, fh: int, w: int, h: int) -> tuple[int, int]:
@@ -593,10 +623,11 @@ def _subsample(frames: list, n: int | None) -> list:
     return frames
 
 
-def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert) -> Iterator[list]:
-    """Frames of each window (windows in time order), seeking only where it saves decoding;
-    each window is yielded as soon as its last frame is decoded."""
-    decode = _DecodeBudget(container, stream)
+def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert,
+                    max_frames: int | None = None) -> Iterator[list]:
+    """Frames of each window (windows in time order, at most ``max_frames`` each), seeking only
+    where it saves decoding; each window is yielded as soon as its last frame is decoded."""
+    decode = _DecodeBudget(container, stream, _within(windows))
     keyframes = _keyframes(container, stream)
     origin = _origin(stream)
     it, pos, pending = None, None, None
@@ -617,9 +648,11 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
                 it, pending, fell_back = _seek(container, stream, start, origin, decode)
                 seekable = seekable and not fell_back
             kept = []
-        window = [(t, f) for t, f in kept if t >= start - 1e-6 and (end is None or t < end)]
-        for frame in itertools.chain([pending] if pending is not None else [], it):
-            pending = None
+        window = [(t, f) for t, f in kept if t >= start - 1e-6 and (end is None or t < end)][:max_frames]
+        while max_frames is None or len(window) < max_frames:
+            frame, pending = (pending, None) if pending is not None else (next(it, None), None)
+            if frame is None:
+                break
             t = frame.time or 0.0
             pos = t
             if t < start - 1e-6:
@@ -635,18 +668,29 @@ def _decode_windows(container, stream, windows: Sequence[tuple[float, float | No
 
 class _DecodeBudget:
     """``decode()`` is ``container.decode(stream)``, counted against one read's budget
-    (``MAX_DECODED_FRAMES``, ``MAX_DECODE_SECONDS``) across seeks: past it, DecodeLimitError."""
+    (``MAX_DECODED_FRAMES``, ``MAX_DECODE_SECONDS``) across seeks: past it, DecodeLimitError.
 
-    def __init__(self, container, stream):
+    ``wanted`` (seconds on the stream's clock → bool), when given, names the frames the reader
+    keeps: the decoder skips the others where no other frame is predicted from them (FFmpeg's
+    ``skip_frame=NONREF``; H.264 and HEVC only, whose pictures say so in every slice). A web
+    encode's B-frames are about half its frames; a phone's P-only stream has none to skip."""
+
+    def __init__(self, container, stream, wanted: Callable[[float], bool] | None = None):
         self.container, self.stream = container, stream
         self.used, self.deadline = 0, time.monotonic() + MAX_DECODE_SECONDS
+        self.wanted = wanted if stream.codec_context.name in _DROPPABLE_CODECS else None
 
     def __call__(self) -> Iterator[av.VideoFrame]:
+        codec, time_base = self.stream.codec_context, self.stream.time_base
         # Packet by packet (``container.decode`` is this loop): the clock is read between packets
         # too, because a decoder that waits for a keyframe takes packets and gives no frame.
         for i, packet in enumerate(self.container.demux(self.stream)):
             if i % 64 == 63 and time.monotonic() > self.deadline:
                 raise self._spent()
+            if self.wanted is not None:
+                # A packet's pts is its picture's display time: the frame it would give.
+                keep = packet.pts is None or self.wanted(float(packet.pts * time_base))
+                codec.skip_frame = "DEFAULT" if keep else "NONREF"
             for frame in packet.decode():
                 self.used += 1
                 if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
@@ -681,6 +725,23 @@ def _seek(container, stream, start: float, origin: float, decode: _DecodeBudget)
         if at_start or (first is not None and (first.time or 0.0) <= start + 1e-3):
             return it, first, at_start and start > origin + 1.0
         back = max(1.0, 2 * back)
+
+
+def _within(windows: Sequence[tuple[float, float | None]]) -> Callable[[float], bool]:
+    """Whether a time falls in one of ``windows`` (in time order), give or take a millisecond:
+    window times are rounded to milliseconds."""
+    spans: list[list[float]] = []             # the windows merged where they overlap
+    for start, end in sorted((a, math.inf if b is None else b) for a, b in windows):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    starts = [a for a, _ in spans]
+
+    def inside(t: float) -> bool:
+        i = bisect.bisect_right(starts, t + 1e-3)
+        return i > 0 and t < spans[i - 1][1] + 1e-3
+    return inside
 
 
 def _at_keyframe(keyframes: list[float], start: float) -> float:

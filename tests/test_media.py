@@ -456,3 +456,40 @@ def test_keyframe_times_come_from_the_index(container, tmp_path, monkeypatch):
     monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 40)
     first, last = read_windows(path, [(0.0, 0.5), (2.0, 2.5)])
     assert len(first[0]) == len(last[0]) == 15 and last[1][0] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_keyframe_times_are_display_times_when_frames_are_reordered(tmp_path, monkeypatch):
+    # An MP4's index lists decoding times; with B-frames (x264 past ultrafast, most cameras' HEVC)
+    # each frame is shown two frames later. Taken as display times, a long clip's detector segment
+    # meant to start at a keyframe asked for a time just before it and decoded from the keyframe
+    # before that: a whole keyframe interval more for every segment.
+    import av
+    from clipproof import media
+    from clipproof.media import iter_windows, keyframe_times
+    path = write_mp4(moving_scene(120, 64, 64), tmp_path / "b.mp4", fps=30, keyint=30, preset="veryfast",
+                     reproducible=False)
+    with av.open(str(path)) as c:
+        shown = [f.time for f in c.decode(video=0) if f.key_frame]
+    assert len(shown) >= 3 and keyframe_times(path) == pytest.approx(shown, abs=1e-3)
+    starts = [round(k, 3) for k in keyframe_times(path)[1:]]
+    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", len(starts) * 4 + 6)
+    got = [times for _, (_, times) in iter_windows(path, [(k, k + 0.5) for k in starts], max_frames=4)]
+    assert [t[0] for t in got] == pytest.approx(starts, abs=1e-3) and {len(t) for t in got} == {4}
+
+
+def test_frames_no_other_frame_refers_to_are_skipped_between_windows(tmp_path, monkeypatch):
+    # Between two windows of a long-GOP clip every frame must be decoded to reach the second,
+    # except B-frames nothing is predicted from (about 40 % of x264's here): the decoder skips
+    # those, and the windows' frames come out bit for bit as a full decode gives them.
+    from clipproof import media
+    path = write_mp4(moving_scene(120, 64, 64), tmp_path / "b.mp4", fps=30, preset="veryfast", reproducible=False)
+    every, times = read_frames(path)
+    assert len(every) == 120 and media.keyframe_times(path) == [0.0]
+    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 100)          # 117 frames to the second window's end
+    windows = [(0.0, 0.3), (3.5, 3.9)]
+    for (frames, got), (start, end) in zip(read_windows(path, windows), windows):
+        at = [i for i, t in enumerate(times) if start - 1e-3 <= t < end]
+        assert got == pytest.approx([times[i] for i in at], abs=1e-6) and np.array_equal(frames, every[at])
+    # A window cut short at so many frames decodes no frame past them.
+    (frames, got), = [w for _, w in media.iter_windows(path, [(3.5, 3.9)], max_frames=5)]
+    assert len(frames) == 5 and np.array_equal(frames, every[105:110])

@@ -532,14 +532,14 @@ def test_metadata_check_flags_a_corpus_that_leaks_the_label(tmp_path):
 
 
 def test_segments_cover_a_clip_and_spread_over_a_long_one():
-    from clipproof.detector.inference import MAX_SEGMENTS, load_detector
+    from clipproof.detector.inference import MAX_SEGMENTS, MIN_SEGMENTS, load_detector
     from clipproof.media import MediaInfo
     detector = load_detector()
     if detector is None:
         pytest.skip("no bundled detector weights in this checkout")
 
-    def media(seconds: float, fps: float = 30.0) -> MediaInfo:
-        return MediaInfo("mp4", "h264", 1920, 1080, fps, round(seconds * fps), seconds, False)
+    def media(seconds: float, fps: float = 30.0, size: tuple[int, int] = (640, 360)) -> MediaInfo:
+        return MediaInfo("mp4", "h264", *size, fps, round(seconds * fps), seconds, False)
     ten = detector.segments(media(10.0))
     assert ten[0][0] == 0.0 and ten[-1][1] == pytest.approx(10.0, abs=0.01)
     assert all(b[0] <= a[1] + 1e-6 for a, b in zip(ten, ten[1:]))            # end to end: every second scored
@@ -553,6 +553,16 @@ def test_segments_cover_a_clip_and_spread_over_a_long_one():
     first_only = detector.segments(media(120.0), keyframes=[0.0])
     assert first_only[0][0] == 0.0 and first_only[1:] == long[1:]              # parts without one: centred
     assert detector.segments(media(10.0), keyframes=[0.0, 5.0]) == ten       # tiled: keyframes do not matter
+    # Large frames get fewer segments (what they decode stays within the budget), with gaps.
+    hd = detector.segments(media(10.0, size=(1920, 1080)))
+    assert len(hd) == 8 and hd[0][0] > 0 and hd[-1][1] < 10.0 and detector.spread(media(10.0, size=(1920, 1080)))
+    assert len(detector.segments(media(10.0, size=(3840, 2160)))) == MIN_SEGMENTS
+    assert len(detector.segments(media(10.0, size=(1280, 720)))) == 18
+    # A part with no keyframe that leaves its segment inside starts at one that starts in it
+    # (running into the next part), never at one whose segment would pass the clip's end.
+    phone = detector.segments(media(10.0, size=(1920, 1080)), keyframes=[round(k * 0.967, 3) for k in range(11)])
+    assert phone[4][0] == 5.802 and phone[4][0] + 16 / 30 > 6.25         # the part [5, 6.25): 5.802 runs past it
+    assert phone[-1] == hd[-1]                                           # 9.67 + 0.53 s would end past 10 s: centred
 
 
 @pytest.mark.slow      # an 810-frame clip, encoded and read
@@ -565,14 +575,16 @@ def test_a_long_clip_is_read_from_its_keyframes(tmp_path, monkeypatch):
         pytest.skip("no bundled detector weights in this checkout")
     # 27 s: 24 parts of 1.125 s, each with room for a segment (0.53 s) to start at a keyframe;
     # one every 16 frames, at times no millisecond rounding hits (0.5333… s).
-    clip = media.write_mp4(moving_scene(810, 64, 64), tmp_path / "long.mp4", fps=30, keyint=16, preset="ultrafast",
+    # x264's veryfast reorders frames: the index's keyframe times are not their display times.
+    clip = media.write_mp4(moving_scene(810, 64, 64), tmp_path / "long.mp4", fps=30, keyint=16, preset="veryfast",
                            reproducible=False)
     keyframes = media.keyframe_times(clip)
     assert keyframes[0] == 0.0 and len(keyframes) >= 50 and max(np.diff(keyframes)) <= 16 / 30 + 1e-6
-    # Decoding little more than the segments' own frames (16 each, and the one after): read from
-    # the keyframe before them, as when centred in their parts or when a start rounded down to
-    # the millisecond seeks one keyframe early, takes 546-648 frames here.
-    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 24 * 20)
+    # Decoding the segments' own frames (16 each) and no more: read from the keyframe before
+    # them, as when centred in their parts, when a start rounded down to the millisecond seeks
+    # one keyframe early, or when a keyframe's decoding time was taken for its display time,
+    # takes 546-648 frames here; finding each segment's end by the frame after it, 24 more.
+    monkeypatch.setattr(media, "MAX_DECODED_FRAMES", 24 * 16)
     findings = detector.score(clip, media.probe(clip))
     assert len(findings.segments) == 24 and all(s.start_s in [round(k, 3) for k in keyframes] for s in findings.segments)
 

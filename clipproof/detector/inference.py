@@ -1,11 +1,13 @@
 """The detector inside ``verify``: cover the video with segments, score each, combine.
 
 Segments of ``frames`` frames tile the clip end to end when ``MAX_SEGMENTS`` of them cover it (a
-10-second clip at 12 fps: 8 segments, every second scored), and are spread evenly with gaps over
-a longer one, one in each equal part of it, starting at a keyframe where the part has one
-(decoding then starts where the segment does); the report says how many seconds of how many were
-scored. Frames are decoded at the model's input size (centre crop, aspect kept) in one pass over
-the file (``media.iter_windows`` seeks only where the index shows it saves decoding), and the
+10-second clip at 12 fps: 8 segments, every second scored; fewer for large frames, whose decoding
+is most of the cost: ``DECODE_BUDGET_PIXELS``), and are spread evenly with gaps over a longer one,
+one in each equal part of it, starting at a keyframe where the part has one (decoding then starts
+where the segment does, and the frames between segments that nothing refers to are not decoded);
+the report says how many seconds of how many were scored. Frames are decoded at the model's input
+size (centre crop, aspect kept) in one pass over the file (``media.iter_windows`` seeks only
+where the index shows it saves decoding), and the
 model scores each batch of segments in a second thread while the next ones decode. Each
 segment gets a calibrated P(synthetic); the clip's is its most synthetic segment's, so a
 synthetic insert in a long real clip is not averaged away (the report names its time range),
@@ -35,6 +37,12 @@ from clipproof.findings import DetectorFindings, Segment, merge_spans
 WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
 MAX_SEGMENTS = 24
+# Decoding is most of a verify with the detector, and its cost grows with the frame's pixels:
+# the segments' frames together stay within this many pixels (8 segments of 16 frames of 1080p,
+# 18 of 720p, all 24 of 540p), but a clip gets at least MIN_SEGMENTS. Tiling a 10 s 1080p30
+# clip (19 segments) decoded all 300 frames: 2.6-2.9 s of a whole verify on 2 cores.
+DECODE_BUDGET_PIXELS = 8 * 16 * 1920 * 1080
+MIN_SEGMENTS = 4
 # Clips the model was trained on were cut at the source's own frame rate; a segment spans
 # frames/fps seconds at most of this rate so that motion per frame matches training.
 SEGMENT_FPS = 12.0
@@ -106,15 +114,21 @@ class Detector:
             count = max(1, math.ceil(duration / span - 1e-6))
             starts = [min(i * span, max(0.0, duration - span)) for i in range(count)]
         else:
-            edges = np.linspace(0.0, duration, MAX_SEGMENTS + 1)
+            edges = np.linspace(0.0, duration, self.most_segments(media) + 1)
             starts = [_start_in(float(lo), float(hi), span, duration, keyframes) for lo, hi in zip(edges[:-1], edges[1:])]
         return [(round(start, 3), round(start + span, 3)) for start in starts]
 
     def spread(self, media) -> bool:
-        """Whether ``media`` is too long for ``MAX_SEGMENTS`` to cover it end to end (its
+        """Whether ``media`` is too long for ``most_segments`` to cover it end to end (its
         segments then leave gaps, and keyframes decide where they start)."""
         duration, span = self._timing(media)
-        return duration / span - 1e-6 > MAX_SEGMENTS
+        return duration / span - 1e-6 > self.most_segments(media)
+
+    def most_segments(self, media) -> int:
+        """How many segments ``media`` gets at most: ``MAX_SEGMENTS``, fewer where their frames
+        would decode more than ``DECODE_BUDGET_PIXELS``, never fewer than ``MIN_SEGMENTS``."""
+        pixels = (media.width or 0) * (media.height or 0) * self.frames
+        return max(MIN_SEGMENTS, min(MAX_SEGMENTS, DECODE_BUDGET_PIXELS // pixels)) if pixels else MAX_SEGMENTS
 
     def _timing(self, media) -> tuple[float, float]:
         """(the clip's duration, a segment's), in seconds."""
@@ -134,8 +148,9 @@ class Detector:
         # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
         slack = 0.5 / max(media.fps, 1.0)
         place = {"native_crops": crop_centres(self.crops)} if self.input == "native" else {"crop": True}
-        for i, (frames, _) in iter_windows(path, [(a, b + slack) for a, b in segments], size=self.size, **place):
-            clip = _pad(frames[: self.frames], self.frames)
+        for i, (frames, _) in iter_windows(path, [(a, b + slack) for a, b in segments], size=self.size,
+                                           max_frames=self.frames, **place):
+            clip = _pad(frames, self.frames)
             # native (T, K, H, W, 3) -> (K, T, H, W, 3), a row a crop; resize (T, H, W, 3): one row
             rows = clip.transpose(1, 0, 2, 3, 4) if self.input == "native" else clip[None]
             yield i, np.ascontiguousarray(rows.transpose(0, 1, 4, 2, 3), dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
@@ -208,10 +223,18 @@ def _joined(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarr
 
 def _start_in(lo: float, hi: float, span: float, duration: float, keyframes: Sequence[float]) -> float:
     """Where a segment ``span`` seconds long starts in the part [lo, hi) of a clip: at the
-    keyframe nearest the part's centre that leaves the segment inside the part, else centred."""
+    keyframe nearest the part's centre that leaves the segment inside the part, else at the one
+    nearest the centre that starts in the part (the segment runs on into the next part, not past
+    the clip's end), else centred, decoded from the keyframe before it. (Parts of 1.25 s, a
+    keyframe every 0.97 s: 2 of 8 segments found none inside their part, and decoded 16 frames
+    more each.)"""
     centred = max(0.0, min((lo + hi - span) / 2, duration - span))
-    inside = keyframes[bisect.bisect_left(keyframes, lo):bisect.bisect_right(keyframes, hi - span)]
-    return min(inside, key=lambda k: abs(k - centred)) if len(inside) else centred
+    first = bisect.bisect_left(keyframes, lo)
+    for last in (hi - span, min(hi, duration - span)):
+        starts = keyframes[first:bisect.bisect_right(keyframes, last)]
+        if len(starts):
+            return min(starts, key=lambda k: abs(k - centred))
+    return centred
 
 
 def _digits(p: float) -> float:

@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     for cmd in commands.values():
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)     # warm the page cache
     results = {key: process_cost(cmd, args.runs) for key, cmd in commands.items()}
-    print(f"\nverify with the detector: 10 s 1080p30 clips ("
-          + ", ".join(f"{kind} {clip.stat().st_size / 1e6:.0f} MB" for kind, clip in clips.items())
-          + f"), median of {args.runs} runs, {os.cpu_count()} CPUs\n")
+    sizes = ", ".join(f"{kind} {clip.stat().st_size / 1e6:.0f} MB" for kind, clip in clips.items())
+    print(f"\nverify with the detector: 10 s 1080p30 clips ({sizes}), median of {args.runs} runs, "
+          f"{os.cpu_count()} CPUs\n")
     print("| clip | command | wall s | CPU s | peak MB | wall vs baseline | peak vs baseline |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for (kind, name), c in results.items():

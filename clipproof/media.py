@@ -728,8 +728,8 @@ def _seek(container, stream, start: float, origin: float, decode: _DecodeBudget)
 
 
 def _within(windows: Sequence[tuple[float, float | None]]) -> Callable[[float], bool]:
-    """Whether a time falls in one of ``windows`` (in time order), give or take a millisecond:
-    window times are rounded to milliseconds."""
+    """Whether a time falls in one of ``windows``, give or take a millisecond: window times are
+    rounded to milliseconds."""
     spans: list[list[float]] = []             # the windows merged where they overlap
     for start, end in sorted((a, math.inf if b is None else b) for a, b in windows):
         if spans and start <= spans[-1][1]:

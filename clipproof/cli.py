@@ -97,6 +97,9 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust", type=NAMED, action="append", default=[], metavar="PEM",
                    help="trust anchor certificate(s), added to CLIPPROOF_TRUST_ANCHORS and the config file; repeatable")
     p.add_argument("--no-detector", action="store_true", help="check credentials only (fast; never loads a model)")
+    p.add_argument("--whole-clip", action="store_true",
+                   help="score every stretch of a clip (up to 24 segments end to end) whatever its frame size; "
+                        "by default large frames get fewer segments, spread over the clip (8 at 1080p)")
     # --detector-weights and --jobs: the names before one name per idea across commands; kept.
     p.add_argument("--weights", "--detector-weights", type=NAMED, dest="weights", metavar="DIR",
                    help="detector weights folder to use instead of the bundled one")
@@ -152,8 +155,8 @@ def _check_report_target(name: str) -> None:
 
 
 def _run_verify(args: argparse.Namespace, prog: str) -> int:
-    if args.no_detector and args.weights:
-        raise UsageError("--no-detector and --weights contradict each other")
+    if args.no_detector and (args.weights or args.whole_clip):
+        raise UsageError(f"--no-detector and {'--weights' if args.weights else '--whole-clip'} contradict each other")
     if args.html is not None:
         _check_report_target(args.html)
     from clipproof.folders import expand_paths
@@ -163,6 +166,8 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
                             watermark=not args.no_watermark, stores=args.store)
     except CredentialError as e:
         raise UsageError(f"trust anchor: {e.reason}", path=e.path) from e
+    if args.whole_clip and verifier.detector is not None:
+        verifier.detector.decode_budget = None
 
     files, unlistable = [], []
     for found in expand_paths(args.paths):

@@ -34,6 +34,8 @@ def test_usage_errors_exit_64():
     assert run_cli("clipproof", "sign", "x.mp4").returncode == 64
     out = run_cli("verify", "--jobs", "0", "x.mp4")
     assert out.returncode == 64 and out.stderr.count("\n") == 1
+    out = run_cli("verify", "--no-detector", "--whole-clip", "x.mp4")
+    assert out.returncode == 64 and "contradict" in out.stderr
 
 
 def test_a_file_name_that_is_not_utf8(clip, tmp_path):

@@ -565,6 +565,24 @@ def test_segments_cover_a_clip_and_spread_over_a_long_one():
     assert phone[-1] == hd[-1]                                           # 9.67 + 0.53 s would end past 10 s: centred
 
 
+def test_whole_clip_scores_every_stretch_whatever_the_frame_size(tmp_path, monkeypatch):
+    # Large frames get fewer segments (the decode budget); `verify --whole-clip` tiles the clip
+    # anyway. A budget of one pixel makes this small clip "large": it gets MIN_SEGMENTS.
+    from conftest import run_cli
+
+    from clipproof.demo import moving_scene
+    from clipproof.detector import inference
+    from clipproof.media import write_mp4
+    if inference.load_detector() is None:
+        pytest.skip("no bundled detector weights in this checkout")
+    clip = write_mp4(moving_scene(96, 96, 64), tmp_path / "clip.mp4", fps=12)       # 8 s: 6 segments of 16 frames
+    monkeypatch.setattr(inference, "DECODE_BUDGET_PIXELS", 1)
+    budgeted, whole = (json.loads(run_cli("verify", "--json", *flag, str(clip)).stdout)["detector"]
+                       for flag in ([], ["--whole-clip"]))
+    assert len(budgeted["segments"]) == inference.MIN_SEGMENTS and budgeted["seconds_scored"] < 6.0
+    assert len(whole["segments"]) == 6 and whole["seconds_scored"] == 8.0 and whole["frames_used"] == 96
+
+
 @pytest.mark.slow      # an 810-frame clip, encoded and read
 def test_a_long_clip_is_read_from_its_keyframes(tmp_path, monkeypatch):
     from clipproof import media

@@ -54,9 +54,11 @@ class Detector:
     """Loaded weights + calibration; ``score`` is thread-safe (inference only, no state).
 
     ``backend``: ``"auto"`` (ONNX Runtime when the folder has a matching export, else torch),
-    ``"onnx"`` or ``"torch"``."""
+    ``"onnx"`` or ``"torch"``. ``whole_clip``: segments tile a clip end to end up to
+    ``MAX_SEGMENTS`` whatever its frame size (``decode_budget`` None), for a desk that wants
+    every stretch of one clip scored and can wait for it."""
 
-    def __init__(self, folder: str | os.PathLike, backend: str = "auto"):
+    def __init__(self, folder: str | os.PathLike, backend: str = "auto", *, whole_clip: bool = False):
         if backend not in BACKENDS:
             raise UsageError(f"unknown detector backend {backend!r} (one of {', '.join(BACKENDS)})")
         self.folder = Path(folder)
@@ -78,6 +80,7 @@ class Detector:
             with loading_weights(self.folder, "detector"):
                 self.model = load_model(self.folder, self.config["model"])
         self.backend = "onnx" if self._session is not None else "torch"
+        self.decode_budget: int | None = None if whole_clip else DECODE_BUDGET_PIXELS
         self._lock = threading.Lock()   # one inference at a time keeps memory flat
 
     def logits(self, clips: np.ndarray) -> np.ndarray:
@@ -126,9 +129,11 @@ class Detector:
 
     def most_segments(self, media) -> int:
         """How many segments ``media`` gets at most: ``MAX_SEGMENTS``, fewer where their frames
-        would decode more than ``DECODE_BUDGET_PIXELS``, never fewer than ``MIN_SEGMENTS``."""
+        would decode more than ``decode_budget`` pixels, never fewer than ``MIN_SEGMENTS``."""
         pixels = (media.width or 0) * (media.height or 0) * self.frames
-        return max(MIN_SEGMENTS, min(MAX_SEGMENTS, DECODE_BUDGET_PIXELS // pixels)) if pixels else MAX_SEGMENTS
+        if not pixels or self.decode_budget is None:
+            return MAX_SEGMENTS
+        return max(MIN_SEGMENTS, min(MAX_SEGMENTS, self.decode_budget // pixels))
 
     def _timing(self, media) -> tuple[float, float]:
         """(the clip's duration, a segment's), in seconds."""
@@ -258,10 +263,11 @@ def _pad(frames: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
 
 
-def load_detector(weights: str | os.PathLike | None = None, backend: str = "auto") -> Detector | None:
+def load_detector(weights: str | os.PathLike | None = None, backend: str = "auto", *,
+                  whole_clip: bool = False) -> Detector | None:
     """The bundled detector (None when this checkout has no bundled weights), or ``weights``."""
     if weights is None:
         if not (DEFAULT_WEIGHTS / TRAINING_FILE).is_file():
             return None
         weights = DEFAULT_WEIGHTS
-    return Detector(weights, backend)
+    return Detector(weights, backend, whole_clip=whole_clip)

@@ -5,8 +5,9 @@
 Builds (once, in .bench/) a 720p30 H.264 clip of ``--seconds`` with a keyframe every second, as
 a phone's camera writes them (rendered scenes with sensor noise, a new one every second: about
 20 Mbit/s). Past 9.6 s the detector's 18 segments (as many as 720p frames get within its decode
-budget) leave gaps, one segment in each equal part of the clip. Then, median of ``--runs``: whole `verify --json` processes with the detector against
-`--no-detector` (the baseline, same run: wall, CPU, peak memory), and in one process, reading the
+budget) leave gaps, one segment in each equal part of the clip. Then, median of ``--runs``: whole
+`verify --json` processes with the detector against `--no-detector` (the baseline, same run:
+wall, CPU, peak memory), and in one process, reading the
 segments as `verify` places them (at the keyframe nearest each part's centre) against the
 baseline placement, centred in each part, which decodes from the keyframe before every segment.
 """

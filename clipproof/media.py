@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 from clipproof.atomic import atomic_output
 from clipproof.errors import DecodeLimitError, InputMissingError, InvalidMediaError, UsageError
+from clipproof.findings import merge_spans
 from clipproof.inputs import require_readable_file
 from clipproof.limits import (MAX_CONCURRENT_DECODES, MAX_COUNTED_PACKETS, MAX_DECODE_SECONDS,
                               MAX_DECODED_FRAMES, MAX_PIXELS, MAX_SIDE)
@@ -271,7 +272,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 def _display_rotation(container, stream, path) -> int:
     """The stream's display rotation, from its MP4/MOV track header (FFmpeg's mov demuxer gives
     the stream its track's ID); 0 for other containers, where phones do not store one."""
-    if not {"mov", "mp4"} & set(container.format.name.split(",")):
+    if not _is_mov(container):
         return 0
     from clipproof.bmff import display_rotations
     try:
@@ -374,7 +375,7 @@ def _display_delay(container, stream) -> float:
     decoded for 8 segments' 128). Read from the first packet, which is a keyframe; the reader
     then goes back to the file's start. Other containers' indexes (Matroska's cues) list display
     times already."""
-    if not _MOV_NAMES & set(container.format.name.split(",")):
+    if not _is_mov(container):
         return 0.0
     try:
         packet = next((p for p in container.demux(stream) if p.pts is not None and p.dts is not None), None)
@@ -384,8 +385,10 @@ def _display_delay(container, stream) -> float:
     return float((packet.pts - packet.dts) * stream.time_base) if packet is not None and packet.is_keyframe else 0.0
 
 
-# The MP4/QuickTime demuxer's names (a file opened by its suffix goes by that one).
-_MOV_NAMES = {"mov", "mp4", "m4a", "m4v", "3gp", "3g2", "mj2"}
+def _is_mov(container) -> bool:
+    """Whether FFmpeg's MP4/QuickTime demuxer reads ``container`` (its family name, or "mp4" or
+    "mov" when it was opened by the file's suffix)."""
+    return bool({"mov", "mp4"} & set(container.format.name.split(",")))
 
 
 def _origin(stream) -> float:
@@ -730,12 +733,7 @@ def _seek(container, stream, start: float, origin: float, decode: _DecodeBudget)
 def _within(windows: Sequence[tuple[float, float | None]]) -> Callable[[float], bool]:
     """Whether a time falls in one of ``windows``, give or take a millisecond: window times are
     rounded to milliseconds."""
-    spans: list[list[float]] = []             # the windows merged where they overlap
-    for start, end in sorted((a, math.inf if b is None else b) for a, b in windows):
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], end)
-        else:
-            spans.append([start, end])
+    spans = merge_spans((a, math.inf if b is None else b) for a, b in windows)
     starts = [a for a, _ in spans]
 
     def inside(t: float) -> bool:

@@ -29,6 +29,23 @@ def data_home(tmp_path_factory):
     return tmp_path_factory.mktemp("data-home")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_temporary_folder():
+    """A temporary folder of this test process's own, for the code under test and the processes
+    it starts: `make test` runs two test processes, and a check that nothing is left in the
+    temporary folder (the service's uploads) must not see the other one's files in flight.
+    Directly in the system's folder, not under pytest's: Ray keeps its sockets in it, and a
+    socket's path may not pass 107 bytes."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="cp-tests-")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", folder)
+        mp.setattr(tempfile, "tempdir", folder)
+        yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_trust(monkeypatch, tmp_path_factory, data_home):
     """Tests see no trust anchors but those they give: no user config, no environment, and

@@ -140,6 +140,15 @@ def verify_main(argv: list[str] | None = None) -> int:
     return _guarded("verify", lambda: _run_verify(args, "verify"))
 
 
+def _one_blas_thread_from_the_start() -> None:
+    """numpy's OpenBLAS starts a thread per core at import, and they spin before they sleep:
+    0.09 s of CPU in every `verify` process that imports numpy (a clip without credentials, or
+    the detector), measured on 2 cores, for nothing — the watermark's products already run on
+    one BLAS thread (``watermark.blas``), and the detector's runtime has threads of its own. Set
+    before numpy loads; a user's own setting wins."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def _check_report_target(name: str) -> None:
     """Before anything is verified (a wrong name found after the last file costs the whole run):
     the HTML report's name must end in .html or .htm — `verify --html clip.mp4 other.mp4`, its
@@ -155,6 +164,7 @@ def _check_report_target(name: str) -> None:
 
 
 def _run_verify(args: argparse.Namespace, prog: str) -> int:
+    _one_blas_thread_from_the_start()
     if args.no_detector and (args.weights or args.whole_clip):
         raise UsageError(f"--no-detector and {'--weights' if args.weights else '--whole-clip'} contradict each other")
     if args.html is not None:

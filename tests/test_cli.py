@@ -249,6 +249,22 @@ def test_no_detector_never_imports_torch(ai_clip):
     assert out.returncode == 1, out.stderr
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="OpenBLAS starts one thread on one core anyway")
+def test_verify_starts_numpy_with_one_blas_thread_unless_told_otherwise(clip):
+    """A clip without credentials is searched for a watermark (numpy): OpenBLAS's spare threads
+    spin at import for nothing. A user's own OPENBLAS_NUM_THREADS is kept."""
+    code = ("import sys; from clipproof.cli import verify_main; "
+            f"rc = verify_main(['--no-detector', '--quiet', {str(clip)!r}]); "
+            "import numpy; from threadpoolctl import threadpool_info; "
+            "print([i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    assert default.stdout.strip() == "[1]", default.stderr
+    assert told.stdout.strip() == "[2]", told.stderr
+
+
 @pytest.mark.slow
 def test_keys_init_and_sign_cli(clip, tmp_path):
     kdir = tmp_path / "keys"

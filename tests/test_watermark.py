@@ -104,18 +104,22 @@ def test_the_filters_are_scipy_ndimage_s(shape):
     assert gaussian_filter(image, 1.5).dtype == np.float32
 
 
-@pytest.mark.parametrize("chip", [1.3, 2.0, 2.7, 5.55])
-def test_a_fold_is_the_mean_of_each_half_chip_bin(chip):
+def test_a_fold_is_the_mean_of_each_half_chip_bin():
     """The detector's fold, against its definition: pixel (y, x) belongs to half-chip bin
-    (floor(2y / chip), floor(2x / chip)) modulo the tile; chips under 2 px leave bins empty."""
+    (floor(2y / chip), floor(2x / chip)) modulo the tile; chips under 2 px leave bins empty.
+    Sizes of every kind are folded in one call, as the search folds them: under 2 px, under a
+    tile's width, one lap and a part, several laps."""
     from clipproof.watermark.detection import BINS, _folds, _Residual
+    chips = [1.3, 2.0, 2.7, 5.55, 0.9]
     residual = np.random.default_rng(1).normal(size=(70, 123))
-    rows = np.floor(np.arange(70) * 2 / chip).astype(int) % BINS
-    cols = np.floor(np.arange(123) * 2 / chip).astype(int) % BINS
-    flat = (rows[:, None] * BINS + cols[None, :]).ravel()
-    sums = np.bincount(flat, residual.ravel(), BINS * BINS)
-    expected = sums / np.maximum(np.bincount(flat, minlength=BINS * BINS), 1)
-    assert np.allclose(_folds(_Residual.of(residual), np.array([chip, chip]))[1], expected.reshape(BINS, BINS), atol=1e-5)
+    folds = _folds(_Residual.of(residual), np.array(chips))
+    for chip, fold in zip(chips, folds):
+        rows = np.floor(np.arange(70) * 2 / chip).astype(int) % BINS
+        cols = np.floor(np.arange(123) * 2 / chip).astype(int) % BINS
+        flat = (rows[:, None] * BINS + cols[None, :]).ravel()
+        sums = np.bincount(flat, residual.ravel(), BINS * BINS)
+        expected = sums / np.maximum(np.bincount(flat, minlength=BINS * BINS), 1)
+        assert np.allclose(fold, expected.reshape(BINS, BINS), atol=1e-5), chip
 
 
 def test_searching_for_the_mark_loads_no_scipy(marked):

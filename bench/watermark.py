@@ -17,7 +17,8 @@ change (every pixel one level brighter: what any change costs against another en
 the marked frames against the source frames before encoding. Cost: embedding CPU time against
 the H.264 encode of the same clip (the baseline, same run: x264 medium as `sign` uses, and
 veryfast), and detection on a 10 s 1080p clip as a new process (wall, CPU, peak memory;
-imports alone as the baseline; and as many at once as there are cores, as on a busy machine).
+imports alone as the baseline; and as many at once as there are cores, as on a busy machine),
+and as a whole `verify --no-detector` of it beside the same command with ``--no-watermark``.
 False alarms: every 2-second window (0.5 s apart) of every unmarked source clip, at its own size
 and at half size, read by the detector; the count of payloads found must be 0.
 """
@@ -245,16 +246,22 @@ def detection_cost(tmp: Path) -> None:
                     "reproducible=False)", str(clip)], check=True)
     inner = [sys.executable, "-c", "import sys; from clipproof.watermark import detect; detect(sys.argv[1])", str(clip)]
     baseline = [sys.executable, "-c", "import clipproof.watermark, av"]
+    # What a desk meets: the whole `verify` of the clip (no credentials, so the search runs),
+    # beside the same command told not to search.
+    cli = [sys.executable, "-m", "clipproof.cli", "verify", "--no-detector", "--quiet", str(clip)]
     whole, imports = process_cost(inner, 3), process_cost(baseline, 3)
+    verify, unsearched = process_cost(cli, 3), process_cost([*cli[:-1], "--no-watermark", str(clip)], 3)
     # A pipeline's machine is busy: as many detections at once as there are cores.
     cores = len(os.sched_getaffinity(0))
     busy = process_cost(inner, 3, at_once=cores)
     print("\nDetection on a 10 s 1080p30 clip, unmarked (the whole search runs), as a new process:")
-    print(f"{'':>34} {'wall s':>7} {'CPU s':>6} {'peak MB':>8}")
+    print(f"{'':>42} {'wall s':>7} {'CPU s':>6} {'peak MB':>8}")
     for name, c in (("imports only (baseline)", imports), ("imports + detect", whole),
-                    (f"imports + detect, {cores} at once (each)", busy)):
-        print(f"{name:>34} {c.wall_s:>7.2f} {c.cpu_s:>6.2f} {c.peak_mb:>8.0f}")
-    print(f"{'detect alone':>34} {whole.wall_s - imports.wall_s:>7.2f} {whole.cpu_s - imports.cpu_s:>6.2f}")
+                    (f"imports + detect, {cores} at once (each)", busy),
+                    ("verify --no-detector --no-watermark", unsearched), ("verify --no-detector", verify)):
+        print(f"{name:>42} {c.wall_s:>7.2f} {c.cpu_s:>6.2f} {c.peak_mb:>8.0f}")
+    print(f"{'detect alone':>42} {whole.wall_s - imports.wall_s:>7.2f} {whole.cpu_s - imports.cpu_s:>6.2f}")
+    print(f"{'the search in verify':>42} {verify.wall_s - unsearched.wall_s:>7.2f} {verify.cpu_s - unsearched.cpu_s:>6.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,6 +69,22 @@ def test_flipped_byte_is_tampered(ai_clip, keys, tmp_path, box):
     assert any("hard binding" in r for r in report.reasons)
 
 
+def test_a_small_file_read_once_gets_the_report_a_streamed_one_gets(ai_clip, clip, keys, tmp_path, monkeypatch):
+    # Below SIDE_THREAD_BYTES the file is read into memory once, and the hash and the C2PA read
+    # share those bytes; above it both stream the file. Either way the report must be the same.
+    import hashlib
+
+    import clipproof.verification as verification
+    files = [ai_clip, flip_byte(ai_clip, tmp_path / "tampered.mp4", "mdat"), clip]
+    verifier = Verifier(trust=keys.root, detector=None, watermark=False)
+    in_memory = [verifier.verify(f).to_dict() for f in files]
+    monkeypatch.setattr(verification, "SIDE_THREAD_BYTES", 0)
+    streamed = [verifier.verify(f).to_dict() for f in files]
+    assert in_memory == streamed
+    assert [r["credentials"]["state"] for r in in_memory] == ["trusted", "invalid", "absent"]
+    assert [r["sha256"] for r in in_memory] == [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+
+
 def test_ftyp_is_outside_the_hard_binding(ai_clip, keys, tmp_path):
     # By the C2PA design /ftyp is excluded from the BMFF hash: the manifest stays valid.
     report = verify(flip_byte(ai_clip, tmp_path / "ftyp.mp4", "ftyp"), trust=keys.root, detector=None)

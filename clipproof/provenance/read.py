@@ -6,6 +6,8 @@ failure with an explanation a verification desk can read.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -115,15 +117,21 @@ class Credentials:
 
 
 def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = None,
-                     manifest_data: bytes | None = None) -> Credentials:
+                     manifest_data: bytes | None = None, *, content: bytes | None = None) -> Credentials:
     """Validate ``path``'s manifest store against the given anchors (PEM bundle or None); with
     ``manifest_data``, validate that manifest store (kept apart from the file) against the file.
+    ``content``: the file's bytes, when the caller has already read them; ``path`` then only
+    names the format.
 
     Never raises for what is in the file: a missing, broken or unreachable manifest is a
     state with failures. File-system errors (missing, unreadable) propagate as OSError.
     """
     ctx = context(trust_anchors_pem)
-    with open(path, "rb") as stream, NATIVE_LOCK:
+    # The library seeks through the asset stream about 350 times for a small signed clip, each a
+    # call back into Python: on a file object each is a system call, in memory it is not (1.35
+    # against 1.1 ms of CPU per 49 kB clip, measured).
+    opened = contextlib.nullcontext(io.BytesIO(content)) if content is not None else open(path, "rb")
+    with opened as stream, NATIVE_LOCK:
         try:
             reader = c2pa.Reader(_format_hint(path), stream, manifest_data=manifest_data, context=ctx)
         except c2pa.C2paError.ManifestNotFound:

@@ -273,12 +273,15 @@ def _sign(args) -> int:
     out = sign(args.input, args.out, key=args.key, cert=args.cert, source_type=source_type,
                assertions=assertions, overwrite=args.force, watermark=args.watermark, store=args.store)
     from clipproof.provenance.read import read_credentials
+    from clipproof.provenance.sign import marks_by_default, unmarkable
     binding = read_credentials(out).soft_binding
+    # Said when a watermark the user did not turn off was left out (pictures too small for one).
+    note = unmarkable(out) if binding is None and args.watermark is None and marks_by_default(out, source_type) else None
     if args.json:
         print(json.dumps({"input": args.input, "output": str(out), "source_type": source_type,
-                          "watermark": binding["value"] if binding else None}))
+                          "watermark": binding["value"] if binding else None, "watermark_note": note}))
     elif not args.quiet:
-        marked = f", watermark {binding['value']}" if binding else ""
+        marked = f", watermark {binding['value']}" if binding else f", no watermark: {note}" if note else ""
         print(f"signed: {out} ({source_type}{marked})")
     return 0
 
@@ -598,6 +601,9 @@ def _generate(args) -> int:
     with Progress(disable=args.quiet or not sys.stderr.isatty(), transient=True) as bar:
         task = bar.add_task(f"generating ({gen.model_id}, {args.mode})", total=args.n)
         records = generate(gen, opts, args.out, identity, progress=lambda k: bar.advance(task, k))
+    from clipproof.watermark.pattern import too_small
+    if opts.watermark and not args.quiet and (note := too_small(gen.config.size, gen.config.size)):
+        print(f"note: the clips carry no watermark: {note}", file=sys.stderr)
     if args.json:
         for r in records:
             print(json.dumps(r.to_dict()))

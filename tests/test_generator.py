@@ -88,7 +88,10 @@ def test_extend_adds_as_many_frames(trained):
     assert longer.shape == (16, 16, 16, 3) and np.array_equal(longer[:8], base)
 
 
-def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path):
+def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path, monkeypatch):
+    # The tiny model's 16x16 clips are too small for a findable mark: marked here all the same,
+    # to run the path every clip of a large enough generator takes.
+    monkeypatch.setattr("clipproof.watermark.pattern.MIN_MARKED_SIDE", 16)
     gen = load_generator(weights=trained[0])
     identity = load_identity(keys.key, keys.chain)
     records = generate(gen, GenerateOptions(n=3, steps=3, seed=11, batch=2), tmp_path / "out", identity)
@@ -118,6 +121,18 @@ def test_generate_writes_signed_clips_and_a_manifest(trained, keys, tmp_path):
     # The same seed again would overwrite: refused.
     with pytest.raises(Exception, match="already exists"):
         generate(gen, GenerateOptions(n=1, steps=3, seed=11), tmp_path / "out", identity)
+
+
+def test_clips_too_small_for_a_mark_name_no_soft_binding(trained, keys, tmp_path):
+    # 16x16 pictures hold too few chips to find a mark in: a soft binding in their manifests
+    # would name something no one can resolve.
+    gen = load_generator(weights=trained[0])
+    identity = load_identity(keys.key, keys.chain)
+    stored = open_store().count()
+    records = generate(gen, GenerateOptions(n=1, steps=2, seed=3), tmp_path / "out", identity)
+    report = verify(tmp_path / "out" / records[0].path, trust=keys.root, detector=None)
+    assert report.verdict == "ai-generated-declared" and report.credentials.soft_binding is None
+    assert open_store().count() == stored
 
 
 @pytest.mark.parametrize("options, said", [

@@ -203,6 +203,27 @@ def test_a_picture_that_repeats_with_the_tile_does_not_hide_the_mark(tmp_path, m
     assert not detect(clip).found
 
 
+def test_a_small_original_is_found_and_one_too_small_is_not_marked(keys, tmp_path, capsys):
+    # Under 148 pixels an original's 3-pixel chips lay past the ratios the search covered (a
+    # 128x96 clip's mark was never looked for); under MIN_MARKED_SIDE none can be found at all,
+    # so `sign` leaves it out by default and refuses it when asked.
+    for size in [(128, 96), (64, 64)]:
+        clip = write_mp4(list(map(Embedder(PAYLOAD), moving_scene(24, *size))), tmp_path / "small.mp4", fps=12,
+                         crf=18, preset=FAST, reproducible=False)
+        found = detect(clip)
+        assert found.found and found.payload == PAYLOAD.hex() and found.chip_px == pytest.approx(3, abs=0.05), (size, found)
+    tiny = write_mp4(moving_scene(24, 48, 48), tmp_path / "tiny.mp4", fps=12, preset=FAST)
+    store = tmp_path / "s.sqlite"
+    assert clipproof_main(["sign", str(tiny), "-o", str(tmp_path / "a.mp4"), "--key", str(keys.key), "--cert",
+                           str(keys.chain), "--ai-generated", "--store", str(store), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["watermark"] is None and "48x48 pictures are too small" in row["watermark_note"] and not store.exists()
+    assert Verifier(detector=None).verify(tmp_path / "a.mp4").credentials.soft_binding is None
+    assert clipproof_main(["sign", str(tiny), "-o", str(tmp_path / "b.mp4"), "--key", str(keys.key), "--cert",
+                           str(keys.chain), "--ai-generated", "--watermark"]) == 64
+    assert "too small" in capsys.readouterr().err and not (tmp_path / "b.mp4").exists()
+
+
 def test_unmarked_clips_carry_no_payload(photo_clip, tmp_path):
     clips = [photo_clip, write_mp4(moving_scene(24, 320, 240), tmp_path / "scene.mp4", fps=12, preset=FAST)]
     clips += [write_mp4(real_clip(24, 480, 270, seed=s), tmp_path / f"photo{s}.mp4", fps=12, preset=FAST,

@@ -208,8 +208,11 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
         if (out / f"{i}.mp4").exists():
             raise OutputExistsError("already exists (another seed, or another folder)", path=out / (i + '.mp4'))
 
+    from clipproof.watermark.pattern import too_small
+    # Pictures too small to carry a findable mark get none: no manifest then names a soft binding.
+    marking = opts.watermark and too_small(cfg.size, cfg.size) is None
     store = None
-    if opts.watermark:
+    if marking:
         from clipproof.provenance.durable import watermark_frames
         from clipproof.provenance.store import open_store
         store = open_store(opts.store)
@@ -226,7 +229,7 @@ def generate(gen: LoadedGenerator, opts: GenerateOptions, out: str | os.PathLike
                                           steps=opts.steps, sampler=opts.sampler, guidance=opts.guidance))
             for clip_id, cls, seed, frames in zip(ids[chunk], classes[chunk], seeds[chunk], batch):
                 binding = None
-                if opts.watermark:
+                if marking:
                     frames, binding = watermark_frames(frames)
                 unsigned = write_mp4(frames, Path(tmp) / f"{clip_id}.mp4", fps=fps, crf=opts.crf)
                 parameters = {"model": gen.model_id, "weights_sha256": gen.weights_sha256,

@@ -55,5 +55,6 @@ class GenerateOptions:
     batch: int = 8
     crf: int = 18
     fps: float = DEFAULT_FPS
-    watermark: bool = True          # every clip carries the watermark leading to its manifest
+    watermark: bool = True          # every clip carries the watermark leading to its manifest, where its
+                                    # pictures are large enough to (``watermark.pattern.too_small``)
     store: str | None = None        # the manifest store (default: the user's)

@@ -24,6 +24,21 @@ from clipproof.provenance.store import ManifestStore, open_store
 WATERMARKED_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi")
 
 
+def marks_by_default(path: str | os.PathLike, source_type: str) -> bool:
+    """Whether ``sign`` watermarks ``path`` unless told: generated video (left unmarked all the
+    same where its pictures are too small to carry a mark: ``unmarkable``)."""
+    return (Path(path).suffix.lower() in WATERMARKED_SUFFIXES
+            and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES)
+
+
+def unmarkable(path: str | os.PathLike) -> str | None:
+    """Why the video at ``path`` cannot carry a watermark (its pictures are too small), or None."""
+    from clipproof.media import probe
+    from clipproof.watermark.pattern import too_small
+    info = probe(path)
+    return too_small(info.width, info.height)
+
+
 def default_output(path: str | os.PathLike) -> Path:
     """``clip.mp4`` → ``clip.signed.mp4`` beside it."""
     path = Path(path)
@@ -125,10 +140,11 @@ def sign(
     if isinstance(assertions, (str, os.PathLike)):
         assertions = load_assertions(assertions)
     is_video = mime_type(src).startswith("video/")
-    if watermark is None:
-        # On by default for generated video.
-        watermark = (Path(src).suffix.lower() in WATERMARKED_SUFFIXES
-                     and source_type.rsplit("/", 1)[-1] in GENERATIVE_SOURCE_TYPES)
+    requested, watermark = watermark, marks_by_default(src, source_type) if watermark is None else watermark
+    if watermark and is_video and (reason := unmarkable(src)) is not None:
+        if requested:
+            raise UsageError(f"{reason}; sign it with --no-watermark", path=src)
+        watermark = False
     if not watermark:
         return sign_file(src, dst, identity, source_type=source_type, software_agent=software_agent,
                          parameters=parameters, assertions=assertions, overwrite=overwrite)

@@ -90,6 +90,7 @@ class _Stage(NamedTuple):
 # orientation too. (Every orientation in the second stage for every clip would cost an unmarked
 # one 25 ms more: a copy both turned and cropped hard is not searched for.)
 SCAN_STAGES = (_Stage(0.95, 1.3, ORIENTATIONS), _Stage(1.3, 2.6, (UPRIGHT, Orientation(mirrored=True))))
+SMALLEST_CROP = 0.8        # of a small original's short side, that the last stage covers as well
 SMALL_CLIP = MIN_CHIP * CHIPS_PER_SHORT_SIDE
 assert len(SCAN_STAGES) == code.STAGES
 
@@ -185,10 +186,18 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     residual = _residual(luma)
     native = (native_short_side or min(residual.shape)) / min(residual.shape)
     best = _Candidate(0.0, 0.0, UPRIGHT)
+    short_side = native * min(residual.shape)
     for stage in SCAN_STAGES:
-        if native * min(residual.shape) < SMALL_CLIP:
+        windows = [(stage.low, stage.high)]
+        if short_side < SMALL_CLIP:
             stage = stage._replace(orientations=ORIENTATIONS)
-        candidates = sorted(_scan(residual, stage), key=lambda c: -c.score)
+            if stage is not SCAN_STAGES[0]:
+                # The original itself, or an 80 % crop of it, where its chips are MIN_CHIP: past
+                # the stage's ratios under 192 pixels (a 128-pixel clip's were never looked for).
+                windows = _union(windows + [(SMALL_CLIP / short_side / SCAN_STEP,
+                                              SMALL_CLIP / short_side / SMALLEST_CROP * SCAN_STEP)])
+        candidates = sorted((c for low, high in windows for c in _scan(residual, stage._replace(low=low, high=high))),
+                            key=lambda c: -c.score)
         best = max(best, candidates[0])
         for i, c in enumerate(_distinct(candidates, code.HARD_ATTEMPTS)):
             soft = _read_bits(clean_fold(residual, c.chip, c.orientation))
@@ -199,6 +208,17 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
                 return Detection(True, payload.hex(), errors, round(c.score, 2), round(c.chip * native, 2), len(luma),
                                  mirrored=c.orientation.mirrored, quarter_turns=c.orientation.quarter_turns)
     return Detection(False, None, None, round(best.score, 2), round(best.chip * native, 2), len(luma))
+
+
+def _union(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Ranges of chip ratios, overlapping ones merged."""
+    out: list[tuple[float, float]] = []
+    for low, high in sorted(windows):
+        if out and low <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
 
 
 @dataclass(frozen=True)

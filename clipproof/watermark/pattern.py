@@ -24,6 +24,10 @@ TILE = 32                      # chips per tile side
 SYNC_CHIPS = 160
 CHIPS_PER_SHORT_SIDE = 128     # chip = short side / 128 (4 tiles across), but at least MIN_CHIP
 MIN_CHIP = 3.0                 # pixels: finer chips do not survive a 0.5× downscale and H.264
+# A picture with a shorter side holds too few chips for the mark to be read back even from the
+# marked file itself (none of 16 clips marked at 48x48 was found; smooth ones are at 56 px):
+# such clips are not marked, so that no manifest names a soft binding nothing can resolve.
+MIN_MARKED_SIDE = 56
 KEY = b"clipproof watermark v1"
 
 
@@ -51,6 +55,14 @@ def tile(bits: np.ndarray) -> np.ndarray:
     out[sync] = carrier[sync]
     out[data] = carrier[data] * (2.0 * bits[bit_of] - 1.0)
     return out.reshape(TILE, TILE)
+
+
+def too_small(width: int, height: int) -> str | None:
+    """Why a picture of this size is not marked, or None where it is."""
+    if min(width, height) >= MIN_MARKED_SIDE:
+        return None
+    return (f"{width}x{height} pictures are too small to carry a watermark that can be found again "
+            f"(it needs a short side of {MIN_MARKED_SIDE} pixels at least)")
 
 
 def chip_size(height: int, width: int) -> float:

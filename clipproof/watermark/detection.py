@@ -187,11 +187,11 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     native = (native_short_side or min(residual.shape)) / min(residual.shape)
     best = _Candidate(0.0, 0.0, UPRIGHT)
     short_side = native * min(residual.shape)
-    for stage in SCAN_STAGES:
+    for first, stage in zip((True, False), SCAN_STAGES):
         windows = [(stage.low, stage.high)]
         if short_side < SMALL_CLIP:
             stage = stage._replace(orientations=ORIENTATIONS)
-            if stage is not SCAN_STAGES[0]:
+            if not first:
                 # The original itself, or an 80 % crop of it, where its chips are MIN_CHIP: past
                 # the stage's ratios under 192 pixels (a 128-pixel clip's were never looked for).
                 windows = _union(windows + [(SMALL_CLIP / short_side / SCAN_STEP,

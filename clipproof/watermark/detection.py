@@ -81,6 +81,7 @@ class _Stage(NamedTuple):
     low: float                             # chip sizes searched, relative to a 128th of the short side
     high: float
     orientations: tuple[Orientation, ...]  # in a clip whose short side is SMALL_CLIP or more
+    small_originals: bool = False          # also the ratios of a small original and its crops
 
 
 # First no crop or a mild one of a large original, in every orientation; then an 80 % crop of an
@@ -89,7 +90,7 @@ class _Stage(NamedTuple):
 # whole picture lies in the second stage: there a clip under 384 pixels is searched in every
 # orientation too. (Every orientation in the second stage for every clip would cost an unmarked
 # one 25 ms more: a copy both turned and cropped hard is not searched for.)
-SCAN_STAGES = (_Stage(0.95, 1.3, ORIENTATIONS), _Stage(1.3, 2.6, (UPRIGHT, Orientation(mirrored=True))))
+SCAN_STAGES = (_Stage(0.95, 1.3, ORIENTATIONS), _Stage(1.3, 2.6, (UPRIGHT, Orientation(mirrored=True)), True))
 SMALLEST_CROP = 0.8        # of a small original's short side, that the last stage covers as well
 SMALL_CLIP = MIN_CHIP * CHIPS_PER_SHORT_SIDE
 assert len(SCAN_STAGES) == code.STAGES
@@ -184,14 +185,14 @@ class _Candidate(NamedTuple):
 
 def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
     residual = _residual(luma)
-    native = (native_short_side or min(residual.shape)) / min(residual.shape)
+    short_side = native_short_side or min(residual.shape)
+    native = short_side / min(residual.shape)
     best = _Candidate(0.0, 0.0, UPRIGHT)
-    short_side = native * min(residual.shape)
-    for first, stage in zip((True, False), SCAN_STAGES):
+    for stage in SCAN_STAGES:
         windows = [(stage.low, stage.high)]
         if short_side < SMALL_CLIP:
             stage = stage._replace(orientations=ORIENTATIONS)
-            if not first:
+            if stage.small_originals:
                 # The original itself, or an 80 % crop of it, where its chips are MIN_CHIP: past
                 # the stage's ratios under 192 pixels (a 128-pixel clip's were never looked for).
                 windows = _union(windows + [(SMALL_CLIP / short_side / SCAN_STEP,

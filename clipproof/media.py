@@ -64,6 +64,10 @@ class MediaInfo:
     # The display rotation (counter-clockwise degrees, a quarter turn's multiple) a phone stores
     # beside sideways frames; ``width`` and ``height`` are the picture as shown, already turned.
     rotation: int = 0
+    # Where the file ends inside its own structure ("it ends at byte 300,000, 292,629 bytes into
+    # its 'mdat' box of 506,101 bytes"): a download or a recording that stopped. ``frames`` and
+    # ``duration_s`` are what its headers declare; the frames past the cut are not there.
+    cut_short: str | None = None
 
     @property
     def is_image(self) -> bool:
@@ -469,20 +473,29 @@ def iter_windows(
     crop: bool = False,
     native_crops: Sequence[tuple[float, float]] | None = None,
     max_frames: int | None = None,
+    partial: bool = False,
 ) -> Iterator[tuple[int, tuple[np.ndarray, list[float]]]]:
     """``read_windows`` window by window, in time order as each is decoded: (its index in
     ``windows``, what ``read_windows`` gives for it), so that a window can be used while the
     next ones decode. ``max_frames``: a window's first so many frames only (no frame past them is
-    decoded to find where the window ends)."""
+    decoded to find where the window ends). ``partial``: where the stream stops decoding part way
+    (a file cut short, damaged data) the read ends there instead of failing, and the windows that
+    got no frame are left out; only a read that gets no frame at all fails."""
     _check_size(size)
     order = sorted(range(len(windows)), key=lambda i: windows[i][0])
     with _open_video(path) as (container, stream):
         origin = _origin(stream)
         with _decode_errors(path):
             picked = _decode_windows(container, stream, [(windows[i][0] + origin, windows[i][1] + origin) for i in order],
-                                     _converter(size, crop, origin, native_crops), max_frames)
+                                     _converter(size, crop, origin, native_crops), max_frames, partial)
+            given = 0
             for i, frames in zip(order, picked):
+                if partial and not frames:
+                    continue
+                given += 1
                 yield i, _as_arrays(path, frames)
+            if partial and not given:
+                raise InvalidMediaError("zero frames in the requested windows", path=path)
 
 
 def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
@@ -502,7 +515,7 @@ def read_luma(path: str | os.PathLike, n: int | Callable[[int, int], int], *,
         scale = min(1.0, max_short_side / max(1, min(w, h)))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         with _decode_errors(path):
-            for frame in _DecodeBudget(container, stream)():
+            for frame in _DecodeBudget(container, stream, partial=True)():
                 small = _reformat(frame, width=size[0], height=size[1], format="gray", interpolation="AREA")
                 out.append(np.rot90(small.to_ndarray(), _quarter_turns(frame)).astype(np.float32))
                 if len(out) == n:
@@ -627,10 +640,11 @@ def _subsample(frames: list, n: int | None) -> list:
 
 
 def _decode_windows(container, stream, windows: Sequence[tuple[float, float | None]], convert,
-                    max_frames: int | None = None) -> Iterator[list]:
+                    max_frames: int | None = None, partial: bool = False) -> Iterator[list]:
     """Frames of each window (windows in time order, at most ``max_frames`` each), seeking only
-    where it saves decoding; each window is yielded as soon as its last frame is decoded."""
-    decode = _DecodeBudget(container, stream, _within(windows))
+    where it saves decoding; each window is yielded as soon as its last frame is decoded
+    (``partial``: see ``_DecodeBudget``)."""
+    decode = _DecodeBudget(container, stream, _within(windows), partial=partial)
     keyframes = _keyframes(container, stream)
     origin = _origin(stream)
     it, pos, pending = None, None, None
@@ -676,29 +690,39 @@ class _DecodeBudget:
     ``wanted`` (seconds on the stream's clock → bool), when given, names the frames the reader
     keeps: the decoder skips the others where no other frame is predicted from them (FFmpeg's
     ``skip_frame=NONREF``; H.264 and HEVC only, whose pictures say so in every slice). A web
-    encode's B-frames are about half its frames; a phone's P-only stream has none to skip."""
+    encode's B-frames are about half its frames; a phone's P-only stream has none to skip.
 
-    def __init__(self, container, stream, wanted: Callable[[float], bool] | None = None):
+    ``partial``: once a frame has decoded, an error from the demuxer or the decoder ends the
+    frames instead of raising (a file cut short ends in a packet whose data is not all there,
+    and the frames before it are good); ``broken`` then says why."""
+
+    def __init__(self, container, stream, wanted: Callable[[float], bool] | None = None, *, partial: bool = False):
         self.container, self.stream = container, stream
         self.used, self.deadline = 0, time.monotonic() + MAX_DECODE_SECONDS
         self.wanted = wanted if stream.codec_context.name in _DROPPABLE_CODECS else None
+        self.partial, self.broken = partial, None
 
     def __call__(self) -> Iterator[av.VideoFrame]:
         codec, time_base = self.stream.codec_context, self.stream.time_base
         # Packet by packet (``container.decode`` is this loop): the clock is read between packets
         # too, because a decoder that waits for a keyframe takes packets and gives no frame.
-        for i, packet in enumerate(self.container.demux(self.stream)):
-            if i % 64 == 63 and time.monotonic() > self.deadline:
-                raise self._spent()
-            if self.wanted is not None:
-                # A packet's pts is its picture's display time: the frame it would give.
-                keep = packet.pts is None or self.wanted(float(packet.pts * time_base))
-                codec.skip_frame = "DEFAULT" if keep else "NONREF"
-            for frame in packet.decode():
-                self.used += 1
-                if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
+        try:
+            for i, packet in enumerate(self.container.demux(self.stream)):
+                if i % 64 == 63 and time.monotonic() > self.deadline:
                     raise self._spent()
-                yield frame
+                if self.wanted is not None:
+                    # A packet's pts is its picture's display time: the frame it would give.
+                    keep = packet.pts is None or self.wanted(float(packet.pts * time_base))
+                    codec.skip_frame = "DEFAULT" if keep else "NONREF"
+                for frame in packet.decode():
+                    self.used += 1
+                    if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
+                        raise self._spent()
+                    yield frame
+        except (av.FFmpegError, ValueError) as e:
+            if not (self.partial and self.used):
+                raise
+            self.broken = _reason(e)
 
     def _spent(self) -> DecodeLimitError:
         return DecodeLimitError(f"reading the frames asked for needs more than {MAX_DECODED_FRAMES:,} frames or "

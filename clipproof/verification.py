@@ -95,7 +95,7 @@ class Verifier:
             raise InputMissingError(f"cannot be read ({os_reason(e)})", path=path) from e
 
     def _verify(self, path: Path) -> Report:
-        check_structure(path)
+        cut = check_structure(path)
         if path.stat().st_size >= SIDE_THREAD_BYTES:
             # On a large file the C2PA read and the report's own SHA-256 each take tens of
             # milliseconds and both release the GIL: hashing (then probing) beside the read
@@ -112,6 +112,12 @@ class Verifier:
             content = path.read_bytes()
             credentials = read_credentials(path, self.anchors_pem, content=content)
             sha, (media, media_error) = hashlib.sha256(content).hexdigest(), _probe(path)
+        if cut is not None:
+            # A stopped download or recording: say so, rather than FFmpeg's "invalid data".
+            if media is None:
+                media_error = InvalidMediaError(f"cut short: {cut}; {media_error.reason}", path=path)
+            else:
+                media = dataclasses.replace(media, cut_short=str(cut))
         if media is None and not credentials.present:
             # Nothing to report on: not media, and no credentials that say otherwise. The C2PA
             # parser's reason is often the sharper one ("boxes are too deeply nested").
@@ -151,7 +157,10 @@ class Verifier:
             reason = f"The detector did not score this clip: its frames do not decode ({unreadable.reason})."
         verdict, reasons = decide(credentials, findings, reason)
         if media is None:
-            reasons.append(f"The media itself cannot be decoded ({media_error.reason}).")
+            reasons.append(f"The media itself cannot be decoded: {media_error.reason}.")
+        elif media.cut_short:
+            reasons.append(f"The file is cut short: {media.cut_short} (a download or a recording that stopped, "
+                           f"or a size in it that lies); what it holds was read.")
         if watermark is not None and watermark.found:
             reasons.insert(0 if credentials.state == "recovered" else len(reasons), watermark.note)
         return Report(path=str(path), sha256=sha, media=media, credentials=credentials,

@@ -131,7 +131,8 @@ def test_json_lines_follow_the_schema(ai_clip, capture_clip, clip, keys):
         assert r["schema"] == SCHEMA
         assert set(r) == {"schema", "path", "sha256", "media", "credentials", "detector", "verdict", "reasons", "watermark",
                           "exit_code"}
-        assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio", "rotation"}
+        assert set(r["media"]) == {"container", "codec", "width", "height", "fps", "frames", "duration_s", "has_audio", "rotation",
+                                   "cut_short"}
         assert {"state", "signer", "signed_at", "claim_generator", "actions", "ai_generated",
                 "ingredients", "failures"} <= set(r["credentials"])
         assert r["detector"] is None and len(r["sha256"]) == 64
@@ -164,6 +165,51 @@ def test_bad_input_one_line_exit_65(bad_inputs, name):
     assert out.returncode == 65
     assert out.stdout == "" and out.stderr.count("\n") == 1 and name in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _index_first(src, dst):
+    """``src`` remuxed with its index (``moov``) ahead of the pictures, as web encodes and
+    streaming exports write it: a file cut short there still has its frames' index."""
+    import av
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
+def test_a_clip_cut_short_is_scored_up_to_the_cut_and_said_so(tmp_path):
+    from clipproof.bmff import find_box
+    from clipproof.demo import moving_scene
+    from clipproof.media import write_mp4
+    written = write_mp4(moving_scene(48, 128, 96), tmp_path / "written.mp4", fps=12)    # 4 s, index last
+    whole = _index_first(written, tmp_path / "whole.mp4")
+    mdat = find_box(whole, "mdat")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:mdat.offset + mdat.size // 2])
+    rows = records(run_cli("verify", "--json", str(whole), str(cut)).stdout)
+    assert [r["exit_code"] for r in rows] == [2, 2]
+    healthy, short = rows
+    assert healthy["media"]["cut_short"] is None and not any("cut short" in r for r in healthy["reasons"])
+    assert short["media"]["frames"] == 48                           # what the index declares
+    assert f"it ends at byte {cut.stat().st_size:,}" in short["media"]["cut_short"]
+    assert "into its 'mdat' box" in short["media"]["cut_short"]
+    assert any(r.startswith("The file is cut short: it ends at byte") for r in short["reasons"])
+    # The detector scores the segments that decode, and says the others do not (they failed the
+    # whole verify before: "zero frames in the requested window", exit 65).
+    planned, scored = len(healthy["detector"]["segments"]), len(short["detector"]["segments"])
+    assert 1 <= scored < planned
+    assert f"the frames of {planned - scored} of its {planned} segments" in " ".join(short["detector"]["shortfalls"])
+    assert short["watermark"]["lookup"] == "not-found"               # searched on the frames there are
+
+    # Cut before its index: nothing can be read, and the one line says why.
+    late = tmp_path / "late.mp4"
+    late.write_bytes(written.read_bytes()[:written.stat().st_size // 2])
+    out = run_cli("verify", str(late))
+    assert out.returncode == 65 and out.stdout == "" and out.stderr.count("\n") == 1
+    assert "cut short: it ends at byte" in out.stderr and "before any 'moov' box" in out.stderr
 
 
 def test_missing_path_exit_66(tmp_path):

@@ -628,8 +628,8 @@ def test_segments_are_scored_while_the_next_ones_decode(tmp_path, monkeypatch):
     started = threading.Event()
     rows, run = detector._segment_rows, detector._run
 
-    def decoding(*args):
-        for n, item in enumerate(rows(*args)):
+    def decoding(*args, **kwargs):
+        for n, item in enumerate(rows(*args, **kwargs)):
             yield item
             if (n + 1) * detector.crops == ROWS:       # the first call's rows are out: it must start now
                 assert started.wait(30), "the model waited for every segment to decode"
@@ -640,7 +640,8 @@ def test_segments_are_scored_while_the_next_ones_decode(tmp_path, monkeypatch):
         return run(x)
     monkeypatch.setattr(detector, "_segment_rows", decoding)
     monkeypatch.setattr(detector, "_run", scoring)
-    logits, embeddings = detector._read_and_run(clip, info, segments)
+    decoded, logits, embeddings = detector._read_and_run(clip, info, segments)
+    assert decoded == list(range(len(segments)))
     np.testing.assert_allclose(logits, batch[0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(embeddings, batch[1], rtol=0, atol=1e-5)
 

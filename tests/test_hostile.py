@@ -128,9 +128,34 @@ def test_floods_of_every_container_kind_are_counted(ai_clip, tmp_path):
     for name in ("nested.mp4", "junk.avi", "comments.gif"):
         with pytest.raises(InvalidMediaError, match="a structure no real media file has"):
             check_structure(tmp_path / name)
-    check_structure(ai_clip)                      # a real file passes
+    assert check_structure(ai_clip) is None          # a real file passes, whole
     (tmp_path / "one.gif").write_bytes(gif)
-    check_structure(tmp_path / "one.gif")
+    assert check_structure(tmp_path / "one.gif") is None
+
+
+@pytest.mark.parametrize("suffix, entry", [(".mp4", "'mdat' box"), (".mkv", "'Segment' element"),
+                                           (".avi", "'LIST movi' chunk")])
+def test_where_a_file_ends_inside_its_own_structure_is_found(clip, tmp_path, suffix, entry):
+    from clipproof.media import read_frames, remux
+    if suffix == ".avi":        # as OpenCV and older cameras write it: MPEG-4 Part 2 in AVI
+        import av
+        whole = tmp_path / "whole.avi"
+        with av.open(str(whole), "w") as out:
+            stream = out.add_stream("mpeg4", rate=12)
+            stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+            for frame in read_frames(clip)[0]:
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(stream.encode(None))
+    else:
+        whole = remux(clip, tmp_path / f"whole{suffix}")
+    assert check_structure(whole) is None
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    found = check_structure(cut)
+    assert found is not None and found.entry == entry and found.size == len(data) * 2 // 3
+    assert found.offset < found.size < found.offset + found.declared
+    assert str(found).startswith(f"it ends at byte {found.size:,}, {found.size - found.offset:,} bytes into its {entry}")
 
 
 def test_frame_count_bomb_is_bounded(tmp_path):

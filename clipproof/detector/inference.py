@@ -146,29 +146,32 @@ class Detector:
         rows = dict(self._segment_rows(path, media, segments))
         return np.concatenate([rows[i] for i in range(len(segments))])
 
-    def _segment_rows(self, path, media, segments) -> Iterator[tuple[int, np.ndarray]]:
-        """(segment index, its model rows (crops, T, 3, H, W)), each segment as it is decoded."""
+    def _segment_rows(self, path, media, segments, partial: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """(segment index, its model rows (crops, T, 3, H, W)), each segment as it is decoded
+        (``partial``: segments past where the stream stops decoding are left out)."""
         from clipproof.media import iter_windows
 
         # Half a frame of slack: a segment's last frame may sit a rounding error past its end.
         slack = 0.5 / max(media.fps, 1.0)
         place = {"native_crops": crop_centres(self.crops)} if self.input == "native" else {"crop": True}
         for i, (frames, _) in iter_windows(path, [(a, b + slack) for a, b in segments], size=self.size,
-                                           max_frames=self.frames, **place):
+                                           max_frames=self.frames, partial=partial, **place):
             clip = _pad(frames, self.frames)
             # native (T, K, H, W, 3) -> (K, T, H, W, 3), a row a crop; resize (T, H, W, 3): one row
             rows = clip.transpose(1, 0, 2, 3, 4) if self.input == "native" else clip[None]
             yield i, np.ascontiguousarray(rows.transpose(0, 1, 4, 2, 3), dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
 
-    def _read_and_run(self, path, media, segments) -> tuple[np.ndarray, np.ndarray | None]:
+    def _read_and_run(self, path, media, segments) -> tuple[list[int], np.ndarray, np.ndarray | None]:
         """``run(read_segments(...))`` with the model scoring each ``ROWS`` rows in a second
-        thread while the next segments decode."""
+        thread while the next segments decode: (the segments that decoded, in order; their
+        rows' logits and embeddings). Segments past where the stream stops decoding (a file cut
+        short) are left out."""
         from concurrent.futures import ThreadPoolExecutor
 
         order: list[int] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipproof-detector") as pool:
             futures, pending = [], []
-            for i, rows in self._segment_rows(path, media, segments):
+            for i, rows in self._segment_rows(path, media, segments, partial=True):
                 order.append(i)
                 pending.append(rows)
                 if sum(map(len, pending)) >= ROWS:
@@ -179,12 +182,13 @@ class Detector:
             logits, embeddings = _joined([f.result() for f in futures])
         # Rows came in decoding (time) order: put them back in the segments' order.
         back = np.argsort(np.repeat(np.array(order), self.crops), kind="stable")
-        return logits[back], (embeddings[back] if embeddings is not None else None)
+        return sorted(order), logits[back], (embeddings[back] if embeddings is not None else None)
 
     def score(self, path: str | os.PathLike, media) -> DetectorFindings:
         from clipproof.media import keyframe_times
-        segments = self.segments(media, keyframe_times(path) if self.spread(media) else ())
-        logits, embeddings = self._read_and_run(path, media, segments)
+        planned = self.segments(media, keyframe_times(path) if self.spread(media) else ())
+        decoded, logits, embeddings = self._read_and_run(path, media, planned)
+        segments = [planned[i] for i in decoded]
         # A segment's crops vote by their mean logit: one crop of sky must not hide a face.
         segment_logits = logits.reshape(len(segments), self.crops).mean(axis=1)
         p = self.calibration.probability(segment_logits)
@@ -203,7 +207,7 @@ class Detector:
             frames_used=len(segments) * self.frames, seconds_scored=round(covered, 3), duration_s=round(duration, 3),
             trained_on=self.config.get("trained_on", ""), calls_real=cal.calls_real, calls_real_note=cal.calls_real_note,
             ood_distance=distance, ood_threshold=round(self.ood.threshold, 3) if distance is not None else None,
-            shortfalls=self.shortfalls(media))
+            shortfalls=self.shortfalls(media) + _undecoded(planned, decoded))
 
     def shortfalls(self, media) -> list[str]:
         """What ``media`` lacks for this detector's input, said as how it was scored anyway."""
@@ -217,6 +221,15 @@ class Detector:
             out.append(f"its frames ({media.width}x{media.height}) are smaller than the detector's {w}x{h} crops: "
                        f"they were scaled up to fit, so their pixels were not seen as they are")
         return out
+
+
+def _undecoded(planned: list[tuple[float, float]], decoded: list[int]) -> list[str]:
+    """The shortfall of segments whose frames did not decode (a file cut short), said once."""
+    missing = sorted(set(range(len(planned))) - set(decoded))
+    if not missing:
+        return []
+    return [f"the frames of {len(missing)} of its {len(planned)} segments (from {planned[missing[0]][0]:g} s on) "
+            f"do not decode"]
 
 
 def _joined(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:

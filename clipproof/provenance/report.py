@@ -319,7 +319,7 @@ def media_summary(m: MediaInfo, quote=safe_text) -> str:
     # A phone's portrait clip is stored sideways: the size shown is the picture's, turned.
     turned = f" (stored {m.height}x{m.width}, shown turned {m.rotation}°)" if m.rotation % 180 else ""
     return (f"{quote(m.container)}/{quote(m.codec)} {m.width}x{m.height}{turned}, {timing}"
-            + (", audio" if m.has_audio else ""))
+            + (", audio" if m.has_audio else "") + (" as its headers declare, cut short" if m.cut_short else ""))
 
 
 def _line(text: str) -> str:

@@ -224,12 +224,13 @@ class Detector:
 
 
 def _undecoded(planned: list[tuple[float, float]], decoded: list[int]) -> list[str]:
-    """The shortfall of segments whose frames did not decode (a file cut short), said once."""
+    """The shortfall of segments whose frames did not decode (a file cut short or damaged in
+    places), with the stretches they span."""
     missing = sorted(set(range(len(planned))) - set(decoded))
     if not missing:
         return []
-    return [f"the frames of {len(missing)} of its {len(planned)} segments (from {planned[missing[0]][0]:g} s on) "
-            f"do not decode"]
+    spans = ", ".join(f"{a:g}–{b:g} s" for a, b in merge_spans(planned[i] for i in missing))
+    return [f"the frames of {len(missing)} of its {len(planned)} segments ({spans}) do not decode"]
 
 
 def _joined(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:

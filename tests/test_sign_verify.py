@@ -215,3 +215,17 @@ def test_verifying_a_signed_clip_loads_neither_numpy_nor_scipy(ai_clip):
             "print(sorted(m for m in ('numpy', 'scipy', 'PIL') if m in sys.modules), code)")
     out = subprocess.run([sys.executable, "-c", code, str(ai_clip)], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[] 1", out.stderr
+
+
+def test_a_file_cut_short_is_not_signed(tmp_path, keys):
+    # 128x128: big enough to be watermarked, so the generated case takes the re-encoding path.
+    clip = write_mp4(moving_scene(24, 128, 128), tmp_path / "clip.mp4", fps=12)
+    mdat = find_box(clip, "mdat")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[:mdat.offset + mdat.size // 2])
+    for source_type in ("digitalCapture", "trainedAlgorithmicMedia"):
+        with pytest.raises(InvalidMediaError, match="cut short: it ends at byte .* into its 'mdat' box"):
+            sign(cut, tmp_path / "out.mp4", key=keys.key, cert=keys.chain, source_type=source_type,
+                 store=tmp_path / "store.sqlite")
+        assert not (tmp_path / "out.mp4").exists()
+    assert sign(clip, tmp_path / "out.mp4", key=keys.key, cert=keys.chain, source_type="digitalCapture").exists()

@@ -150,7 +150,7 @@ def _bmff_box(f: BinaryIO, pos: int, end: int):
     children = None
     if kind in _BMFF_CONTAINERS:
         children = (pos + header_len + (4 if kind == b"meta" else 0), min(pos + box_size, end))
-    return pos + box_size, children, kind.decode("latin-1")
+    return pos + box_size, children, _name(kind)
 
 
 # Matroska and WebM: an EBML header element, then one Segment element holding everything else.
@@ -218,12 +218,18 @@ def _riff(f: BinaryIO, size: int, count: _Counter) -> Cut | None:
 def _riff_chunk(f: BinaryIO, pos: int, end: int):
     f.seek(pos)
     kind, length = struct.unpack("<4sI", f.read(8))
-    name = kind.decode("latin-1")
+    name = _name(kind)
     children = None
     if kind in (b"LIST", b"RIFF"):
         children = (pos + 12, min(pos + 8 + length, end))
-        name += " " + f.read(4).decode("latin-1")
+        name += " " + _name(f.read(4))
     return pos + 8 + length + (length & 1), children, name
+
+
+def _name(code: bytes) -> str:
+    """A four-character code as a message may quote it: the file decides these bytes, so any that
+    are not printable ASCII (a terminal's escape sequences) are given in hex."""
+    return code.decode("ascii") if all(32 <= b < 127 for b in code) else "0x" + code.hex()
 
 
 def _gif(f: BinaryIO, size: int, count: _Counter) -> None:

@@ -158,6 +158,12 @@ def test_where_a_file_ends_inside_its_own_structure_is_found(clip, tmp_path, suf
     assert str(found).startswith(f"it ends at byte {found.size:,}, {found.size - found.offset:,} bytes into its {entry}")
 
 
+def test_a_box_name_the_file_made_up_is_quoted_in_hex(clip, tmp_path):
+    forged = tmp_path / "forged.mp4"        # bytes after the last box, read as a box that runs past the end
+    forged.write_bytes(clip.read_bytes() + struct.pack(">I", 4096) + b"\x1b[31" + b"x" * 100)
+    assert "108 bytes into its '0x1b5b3331' box of 4,096 bytes" in str(check_structure(forged))
+
+
 def test_frame_count_bomb_is_bounded(tmp_path):
     bomb = frame_count_bomb(tmp_path / "bomb.mp4", MAX_DECODED_FRAMES + 2000)
     started = time.monotonic()

@@ -354,6 +354,67 @@ def _store_serve(args) -> int:
     return 0
 
 
+def _local_store(where: str | None):
+    """The SQLite store ``--store`` names (default: the user's), which must exist."""
+    from clipproof.provenance.store import SqliteStore, default_store_path
+    if where and where.startswith(("http://", "https://")):
+        raise UsageError("a remote store is asked by `verify --store URL`; list and show read a SQLite file")
+    return SqliteStore(where or default_store_path(), create=False)
+
+
+def _stored_row(entry) -> dict:
+    return {"manifest_id": entry.manifest_id, "alg": entry.alg, "binding": entry.binding, "format": entry.format,
+            "asset_sha256": entry.asset_sha256, "created": entry.created, "manifest_bytes": len(entry.manifest_store)}
+
+
+def _store_list(args) -> int:
+    from clipproof.display import safe_text
+    store = _local_store(args.store)
+    total, entries = store.count(), store.entries(args.limit)
+    if args.json:
+        print(json.dumps([_stored_row(e) for e in entries]))
+        return 0
+    shown = f", the newest {len(entries)}" if len(entries) < total else ""
+    print(f"{total:,} manifest{'s' if total != 1 else ''} in {safe_text(store.location)}{shown}")
+    for e in entries:
+        print(f"  {safe_text(e.created)}  watermark {safe_text(e.binding)}  {safe_text(e.manifest_id)}  "
+              f"{safe_text(e.format)}  sha256 {safe_text(e.asset_sha256[:16])}…")
+    return 0
+
+
+_STORED_SIGNATURE = {
+    "trusted": "checks out, and the signer chains to a trusted anchor",
+    "valid": "checks out; the signer does not chain to a trust anchor given (--trust)",
+}
+
+
+def _store_show(args) -> int:
+    from clipproof.display import safe_text
+    from clipproof.provenance.read import read_stored_manifest
+    from clipproof.provenance.report import credential_lines
+    from clipproof.provenance.trust import load_anchors
+    from clipproof.watermark import ALGORITHM
+    store = _local_store(args.store)
+    entries = store.lookup(args.key, ALGORITHM)
+    if not entries:
+        raise InputMissingError(f"no manifest with this id or watermark payload in {store.location}", path=args.key)
+    anchors = load_anchors(args.trust)
+    shown = [(e, read_stored_manifest(e.manifest_store, anchors)) for e in entries]
+    if args.json:
+        print(json.dumps([{**_stored_row(e), "credentials": c.to_dict()} for e, c in shown]))
+        return 0
+    f = safe_text
+    for e, c in shown:
+        failed = "; ".join(f(x.explanation) for x in c.failures if x.code != "signingCredential.untrusted")
+        print(f(e.manifest_id))
+        print(f"  Signature:   {_STORED_SIGNATURE.get(c.state) or 'does not validate: ' + (failed or c.state)}")
+        print(f"  Watermark:   {f(e.alg)} payload {f(e.binding)}")
+        print(f"  Asset:       {f(e.format)}, sha256 {f(e.asset_sha256)} (the signed file; not needed to read this)")
+        print(f"  Stored:      {f(e.created)} in {f(store.location)}, {len(e.manifest_store):,} bytes")
+        print("\n".join(credential_lines(c)))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # clipproof datasets
 # ---------------------------------------------------------------------------------------------
@@ -913,6 +974,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", type=NAMED, default="127.0.0.1", help="bind address (default loopback only)")
     serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     serve.set_defaults(run=_store_serve)
+    listing = stsub.add_parser("list", help="the manifests a store holds, newest first",
+                               epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    listing.add_argument("--store", type=NAMED, metavar="PATH", help="the SQLite store (default: the user's)")
+    listing.add_argument("--limit", type=COUNT, metavar="N", help="the newest N only")
+    _add_common(listing, quiet=False, json_output=True)
+    listing.set_defaults(run=_store_list)
+    show = stsub.add_parser("show", help="one stored manifest: its watermark, its asset's hash, its signature "
+                                         "checked, what it declares",
+                            epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    show.add_argument("key", type=NAMED, metavar="ID|PAYLOAD",
+                      help="a manifest id (urn:c2pa:…) or a watermark payload as verify prints it")
+    show.add_argument("--store", type=NAMED, metavar="PATH", help="the SQLite store (default: the user's)")
+    show.add_argument("--trust", type=NAMED, action="append", default=[], metavar="PEM",
+                      help="trust anchor(s), as for verify")
+    _add_common(show, quiet=False, json_output=True)
+    show.set_defaults(run=_store_show)
     _add_datasets(sub)
     _add_generator(sub)
     _add_generate(sub)

@@ -535,6 +535,43 @@ def test_a_corrupt_store_is_one_clear_error_and_no_output(photo_clip, keys, tmp_
     assert not (tmp_path / "out.mp4").exists() and [p.name for p in tmp_path.iterdir()] == ["bad.sqlite"]
 
 
+@pytest.mark.slow      # signs with a watermark: make test, not the edit loop
+def test_store_list_and_show_read_what_sign_wrote_and_check_its_signature(photo_clip, keys, tmp_path, capsys):
+    import hashlib
+    import sqlite3
+
+    def run(*args: str) -> tuple[int, str]:
+        code = clipproof_main(["store", *args, "--store", str(store)])
+        return code, capsys.readouterr().out
+
+    store = tmp_path / "store.sqlite"
+    signed = sign(photo_clip, tmp_path / "ai.mp4", key=keys.key, cert=keys.chain, store=store)
+    binding = Verifier(detector=None).verify(signed).credentials.soft_binding["value"]
+    code, out = run("list", "--json")
+    row, = json.loads(out)
+    assert code == 0 and row["binding"] == binding and row["format"] == "video/mp4"
+    assert row["asset_sha256"] == hashlib.sha256(signed.read_bytes()).hexdigest()
+    assert run("list")[1].startswith(f"1 manifest in {store}\n")
+
+    # By payload or by manifest id; trusted only with the anchor, the hard binding not asked for.
+    for key in (binding, binding.upper(), row["manifest_id"]):
+        code, out = run("show", key, "--json", "--trust", str(keys.root))
+        shown, = json.loads(out)
+        assert code == 0 and shown["manifest_id"] == row["manifest_id"]
+        assert shown["credentials"]["state"] == "trusted" and shown["credentials"]["ai_generated"] is True
+    code, out = run("show", binding)
+    assert code == 0 and "Signature:   checks out; the signer does not chain" in out and "AI-generated" in out
+
+    # A stored manifest whose bytes changed no longer validates, and says so.
+    with sqlite3.connect(store) as db:
+        blob = bytearray(db.execute("SELECT manifest_store FROM manifests").fetchone()[0])
+        blob[-40] ^= 0xFF                   # inside the claim signature, the last box
+        db.execute("UPDATE manifests SET manifest_store = ?", (bytes(blob),))
+    code, out = run("show", binding, "--trust", str(keys.root))
+    assert code == 0 and "Signature:   does not validate" in out
+    assert run("show", "0" * 16)[0] == 66
+
+
 @pytest.mark.slow
 def test_the_http_resolver_serves_a_store(photo_clip, keys, tmp_path):
     from clipproof.provenance.resolver import create_app

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
 
 from clipproof.errors import StoreError
-from clipproof.provenance.read import SOFT_BINDING
+from clipproof.provenance.read import HARD_BINDING_MISMATCH, SOFT_BINDING
 from clipproof.provenance.store import ManifestStore, StoredManifest
 
 # Every `verify` imports this module (the report carries WatermarkFindings). numpy, the
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 FINGERPRINT_EVERY = 8           # frames between fingerprinted frames
-# Failures that only say the bytes changed: expected of a re-encoded or re-muxed copy.
-HARD_BINDING_MISMATCH = {"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch", "assertion.boxesHash.mismatch",
-                         "assertion.collectionHash.mismatch"}
 
 Lookup = Literal["not-found", "no-store", "not-in-store", "store-unavailable", "recovered", "mismatch", "invalid-manifest"]
 

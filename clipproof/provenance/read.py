@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -144,6 +144,34 @@ def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = No
             results = reader.get_validation_results() or {}
             cert_info = _certificate_info(reader, store.get("active_manifest"))
     return _credentials(store, state, results, cert_info)
+
+
+# A manifest validated against bytes that are not its asset (a stripped or re-encoded copy, or
+# no asset at all) fails its hard binding and nothing else, when it is sound.
+HARD_BINDING_MISMATCH = {"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch", "assertion.boxesHash.mismatch",
+                         "assertion.collectionHash.mismatch"}
+
+
+def read_stored_manifest(manifest_store: bytes, trust_anchors_pem: str | None = None) -> Credentials:
+    """A manifest store kept apart from its asset (an entry of a manifest repository), validated
+    on its own: the claim's signature, the certificate chain and trust. Without the asset its hard
+    binding cannot hold, so that mismatch is left out; any other failure makes it ``invalid``."""
+    ctx = context(trust_anchors_pem)
+    with NATIVE_LOCK:
+        try:
+            reader = c2pa.Reader("application/c2pa", io.BytesIO(manifest_store), context=ctx)
+        except c2pa.C2paError as e:
+            code = _error_code(e)
+            return Credentials(state="error", failures=[Failure(code, explain(code, str(e)), library_detail(str(e)))])
+        with reader:
+            store = json.loads(reader.json())
+            results = reader.get_validation_results() or {}
+            cert_info = _certificate_info(reader, store.get("active_manifest"))
+    found = _credentials(store, "Invalid", results, cert_info)
+    failures = [f for f in found.failures if f.code not in HARD_BINDING_MISMATCH]
+    codes = {f.code for f in failures}
+    state = "invalid" if codes - {"signingCredential.untrusted"} else "valid" if codes else "trusted"
+    return replace(found, state=state, failures=failures)
 
 
 def _error_code(e: c2pa.C2paError) -> str:

@@ -269,27 +269,10 @@ def render_text(report: Report) -> str:
 
     Every text that comes from the file (or its name) is escaped and cut (``display.safe_text``):
     it cannot move the cursor, retitle the terminal, or start a line of its own."""
-    r, c, f = report, report.credentials, safe_text
+    r, f = report, safe_text
     lines = [_line(r.path), f"  Verdict:     {_HEADLINES[r.verdict]}  [{r.verdict}]"]
     lines += [f"  - {_line(reason)}" for reason in r.reasons]
-    if c.signer:
-        who = f(c.signer.common_name or "?")
-        if c.signer.organization:
-            who += f" ({f(c.signer.organization)})"
-        if c.signer.issuer:
-            who += f", issued by {f(c.signer.issuer)}"
-        lines.append(f"  Signer:      {who}")
-    if c.present:
-        lines.append(f"  Signed with: {f(c.claim_generator or 'unknown tool')}")
-        lines.append(f"  Signed at:   {f(c.signed_at or 'not time-stamped')}")
-        for a in c.actions:
-            label = SOURCE_TYPE_LABELS.get(a.source_type_name or "", a.source_type_name or "")
-            lines.append(f"  Action:      {f(a.action)}" + (f": {f(label)}" if label else "")
-                         + (f" by {f(a.software_agent)}" if a.software_agent else "")
-                         + (f", {f(a.when)}" if a.when else ""))
-        for i in c.ingredients:
-            lines.append(f"  Ingredient:  {f(i.title or '?')} ({f(i.relationship or 'ingredient')})"
-                         + (" — with its own credentials" if i.has_credentials else ""))
+    lines += credential_lines(r.credentials)
     if r.detector:
         d = r.detector
         lines.append(f"  Detector:    {f(d.model)} {f(d.version)}: p_synthetic {score_text(d.p_synthetic)} "
@@ -311,6 +294,31 @@ def render_text(report: Report) -> str:
             lines.append(f"  Watermark:   {f(w.note)}")
     lines.append(f"  sha256:      {r.sha256}")
     return "\n".join(lines)
+
+
+def credential_lines(c: Credentials) -> list[str]:
+    """The signer, the signing tool and time, the actions and ingredients of ``c``, one
+    indented line each, escaped as ``render_text`` escapes them."""
+    f, lines = safe_text, []
+    if c.signer:
+        who = f(c.signer.common_name or "?")
+        if c.signer.organization:
+            who += f" ({f(c.signer.organization)})"
+        if c.signer.issuer:
+            who += f", issued by {f(c.signer.issuer)}"
+        lines.append(f"  Signer:      {who}")
+    if c.present:
+        lines.append(f"  Signed with: {f(c.claim_generator or 'unknown tool')}")
+        lines.append(f"  Signed at:   {f(c.signed_at or 'not time-stamped')}")
+        for a in c.actions:
+            label = SOURCE_TYPE_LABELS.get(a.source_type_name or "", a.source_type_name or "")
+            lines.append(f"  Action:      {f(a.action)}" + (f": {f(label)}" if label else "")
+                         + (f" by {f(a.software_agent)}" if a.software_agent else "")
+                         + (f", {f(a.when)}" if a.when else ""))
+        for i in c.ingredients:
+            lines.append(f"  Ingredient:  {f(i.title or '?')} ({f(i.relationship or 'ingredient')})"
+                         + (" — with its own credentials" if i.has_credentials else ""))
+    return lines
 
 
 def media_summary(m: MediaInfo, quote=safe_text) -> str:

@@ -126,6 +126,17 @@ class SqliteStore:
         found = self._select("WHERE manifest_id = ?", (manifest_id,))
         return found[0] if found else None
 
+    def entries(self, limit: int | None = None) -> list[StoredManifest]:
+        """The newest ``limit`` entries (every one when None), newest first."""
+        return self._select("ORDER BY created DESC, manifest_id" + (" LIMIT ?" if limit else ""),
+                            (limit,) if limit else ())
+
+    def lookup(self, key: str, alg: str) -> list[StoredManifest]:
+        """The entry whose manifest id is ``key``, else those whose ``alg`` soft binding's value is
+        ``key`` (a watermark's payload as ``verify`` prints it)."""
+        found = self.manifest(key)
+        return [found] if found is not None else self.by_binding(alg, key.strip().lower())
+
     def count(self) -> int:
         with self._session() as db:
             return int(db.execute("SELECT COUNT(*) FROM manifests").fetchone()[0])

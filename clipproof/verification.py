@@ -137,9 +137,9 @@ class Verifier:
             # mostly on one thread: side by side they fill two cores (a whole `verify` of a 10 s
             # 1080p clip: 1.31-1.40 s to 1.19-1.28 s at a low bit rate, 3.28 to 2.79 s at a
             # phone's; the same CPU, 30 MB more at the peak).
-            searching = pool.submit(self._recover, path) if pool else None
+            searching = pool.submit(self._recover, path, media) if pool else None
             if search and not pool:
-                watermark, recovered = self._recover(path)
+                watermark, recovered = self._recover(path, media)
             if scores:
                 try:
                     findings = self.detector.score(path, media)
@@ -166,12 +166,17 @@ class Verifier:
         return Report(path=str(path), sha256=sha, media=media, credentials=credentials,
                       detector=findings, verdict=verdict, reasons=reasons, watermark=watermark)
 
-    def _recover(self, path: Path):
-        from clipproof.provenance.durable import recover
+    def _recover(self, path: Path, media: MediaInfo):
+        from clipproof.provenance.durable import WatermarkFindings, recover
+        from clipproof.watermark.pattern import too_small
+        # Pictures too small for a mark (sign leaves them unmarked): "not found" would suggest
+        # that one was possible.
+        small = too_small(media.width, media.height)
+        if small is not None:
+            return WatermarkFindings(False, "too-small", f"No clipproof watermark was looked for: {small}."), None
         try:
             return recover(path, self.anchors_pem, self.stores)
         except InvalidMediaError as e:
-            from clipproof.provenance.durable import WatermarkFindings
             return WatermarkFindings(False, "not-found", f"The watermark could not be looked for: {e.reason}."), None
 
     def verify_stream(self, stream: BinaryIO, name: str = "-") -> Report:

@@ -219,6 +219,10 @@ def test_a_small_original_is_found_and_one_too_small_is_not_marked(keys, tmp_pat
     row = json.loads(capsys.readouterr().out)
     assert row["watermark"] is None and "48x48 pictures are too small" in row["watermark_note"] and not store.exists()
     assert Verifier(detector=None).verify(tmp_path / "a.mp4").credentials.soft_binding is None
+    # Stripped, it is not searched for a mark it could not carry, and the report says why.
+    stripped = Verifier(detector=None).verify(remux(tmp_path / "a.mp4", tmp_path / "stripped.mp4")).watermark
+    assert stripped.lookup == "too-small" and not stripped.found
+    assert stripped.note.startswith("No clipproof watermark was looked for: 48x48 pictures are too small")
     assert clipproof_main(["sign", str(tiny), "-o", str(tmp_path / "b.mp4"), "--key", str(keys.key), "--cert",
                            str(keys.chain), "--ai-generated", "--watermark"]) == 64
     assert "too small" in capsys.readouterr().err and not (tmp_path / "b.mp4").exists()

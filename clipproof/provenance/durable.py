@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 FINGERPRINT_EVERY = 8           # frames between fingerprinted frames
 
-Lookup = Literal["not-found", "no-store", "not-in-store", "store-unavailable", "recovered", "mismatch", "invalid-manifest"]
+Lookup = Literal["not-found", "too-small", "no-store", "not-in-store", "store-unavailable", "recovered", "mismatch",
+                 "invalid-manifest"]
 
 
 @dataclass(frozen=True)

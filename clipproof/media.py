@@ -694,13 +694,13 @@ class _DecodeBudget:
 
     ``partial``: once a frame has decoded, an error from the demuxer or the decoder ends the
     frames instead of raising (a file cut short ends in a packet whose data is not all there,
-    and the frames before it are good); ``broken`` then says why."""
+    and the frames before it are good)."""
 
     def __init__(self, container, stream, wanted: Callable[[float], bool] | None = None, *, partial: bool = False):
         self.container, self.stream = container, stream
         self.used, self.deadline = 0, time.monotonic() + MAX_DECODE_SECONDS
         self.wanted = wanted if stream.codec_context.name in _DROPPABLE_CODECS else None
-        self.partial, self.broken = partial, None
+        self.partial = partial
 
     def __call__(self) -> Iterator[av.VideoFrame]:
         codec, time_base = self.stream.codec_context, self.stream.time_base
@@ -719,10 +719,9 @@ class _DecodeBudget:
                     if self.used > MAX_DECODED_FRAMES or (self.used % 64 == 0 and time.monotonic() > self.deadline):
                         raise self._spent()
                     yield frame
-        except (av.FFmpegError, ValueError) as e:
+        except (av.FFmpegError, ValueError):
             if not (self.partial and self.used):
                 raise
-            self.broken = _reason(e)
 
     def _spent(self) -> DecodeLimitError:
         return DecodeLimitError(f"reading the frames asked for needs more than {MAX_DECODED_FRAMES:,} frames or "

@@ -36,7 +36,7 @@ class Cut:
     offset: int         # where that entry starts
     declared: int       # its declared size, header included
     size: int           # the file's size
-    no_index: bool = False      # an MP4 whose 'moov' (the frames' index) is not before the cut
+    no_index: bool = False      # an MP4 whose 'moov' (the frames' index) does not start before the cut
 
     def __str__(self) -> str:
         said = (f"it ends at byte {self.size:,}, {self.size - self.offset:,} bytes into its {self.entry} "
@@ -129,7 +129,9 @@ def _bmff(f: BinaryIO, size: int, count: _Counter) -> Cut | None:
     if cut is None:
         return None
     name, offset, declared = cut
-    return Cut(f"'{name}' box", offset, declared, size, no_index="moov" not in outermost and name != "moov")
+    # A video's index is its 'moov' box (a HEIF or AVIF still has 'meta' instead).
+    indexed = {"moov", "meta"} & {*outermost, name}
+    return Cut(f"'{name}' box", offset, declared, size, no_index=not indexed)
 
 
 def _bmff_box(f: BinaryIO, pos: int, end: int):

@@ -169,8 +169,18 @@ def read_stored_manifest(manifest_store: bytes, trust_anchors_pem: str | None = 
             cert_info = _certificate_info(reader, store.get("active_manifest"))
     found = _credentials(store, "Invalid", results, cert_info)
     failures = [f for f in found.failures if f.code not in HARD_BINDING_MISMATCH]
-    codes = {f.code for f in failures}
-    state = "invalid" if codes - {"signingCredential.untrusted"} else "valid" if codes else "trusted"
+    # Trusted only where the library says the chain reached an anchor (the library's own state is
+    # Invalid here: the binding), valid where nothing but trust failed.
+    active = results.get("activeManifest") or {}
+    trusted = any(s.get("code") == "signingCredential.trusted" for s in active.get("success", []))
+    if any(f.code != "signingCredential.untrusted" for f in failures):
+        state = "invalid"
+    elif trusted:
+        state = "trusted"
+    else:
+        state = "valid"
+        if not any(f.code == "signingCredential.untrusted" for f in failures):
+            failures.append(Failure("signingCredential.untrusted", explain("signingCredential.untrusted")))
     return replace(found, state=state, failures=failures)
 
 

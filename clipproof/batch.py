@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.errors import ClusterError, InputMissingError, UsageError, one_line
-from clipproof.inputs import require_named
+from clipproof.inputs import require_named, url_refused
 
 RESULTS = "results.jsonl"
 STEADY_SHARE = 0.25     # of a batch's time that must follow its first results for a steady rate
@@ -86,7 +86,8 @@ def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
     """Paths to verify from folders, path lists (.txt), JSON Lines (.jsonl) or Parquet files."""
     from clipproof.folders import expand_paths
     out: list[str] = []
-    for source in map(require_named, sources):
+    for raw in sources:
+        source = require_named(raw)
         suffix = source.suffix.lower()
         if source.is_file() and suffix in (".txt", ".list"):
             out += [line.strip() for line in _read_text(source).splitlines() if line.strip()]
@@ -96,7 +97,9 @@ def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
         elif source.is_file() and suffix == ".parquet":
             out += _parquet_paths(source)
         else:
-            out += [str(f.path) for f in expand_paths([source]) if f.skipped is None]
+            # A link pasted here stays as given, to be named as one when verified (not "https:/…").
+            out += [os.fspath(raw) if f.error is not None and url_refused(raw) else str(f.path)
+                    for f in expand_paths([raw]) if f.skipped is None]
     return list(dict.fromkeys(out))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from clipproof.errors import InputMissingError, os_reason
-from clipproof.inputs import require_named
+from clipproof.inputs import require_named, url_refused
 from clipproof.media_types import MEDIA_SUFFIXES
 
 
@@ -32,7 +32,8 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Found]:
     for raw in paths:
         path = require_named(raw)
         if str(raw) == "-" or not path.is_dir():
-            yield Found(path)
+            link = None if path.exists() else url_refused(raw)
+            yield Found(path, error=link)
             continue
         yield from _walk(path)
 

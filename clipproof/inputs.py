@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from clipproof.errors import InputMissingError, InvalidMediaError, UsageError, o
 # Path("") is "." (the working folder), so an unset shell variable (`verify "$CLIP"`) would
 # verify everything under it: refused wherever a path is taken.
 EMPTY_PATH = "an empty path names no file (an unset variable?)"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def require_named(path: str | os.PathLike) -> Path:
@@ -21,15 +23,28 @@ def require_named(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def url_refused(text: str | os.PathLike) -> InputMissingError | None:
+    """The error for a link pasted where a file is named (``https://…``, ``s3://…``), which as a
+    path is "no such file" and loses a slash ("https:/host/…"); None for anything else."""
+    text = os.fspath(text)
+    if not isinstance(text, str) or not _URL.match(text):
+        return None
+    return InputMissingError("a URL: clipproof reads files on this machine and fetches nothing; "
+                             "download the clip first", path=text)
+
+
 def require_readable_file(path: str | os.PathLike) -> Path:
     """Raise InputMissingError (missing, a folder, no permission, a name the system refuses) or
     InvalidMediaError (empty)."""
-    if os.fspath(path) == "":     # Path("") is ".", the working folder: say what was given
+    text = os.fspath(path)
+    if text == "":     # Path("") is ".", the working folder: say what was given
         raise InputMissingError(EMPTY_PATH)
     path = Path(path)
     try:
         info = path.stat()
     except OSError as e:
+        if e.errno == errno.ENOENT and (not_fetched := url_refused(text)) is not None:
+            raise not_fetched from None
         reason = "no such file" if e.errno in (errno.ENOENT, errno.ENOTDIR) else os_reason(e)
         raise InputMissingError(reason, path=path) from None
     except ValueError:      # a NUL byte in the name

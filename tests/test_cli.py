@@ -212,6 +212,18 @@ def test_a_clip_cut_short_is_scored_up_to_the_cut_and_said_so(tmp_path):
     assert "cut short: it ends at byte" in out.stderr and "before any 'moov' box" in out.stderr
 
 
+def test_a_link_is_refused_as_a_link(clip, keys):
+    from clipproof.batch import list_inputs
+    link = "https://example.com/clip.mp4"
+    out = run_cli("verify", "--json", "--no-detector", link, str(clip))
+    bad, good = records(out.stdout)
+    assert out.returncode == 66 and good["exit_code"] == 2
+    assert bad["path"] == link and bad["error"]["message"].startswith(f"{link}: a URL: clipproof reads files")
+    out = run_cli("clipproof", "sign", link, "--key", str(keys.key), "--cert", str(keys.chain), "--capture")
+    assert out.returncode == 66 and "a URL" in out.stderr and out.stderr.count("\n") == 1
+    assert list_inputs([link, "s3://bucket/a.mp4"]) == [link, "s3://bucket/a.mp4"]      # batch names them so too
+
+
 def test_missing_path_exit_66(tmp_path):
     out = run_cli("verify", str(tmp_path / "nope.mp4"))
     assert out.returncode == 66 and "no such file" in out.stderr and out.stderr.count("\n") == 1

@@ -667,7 +667,14 @@ def test_a_synthetic_stretch_decides_and_is_named():
     discounted = DetectorFindings("m", "1", 0.05, {"low": 0.3, "high": 0.8},
                                   [Segment(0.0, 1.0, 0.05), Segment(1.0, 2.0, 0.6)], 32, calls_real=True)
     verdict, reasons = decide(Credentials(state="absent"), discounted)
-    assert verdict == "uncertain" and "its highest segment 0.60" in reasons[-1]
+    assert verdict == "uncertain" and reasons[-1] == (
+        "The detector is undecided: its highest segment scores 0.60, inside the uncertain band 0.30 to 0.80 "
+        "(p_synthetic 0.05 for the clip, discounted for its 2 segments).")
+    # One segment above `high` that the discount brings the clip under: not said to be inside the band.
+    above = DetectorFindings(**{**discounted.__dict__, "p_synthetic": 0.7,
+                                "segments": [Segment(0.0, 1.0, 0.05), Segment(1.0, 2.0, 0.85)]})
+    verdict, reasons = decide(Credentials(state="absent"), above)
+    assert verdict == "uncertain" and "scores 0.85, above 0.80, but real clips of 2 segments often" in reasons[-1]
 
 
 def test_a_clip_too_short_and_too_small_is_scored_on_what_there_is(detector, tmp_path):

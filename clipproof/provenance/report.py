@@ -188,9 +188,17 @@ def _detector_verdict(d: DetectorFindings, reasons: list[str]) -> tuple[Verdict,
         reasons.append(f"The detector scores every segment as likely real (highest p_synthetic {score_text(top)}, "
                        f"threshold {low:.2f}).")
         return "likely-real", reasons
-    highest = "" if top == p else f", its highest segment {score_text(top)}"
-    reasons.append(f"The detector is undecided (p_synthetic {score_text(p)}{highest}; the uncertain band is "
-                   f"{low:.2f} to {high:.2f}).")
+    if top == p:
+        reasons.append(f"The detector is undecided (p_synthetic {score_text(p)}; the uncertain band is "
+                       f"{low:.2f} to {high:.2f}).")
+    else:
+        # The clip's score is its highest segment's, discounted for the number of segments: it
+        # may fall below the band while the segment that keeps the verdict open is inside it.
+        n = len(d.segments)
+        where = (f"inside the uncertain band {low:.2f} to {high:.2f}" if top < high else
+                 f"above {high:.2f}, but real clips of {n} segments often hold one such segment")
+        reasons.append(f"The detector is undecided: its highest segment scores {score_text(top)}, {where} "
+                       f"(p_synthetic {score_text(p)} for the clip, discounted for its {n} segments).")
     return "uncertain", reasons
 
 

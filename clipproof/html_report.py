@@ -175,7 +175,8 @@ def _thumbnails(r: Report, source: str | os.PathLike) -> str:
     from clipproof.errors import ClipproofError
     from clipproof.media import read_frames
     try:
-        frames, times = read_frames(source, 1 if r.media.is_image else THUMBNAILS)
+        # A file cut short shows the frames it holds.
+        frames, times = read_frames(source, 1 if r.media.is_image else THUMBNAILS, partial=True)
     except (ClipproofError, OSError):
         return "<p>Thumbnails: the frames do not decode.</p>"
     cells = []

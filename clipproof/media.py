@@ -416,6 +416,7 @@ def read_frames(
     start_s: float = 0.0,
     end_s: float | None = None,
     native_crops: Sequence[tuple[float, float]] | None = None,
+    partial: bool = False,
 ) -> tuple[np.ndarray, list[float]]:
     """Decode ``n`` frames spaced uniformly over [start_s, end_s) (all frames when n is None).
 
@@ -425,6 +426,8 @@ def read_frames(
     each frame gives instead one ``size`` crop per centre at the frame's own resolution — no
     scaling, so pixel-level traces survive — shaped (N, K, H, W, 3). Seeks to each target where
     the file allows, so a few frames of a long clip cost a few GOPs, not the whole file.
+    ``partial``: where the stream stops decoding part way (a file cut short), the frames up to
+    there, each once (fewer than ``n``), instead of an error.
     """
     if n is not None and n <= 0:
         raise UsageError(f"number of frames must be positive, got {n}")
@@ -437,10 +440,10 @@ def read_frames(
         with _decode_errors(path):
             if n is None or not duration or end <= start_s:
                 window = (start_s + origin, None if end_s is None else end_s + origin)
-                picked = _subsample(next(_decode_windows(container, stream, [window], convert)), n)
+                picked = _subsample(next(_decode_windows(container, stream, [window], convert, partial=partial)), n)
             else:
                 targets = [origin + start_s + (end - start_s) * (i + 0.5) / n for i in range(n)]
-                picked = _decode_targets(container, stream, targets, convert)
+                picked = _decode_targets(container, stream, targets, convert, partial)
     return _as_arrays(path, picked)
 
 
@@ -781,13 +784,14 @@ def _keyframe_between(keyframes: list[float], pos: float, start: float) -> bool:
     return before >= 0 and keyframes[before] > pos
 
 
-def _decode_targets(container, stream, targets: Sequence[float], convert):
-    """For each target time, the first frame at or after it (seek + decode forward)."""
-    decode = _DecodeBudget(container, stream)
+def _decode_targets(container, stream, targets: Sequence[float], convert, partial: bool = False):
+    """For each target time, the first frame at or after it (seek + decode forward); past the
+    end the last frame, once only where the read is ``partial`` (see ``_DecodeBudget``)."""
+    decode = _DecodeBudget(container, stream, partial=partial)
     origin = _origin(stream)
     out = []
     it = None
-    last = None
+    last = given = None
     seekable = True             # until a seek finds frames only from the file's start
     for t in targets:
         # Decoding forward is cheaper than a seek when the target is near.
@@ -805,9 +809,12 @@ def _decode_targets(container, stream, targets: Sequence[float], convert):
             if i > _MAX_SEEK_DECODE:
                 break
         if frame is None:
+            if partial and last is not None and last.time == given:
+                continue            # past the cut: its last frame is given once
             frame = last
         if frame is not None:
             out.append(convert(frame))
+            given = frame.time
     return out
 
 

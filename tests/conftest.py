@@ -106,6 +106,19 @@ def write_phone_clip(frames, path: Path, rotation: int, fps: int = 12, audio: bo
     return path
 
 
+def index_first(src: Path, dst: Path) -> Path:
+    """``src`` remuxed with its index (``moov``) ahead of the pictures, as web encodes and
+    streaming exports write it: a file cut short there still has its frames' index."""
+    import av
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
 def run_process(*args: str, env: dict | None = None, cwd: Path | None = None,
                 input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run a console script of this environment (``verify`` or ``clipproof``) as a user does:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from clipproof.provenance.report import SCHEMA
-from conftest import BIN, FIXTURES, run_cli, run_process
+from conftest import BIN, FIXTURES, index_first, run_cli, run_process
 
 
 def records(stdout: str) -> list[dict]:
@@ -167,25 +167,12 @@ def test_bad_input_one_line_exit_65(bad_inputs, name):
     assert "Traceback" not in out.stderr
 
 
-def _index_first(src, dst):
-    """``src`` remuxed with its index (``moov``) ahead of the pictures, as web encodes and
-    streaming exports write it: a file cut short there still has its frames' index."""
-    import av
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return dst
-
-
 def test_a_clip_cut_short_is_scored_up_to_the_cut_and_said_so(tmp_path):
     from clipproof.bmff import find_box
     from clipproof.demo import moving_scene
     from clipproof.media import write_mp4
     written = write_mp4(moving_scene(48, 128, 96), tmp_path / "written.mp4", fps=12)    # 4 s, index last
-    whole = _index_first(written, tmp_path / "whole.mp4")
+    whole = index_first(written, tmp_path / "whole.mp4")
     mdat = find_box(whole, "mdat")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[:mdat.offset + mdat.size // 2])

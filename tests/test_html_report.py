@@ -16,6 +16,7 @@ from clipproof.cli import verify_main
 from clipproof.demo import flip_byte, moving_scene
 from clipproof.media import remux, write_mp4
 from clipproof.provenance.keys import init_dev_keys
+from conftest import index_first
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -80,6 +81,21 @@ def test_a_report_name_that_is_not_html_is_refused_before_anything_is_verified(c
     assert mine.read_bytes() == before
     out = run_cli("verify", "--no-detector", "--html", str(tmp_path / "gone" / "r.html"), str(clip))
     assert (out.returncode, out.stdout) == (73, "") and "no such folder" in out.stderr
+
+
+def test_a_clip_cut_short_shows_the_frames_it_holds(tmp_path):
+    from clipproof.bmff import find_box
+    from clipproof.html_report import render_page
+    from clipproof.verification import Verifier
+    whole = index_first(write_mp4(moving_scene(48, 96, 64), tmp_path / "written.mp4", fps=12), tmp_path / "whole.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:find_box(whole, "mdat").middle])
+    outcomes = list(Verifier(detector=None).verify_many([cut]))
+    assert outcomes[0].report is not None and outcomes[0].report.media.cut_short
+    text = render_page(outcomes)
+    times = [float(t) for t in re.findall(r'alt="frame at ([0-9.]+) s"', text)]
+    assert 1 <= len(times) < 6 and times == sorted(set(times)) and max(times) < 2.0, times
+    assert "do not decode" not in text
 
 
 def test_plots_come_from_matplotlib(tmp_path, keys):

@@ -34,13 +34,13 @@ class Cut:
 
     entry: str          # "'mdat' box", "'LIST movi' chunk"
     offset: int         # where that entry starts
-    declared: int       # its declared size, header included
+    declared: int | None    # its declared size, header included (None: a GIF's blocks declare none)
     size: int           # the file's size
     no_index: bool = False      # an MP4 whose 'moov' (the frames' index) does not start before the cut
 
     def __str__(self) -> str:
-        said = (f"it ends at byte {self.size:,}, {self.size - self.offset:,} bytes into its {self.entry} "
-                f"of {self.declared:,} bytes")
+        of = f"of {self.declared:,} bytes" if self.declared is not None else "before that ends"
+        said = f"it ends at byte {self.size:,}, {self.size - self.offset:,} bytes into its {self.entry} {of}"
         return said + (", before any 'moov' box (the index of its frames)" if self.no_index else "")
 
 
@@ -194,7 +194,7 @@ def _vint(f: BinaryIO) -> tuple[int, bool] | None:
     return value, value == (1 << (7 * length)) - 1
 
 
-def _png(f: BinaryIO, size: int, count: _Counter) -> None:
+def _png(f: BinaryIO, size: int, count: _Counter) -> Cut | None:
     pos = 8
     while pos + 12 <= size:
         f.seek(pos)
@@ -202,7 +202,10 @@ def _png(f: BinaryIO, size: int, count: _Counter) -> None:
         count()
         if kind == b"IEND":
             break
+        if pos + 12 + length > size:
+            return Cut(f"'{_name(kind)}' chunk", pos, 12 + length, size)
         pos += 12 + length
+    return None
 
 
 def _riff(f: BinaryIO, size: int, count: _Counter) -> Cut | None:
@@ -234,29 +237,31 @@ def _name(code: bytes) -> str:
     return code.decode("ascii") if all(32 <= b < 127 for b in code) else "0x" + code.hex()
 
 
-def _gif(f: BinaryIO, size: int, count: _Counter) -> None:
+def _gif(f: BinaryIO, size: int, count: _Counter) -> Cut | None:
     f.seek(10)
     flags = f.read(1)
     if not flags:
-        return
+        return None
     pos = 13 + (3 << ((flags[0] & 7) + 1) if flags[0] & 0x80 else 0)
     while pos < size:
         f.seek(pos)
         block = f.read(1)
+        start = pos
         if block == b"\x21":                   # extension: label, then sub-blocks
             pos = _gif_sub_blocks(f, pos + 2)
         elif block == b"\x2c":                 # image: descriptor, local table, LZW size, sub-blocks
             f.seek(pos + 9)
             packed = f.read(1)
             if not packed:
-                return
+                return Cut("image block", start, None, size)
             table = 3 << ((packed[0] & 7) + 1) if packed[0] & 0x80 else 0
             pos = _gif_sub_blocks(f, pos + 10 + table + 1)
         else:
-            return                             # the trailer, or something the parsers will judge
+            return None                        # the trailer, or something the parsers will judge
         if pos < 0:
-            return
+            return Cut("image block" if block == b"\x2c" else "extension block", start, None, size)
         count()
+    return None
 
 
 def _gif_sub_blocks(f: BinaryIO, pos: int) -> int:

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clipproof.errors import (DecodeLimitError, InputMissingError, InvalidMediaError, OutputExistsError,
@@ -156,6 +157,22 @@ def test_where_a_file_ends_inside_its_own_structure_is_found(clip, tmp_path, suf
     assert found is not None and found.entry == entry and found.size == len(data) * 2 // 3
     assert found.offset < found.size < found.offset + found.declared
     assert str(found).startswith(f"it ends at byte {found.size:,}, {found.size - found.offset:,} bytes into its {entry}")
+
+
+def test_a_png_or_gif_cut_short_is_found(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(6)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "a.png")
+    said = {}
+    for name in ("a.gif", "a.png"):
+        data = (tmp_path / name).read_bytes()
+        assert check_structure(tmp_path / name) is None
+        (tmp_path / f"cut-{name}").write_bytes(data[:len(data) * 6 // 10])
+        said[name] = str(check_structure(tmp_path / f"cut-{name}"))
+    assert said["a.gif"].endswith("into its image block before that ends")
+    assert " bytes into its 'IDAT' chunk of " in said["a.png"]
 
 
 def test_a_box_name_the_file_made_up_is_quoted_in_hex(clip, tmp_path):

@@ -335,7 +335,11 @@ def media_summary(m: MediaInfo, quote=safe_text) -> str:
     # A phone's portrait clip is stored sideways: the size shown is the picture's, turned.
     turned = f" (stored {m.height}x{m.width}, shown turned {m.rotation}°)" if m.rotation % 180 else ""
     return (f"{quote(m.container)}/{quote(m.codec)} {m.width}x{m.height}{turned}, {timing}"
-            + (", audio" if m.has_audio else "") + (" as its headers declare, cut short" if m.cut_short else ""))
+            + (", audio" if m.has_audio else "") + (_CUT_SHORT[m.is_image] if m.cut_short else ""))
+
+
+# A video's frames and duration are what its index declares; a cut still image is only cut.
+_CUT_SHORT = {False: " as its headers declare, cut short", True: ", cut short"}
 
 
 def _line(text: str) -> str:

@@ -91,6 +91,20 @@ def test_the_backbone_sees_at_least_64_pixels_at_the_same_cost():
         assert torch.allclose(small.eval().features(x), large.eval().features(enlarged), atol=1e-5)
 
 
+def test_the_neighbour_residual_keeps_what_lies_within_2x2_cells_and_drops_the_rest():
+    from clipproof.detector.models.st_attention_npr import neighbour_residual
+    torch.manual_seed(0)
+    coarse = torch.rand(1, 2, 3, 8, 8)
+    blocky = torch.nn.functional.interpolate(coarse.flatten(0, 1), scale_factor=2, mode="nearest").unflatten(0, (1, 2))
+    assert torch.equal(neighbour_residual(blocky), torch.zeros_like(blocky))   # a picture made of whole cells: nothing
+    fine = torch.rand(1, 2, 3, 16, 16)
+    r = neighbour_residual(fine)
+    assert torch.equal(r[..., ::2, ::2], torch.zeros_like(r[..., ::2, ::2]))  # each cell against its top-left pixel
+    assert torch.allclose(r[..., 1::2, 1::2], fine[..., 1::2, 1::2] - fine[..., ::2, ::2])
+    assert torch.allclose(neighbour_residual(fine + blocky), r, atol=1e-6)     # content of whole cells drops out
+    assert create_model("st-attention-npr", frames=2)(fine * 2 - 1)["logits"].shape == (1,)
+
+
 def test_temporal_difference_input_reaches_each_frames_features():
     torch.manual_seed(0)
     clip = torch.rand(1, 4, 3, 16, 16) * 2 - 1

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from clipproof.findings import merge_spans
 from clipproof.watermark import payload as code
 from clipproof.watermark.blas import one_blas_thread
 from clipproof.watermark.filters import gaussian_filter
@@ -195,7 +196,7 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
             if stage.small_originals:
                 # The original itself, or an 80 % crop of it, where its chips are MIN_CHIP: past
                 # the stage's ratios under 192 pixels (a 128-pixel clip's were never looked for).
-                windows = _union(windows + [(SMALL_CLIP / short_side / SCAN_STEP,
+                windows = merge_spans(windows + [(SMALL_CLIP / short_side / SCAN_STEP,
                                               SMALL_CLIP / short_side / SMALLEST_CROP * SCAN_STEP)])
         candidates = sorted((c for low, high in windows for c in _scan(residual, stage._replace(low=low, high=high))),
                             key=lambda c: -c.score)
@@ -209,17 +210,6 @@ def _detect(luma: np.ndarray, native_short_side: int | None) -> Detection:
                 return Detection(True, payload.hex(), errors, round(c.score, 2), round(c.chip * native, 2), len(luma),
                                  mirrored=c.orientation.mirrored, quarter_turns=c.orientation.quarter_turns)
     return Detection(False, None, None, round(best.score, 2), round(best.chip * native, 2), len(luma))
-
-
-def _union(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Ranges of chip ratios, overlapping ones merged."""
-    out: list[tuple[float, float]] = []
-    for low, high in sorted(windows):
-        if out and low <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], high))
-        else:
-            out.append((low, high))
-    return out
 
 
 @dataclass(frozen=True)

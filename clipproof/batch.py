@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 
 from clipproof.atomic import atomic_output, output_folder
 from clipproof.errors import ClusterError, InputMissingError, UsageError, one_line
-from clipproof.inputs import require_named, url_refused
+from clipproof.inputs import require_named
 
 RESULTS = "results.jsonl"
 STEADY_SHARE = 0.25     # of a batch's time that must follow its first results for a steady rate
@@ -97,9 +97,8 @@ def list_inputs(sources: Iterable[str | os.PathLike]) -> list[str]:
         elif source.is_file() and suffix == ".parquet":
             out += _parquet_paths(source)
         else:
-            # A link pasted here stays as given, to be named as one when verified (not "https:/…").
-            out += [os.fspath(raw) if f.error is not None and url_refused(raw) else str(f.path)
-                    for f in expand_paths([raw]) if f.skipped is None]
+            # Named as the walk names them: a link pasted here stays as given, to be said to be one.
+            out += [f.name for f in expand_paths([raw]) if f.skipped is None]
     return list(dict.fromkeys(out))
 
 

@@ -181,8 +181,8 @@ def _run_verify(args: argparse.Namespace, prog: str) -> int:
 
     files, unlistable = [], []
     for found in expand_paths(args.paths):
-        if found.error:     # the error names the path as given (a link keeps its "//")
-            unlistable.append(Outcome(str(found.error.path or found.path), None, found.error))
+        if found.error:
+            unlistable.append(Outcome(found.name, None, found.error))
         elif found.skipped:
             print(f"{prog}: note: skipping {_quoted(found.path)} ({found.skipped})", file=sys.stderr)
         else:

@@ -23,6 +23,12 @@ class Found:
     skipped: str | None = None
     error: InputMissingError | None = None
 
+    @property
+    def name(self) -> str:
+        """The path as it is to be named in a row: as its error gives it where there is one (a
+        link keeps its "//", which ``path`` folded)."""
+        return str(self.error.path) if self.error is not None and self.error.path else str(self.path)
+
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[Found]:
     """What to verify among ``paths``: files named as given (whatever their name: a missing one

@@ -71,7 +71,6 @@ def sign_file(
     mime = mime_type(src)
     if mime_type(dst) != mime:
         raise SigningError(f"output type must match the input's ({mime})", path=dst)
-    _require_whole(src)
     if soft_binding is not None:
         assertions = [*(assertions or []), soft_binding.assertion()]
     manifest = build_manifest(title=dst.name, mime=mime, source_type=source_type,
@@ -106,15 +105,6 @@ def _check_paths(src: str | os.PathLike, dst: str | os.PathLike | None, overwrit
     return src, dst
 
 
-def _require_whole(src: Path) -> None:
-    """Refuse a file cut short (or a box flood, as ``verify`` does). The C2PA library hashes
-    whatever bytes there are: a download that stopped would be signed, and verified as a trusted
-    capture, with most of its pictures missing or none of them readable."""
-    cut = check_structure(src)
-    if cut is not None:
-        raise InvalidMediaError(f"cut short: {cut}; signed, it would be vouched for as if whole", path=src)
-
-
 def _signing_error(src: Path, e: c2pa.C2paError) -> Exception:
     text = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
     if isinstance(e, (c2pa.C2paError.Signature,)) or "certificate" in text.lower() or "key" in text.lower():
@@ -147,7 +137,13 @@ def sign(
     leads back to it.
     """
     require_readable_file(src)      # a missing input or a folder is said as such, before its name's type
-    _require_whole(src)             # before its frames are probed or re-encoded into a whole file
+    # A file cut short (or a box flood, as `verify` refuses) is refused before its frames are
+    # probed or re-encoded into a whole file: the C2PA library hashes whatever bytes there are,
+    # and a download that stopped would verify as a trusted capture with none of its pictures.
+    # (``sign_file``'s other callers hand it files they have just written whole.)
+    cut = check_structure(src)
+    if cut is not None:
+        raise InvalidMediaError(f"cut short: {cut}; signed, it would be vouched for as if whole", path=src)
     identity = load_identity(key, cert)
     if isinstance(assertions, (str, os.PathLike)):
         assertions = load_assertions(assertions)

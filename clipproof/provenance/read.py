@@ -130,20 +130,25 @@ def read_credentials(path: str | os.PathLike, trust_anchors_pem: str | None = No
     # call back into Python: on a file object each is a system call, in memory it is not (1.35
     # against 1.1 ms of CPU per 49 kB clip, measured).
     with io.BytesIO(content) if content is not None else open(path, "rb") as stream, NATIVE_LOCK:
-        try:
-            reader = c2pa.Reader(_format_hint(path), stream, manifest_data=manifest_data, context=ctx)
-        except c2pa.C2paError.ManifestNotFound:
-            return Credentials(state="absent", failures=[Failure(NO_MANIFEST, explain(NO_MANIFEST))])
-        except c2pa.C2paError as e:
-            code = _error_code(e)
-            return Credentials(state="error", failures=[Failure(code, explain(code, str(e)),
-                                                                library_detail(str(e)))])
-        with reader:
-            store = json.loads(reader.json())
-            state = reader.get_validation_state()
-            results = reader.get_validation_results() or {}
-            cert_info = _certificate_info(reader, store.get("active_manifest"))
-    return _credentials(store, state, results, cert_info)
+        return _read_stream(_format_hint(path), stream, ctx, manifest_data)[0]
+
+
+def _read_stream(fmt: str, stream, ctx, manifest_data: bytes | None = None) -> tuple[Credentials, dict]:
+    """The credentials c2pa-python validates in ``stream`` (``NATIVE_LOCK`` held by the caller),
+    and the library's validation results ({} where it read no manifest)."""
+    try:
+        reader = c2pa.Reader(fmt, stream, manifest_data=manifest_data, context=ctx)
+    except c2pa.C2paError.ManifestNotFound:
+        return Credentials(state="absent", failures=[Failure(NO_MANIFEST, explain(NO_MANIFEST))]), {}
+    except c2pa.C2paError as e:
+        code = _error_code(e)
+        return Credentials(state="error", failures=[Failure(code, explain(code, str(e)), library_detail(str(e)))]), {}
+    with reader:
+        store = json.loads(reader.json())
+        state = reader.get_validation_state()
+        results = reader.get_validation_results() or {}
+        cert_info = _certificate_info(reader, store.get("active_manifest"))
+    return _credentials(store, state, results, cert_info), results
 
 
 # A manifest validated against bytes that are not its asset (a stripped or re-encoded copy, or
@@ -158,19 +163,12 @@ def read_stored_manifest(manifest_store: bytes, trust_anchors_pem: str | None = 
     binding cannot hold, so that mismatch is left out; any other failure makes it ``invalid``."""
     ctx = context(trust_anchors_pem)
     with NATIVE_LOCK:
-        try:
-            reader = c2pa.Reader("application/c2pa", io.BytesIO(manifest_store), context=ctx)
-        except c2pa.C2paError as e:
-            code = _error_code(e)
-            return Credentials(state="error", failures=[Failure(code, explain(code, str(e)), library_detail(str(e)))])
-        with reader:
-            store = json.loads(reader.json())
-            results = reader.get_validation_results() or {}
-            cert_info = _certificate_info(reader, store.get("active_manifest"))
-    found = _credentials(store, "Invalid", results, cert_info)
+        found, results = _read_stream("application/c2pa", io.BytesIO(manifest_store), ctx)
+    if found.state in ("absent", "error"):
+        return found
     failures = [f for f in found.failures if f.code not in HARD_BINDING_MISMATCH]
-    # Trusted only where the library says the chain reached an anchor (the library's own state is
-    # Invalid here: the binding), valid where nothing but trust failed.
+    # Trusted only where the library says the chain reached an anchor (its own state is Invalid
+    # here, for the binding), valid where nothing but trust failed.
     active = results.get("activeManifest") or {}
     trusted = any(s.get("code") == "signingCredential.trusted" for s in active.get("success", []))
     if any(f.code != "signingCredential.untrusted" for f in failures):

@@ -888,8 +888,8 @@ def _add_detector(sub) -> None:
                     help="detector weights folder (rewritten in place)")
     ca.add_argument("--corpus", type=NAMED, help="refit temperature and thresholds on this corpus's validation split "
                     "(the corpus the weights were trained on)")
-    ca.add_argument("--loo", type=NAMED, metavar="FILE",
-                    help="the loo.json of `detector loo` on that corpus: the detector may "
+    ca.add_argument("--loo", type=NAMED, metavar="FILE", action="append", default=[],
+                    help="the loo.json of `detector loo` on that corpus (repeatable: one per run): the detector may "
                     "call clips likely real only if few generated clips of each left-out generator scored that low")
     _add_common(ca, quiet=False, json_output=True)
     ca.set_defaults(run=_detector_calibrate)

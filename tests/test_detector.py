@@ -204,6 +204,13 @@ def test_likely_real_needs_a_measured_recall_on_unseen_generators(detector, tmp_
     cal = load_weights(weights)[2]
     assert code == 0 and "likely real: no" in text and not cal.calls_real
     assert "B 40%" in cal.calls_real_note and "no evidence" in cal.calls_real_note
+    # Generators left out in runs of their own: every record counts, not only the last one given.
+    alone = tmp_path / "loo-a.json"
+    alone.write_text(json.dumps({"axis": "generator", "results": {"A": {"synthetic_at_or_below_low": 0.0}}}))
+    out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), "--loo", str(loo), "--loo", str(alone))
+    assert out.returncode == 0 and "likely real: no" in out.stdout and "2 generators" in out.stdout, out.stdout
+    assert "A 0%" in out.stdout and "B 40%" in out.stdout
+    cal = load_weights(weights)[2]
     for args, status, message in (
             ([], 64, "nothing to do"),
             (["--loo", str(tmp_path / "none.json")], 66, "no such leave-one-out record"),

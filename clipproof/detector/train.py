@@ -16,7 +16,7 @@ import os
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from clipproof.detector.registry import create_model
 from clipproof.detector.settings import DetectorSettings
 from clipproof.detector.weights import (CALIBRATION_FILE, load_model, load_weights, read_info, save_model,
                                        save_training_info, segment_crops)
-from clipproof.errors import InputMissingError, UsageError
+from clipproof.errors import InputMissingError, UsageError, one_line
 from clipproof.training import Trainer, rank_batches, start_run
 from clipproof.version import __version__
 
@@ -162,12 +162,13 @@ def fit_calibration(model, val_set: Dataset, crops: int = 1) -> Calibration:
 
 
 def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = None,
-                loo: str | os.PathLike | None = None) -> tuple[Calibration, Calibration]:
+                loo: Sequence[str | os.PathLike] = ()) -> tuple[Calibration, Calibration]:
     """Refit ``weights``' calibration on ``corpus``'s validation split as training fits it, and/or
-    decide ``calls_real`` from a leave-one-out record (``loo.json``); rewrite ``calibration.json``.
+    decide ``calls_real`` from leave-one-out records (``loo.json``, one per `detector loo` run:
+    each generator left out may come from a run of its own); rewrite ``calibration.json``.
     Returns (before, after). Without ``loo``, ``calls_real`` and its note are kept."""
     from clipproof.datasets.dataset import ClipDataset
-    if corpus is None and loo is None:
+    if corpus is None and not loo:
         raise UsageError("nothing to do: give --corpus (refit), --loo (decide calls_real) or both")
     config, old = read_info(weights)
     new = old
@@ -176,14 +177,19 @@ def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = N
         val = ClipDataset(corpus, "val", size=tuple(config["size"]))
         fitted = fit_calibration(model, val, segment_crops(config))
         new = replace(fitted, calls_real=old.calls_real, calls_real_note=old.calls_real_note)
-    if loo is not None:
-        path = Path(loo)
-        if not path.is_file():
-            raise InputMissingError("no such leave-one-out record", path=path)
+    if loo:
+        results: dict[str, dict] = {}
+        for path in map(Path, loo):
+            if not path.is_file():
+                raise InputMissingError("no such leave-one-out record", path=path)
+            try:
+                results.update(json.loads(path.read_text(encoding="utf-8"))["results"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise UsageError(f"not a leave-one-out record of detector loo ({one_line(e)})", path=path) from None
         try:
-            new = with_unseen_recall(new, json.loads(path.read_text(encoding="utf-8")))
+            new = with_unseen_recall(new, {"results": results})
         except (ValueError, AttributeError) as e:
-            raise UsageError(f"not a leave-one-out record of detector loo ({e})", path=path) from None
+            raise UsageError(f"not a leave-one-out record of detector loo ({e})", path=Path(loo[0])) from None
     new.save(Path(weights) / CALIBRATION_FILE)
     return old, new
 

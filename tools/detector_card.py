@@ -50,8 +50,8 @@ def card(weights: Path, baseline: dict | None, loo: list[dict], metadata: dict |
     else:
         seen = f"{config['frames']} frames scaled down to {w}×{h}"
     lines = [f"# {config['model']}: clipproof's bundled detector", "",
-             f"Per-frame features from a timm ResNet-10-T (half width, random init"
-             f"{', input: each frame beside its difference from the previous one' if getattr(model, 'temporal_diff', False) else ''}"
+             f"Per-frame features from a timm ResNet-10-T (half width, random init, input: {model.looks_at}"
+             f"{', beside its difference from the previous frame' if getattr(model, 'temporal_diff', False) else ''}"
              f"), a transformer over time, a linear head; it sees {seen}, upsampled 2× nearest inside the model. "
              f"Output: calibrated P(synthetic) per segment (the mean logit of its crops); a clip's is its most "
              f"synthetic segment's, discounted for the number of segments.", "",

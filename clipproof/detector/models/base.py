@@ -35,6 +35,9 @@ class DetectorBase(ModelMixin, ConfigMixin, metaclass=ABCMeta):
     ``__init__``) and ``diffusion_pytorch_model.safetensors``; ``Model.from_pretrained(folder)``
     builds the model from them."""
 
+    # What the backbone is shown, in words, for the model card.
+    looks_at = "each frame"
+
     def __init__(self, backbone_name: str = "resnet10t", channels: tuple[int, ...] = (32, 64, 128, 256),
                  upsample: int = 2, frames: int = 16, temporal_diff: bool = False, backbone_norm: str = "batch"):
         super().__init__()

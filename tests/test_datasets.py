@@ -374,3 +374,20 @@ def test_a_labelled_folder_is_a_corpus_source_split_by_generator(tmp_path):
         recipe_from_dict({"labelled": [{"path": str(folder)}], "clip": {"crops": 2}})
     with pytest.raises(UsageError, match="one key"):
         recipe_from_dict({"labelled": [{"path": str(folder), "label": "x"}]})
+
+
+@pytest.mark.slow      # four clips rendered and encoded, up to 720p
+def test_rendered_sources_are_a_labelled_folder_of_rendered_footage(tmp_path):
+    # The detector's corpus gets computer-drawn pictures as "not generated": the folder the tool
+    # writes is read as rendered footage, one source each, and the tests' own patterns stay out.
+    from clipproof.datasets.labelled import labelled_clips
+    from clipproof.media import probe
+    from tools.render_sources import SIZES, SOURCES, main
+    assert not {"smptebars", "testsrc2", "life", "mandelbrot"} & {name for name, _ in SOURCES}
+    assert main(["--out", str(tmp_path), "--per-source", "1", "--only", "zoneplate", "--only", "gradients"]) == 0
+    clips = labelled_clips(tmp_path, log=lambda _: None, both_labels=False)
+    assert len(clips) == 4 and {c.kind for c in clips} == {"rendered"} and {c.label for c in clips} == {0}
+    assert {c.group for c in clips} == {"test source: zoneplate", "test source: gradients"}
+    for c in clips:
+        info = probe(c.path)
+        assert (info.width, info.height) in SIZES and info.frames == 16

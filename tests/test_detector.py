@@ -441,17 +441,6 @@ def test_bundled_weights_on_phone_footage_say_what_they_cannot_tell():
     assert "wild-dev" in d["trained_on"]
 
 
-def _lavfi(name: str, options: str, frames: int) -> list[np.ndarray]:
-    """``frames`` RGB frames of one of FFmpeg's test sources (a lavfi filter graph, via PyAV)."""
-    import av.filter
-    graph = av.filter.Graph()
-    src, rgb, sink = graph.add(name, options), graph.add("format", "rgb24"), graph.add("buffersink")
-    src.link_to(rgb)
-    rgb.link_to(sink)
-    graph.configure()
-    return [sink.pull().to_ndarray() for _ in range(frames)]
-
-
 @pytest.mark.parametrize("source, options", [("smptebars", ""), ("testsrc2", ""), ("life", ":mold=10:ratio=0.5:seed=1"),
                                              ("mandelbrot", "")])
 def test_bundled_weights_do_not_call_test_patterns_or_motion_graphics_synthetic(source, options, tmp_path):
@@ -461,10 +450,11 @@ def test_bundled_weights_do_not_call_test_patterns_or_motion_graphics_synthetic(
     # check must be what says so.
     from clipproof.detector.inference import load_detector
     from clipproof.media import write_mp4
+    from tools.render_sources import render
     detector = load_detector()
     if detector is None:
         pytest.skip("no bundled detector weights in this checkout")
-    clip = write_mp4(_lavfi(source, "size=320x240:rate=24" + options, 32), tmp_path / "t.mp4", fps=24)
+    clip = write_mp4(render(source, options, (320, 240), noise=0, frames=32), tmp_path / "t.mp4", fps=24)
     report = Verifier(detector=detector).verify(clip)
     d = report.detector
     assert report.verdict in ("uncertain", "likely-real"), (report.verdict, d.p_synthetic)

@@ -6,8 +6,8 @@ For each candidate at the corpus' clip shape, random init: parameters, and the m
 training step (forward + backward, batch of ``--batch``) and of inference on one 16-frame
 segment. Candidates: the registry's models (timm ResNet-10-T per frame + attention over time,
 and the frame-only baseline) and torchvision's video networks R(2+1)D-18 and MC3-18 with a
-one-logit head. Times are also given relative to the bundled model (st-attention), measured in
-the same run with the same threads.
+one-logit head. Times are also given relative to st-attention (the bundled st-attention-npr is
+the same network on residuals), measured in the same run with the same threads.
 """
 from __future__ import annotations
 

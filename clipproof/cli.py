@@ -829,8 +829,8 @@ def _add_detector(sub) -> None:
 
     def training_options(p) -> None:
         p.add_argument("--corpus", type=NAMED, required=True, help="corpus with real and synthetic clips")
-        p.add_argument("--model", default="st-attention", choices=models, metavar="NAME",
-                       help=f"detector model: {', '.join(models)} (default st-attention)")
+        p.add_argument("--model", default="st-attention-npr", choices=models, metavar="NAME",
+                       help=f"detector model: {', '.join(models)} (default st-attention-npr, the bundled one's)")
         p.add_argument("--out", type=NAMED, required=True, help="weights folder (resumed when it holds a run)")
         p.add_argument("--epochs", type=int, default=d.epochs, help=f"most epochs (default {d.epochs})")
         p.add_argument("--batch-size", type=int, default=d.batch_size,

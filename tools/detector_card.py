@@ -1,6 +1,6 @@
 """Write a detector's MODEL_CARD.md from its config, its evaluation and the leave-one-out runs.
 
-    python -m tools.detector_card --weights clipproof/detector/weights/st-attention \\
+    python -m tools.detector_card --weights clipproof/detector/weights/st-attention-npr \\
         --baseline .train/det-frame/eval/eval.json --loo .train/loo/loo.json --metadata .train/metadata.json \\
         --folder-eval .train/wild-dev-eval/eval.json --corpus-command "..." --train-command "..."
 """

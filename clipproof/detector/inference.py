@@ -35,7 +35,7 @@ from clipproof.errors import UsageError, loading_weights
 from clipproof.findings import DetectorFindings, Segment, merge_spans
 
 WEIGHTS = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS / "st-attention"
+DEFAULT_WEIGHTS = WEIGHTS / "st-attention-npr"
 MAX_SEGMENTS = 24
 # Decoding is most of a verify with the detector, and its cost grows with the frame's pixels:
 # the segments' frames together stay within this many pixels (8 segments of 16 frames of 1080p,

@@ -8,8 +8,9 @@ not. The residual of a frame against its own 2× nearest-neighbour downscale-and
 exactly those within-cell relations and drops the content, so what the backbone can learn is
 narrowed to the trace all such decoders share rather than to what one generator likes to draw.
 Left out of training, AnimateDiff went from segment AUC 0.21-0.85 (``st-attention``) to
-0.73-0.99 on the same corpus and seeds. Not bundled: trained in full, it also calls smooth
-computer-drawn pictures (a fractal zoom, the demo's rendered scene) likely synthetic.
+0.73-0.99 on the same corpus and seeds. Smooth computer-drawn pictures look alike to it, so it
+is trained with rendered clips labelled as not generated (``tools.render_sources``). The bundled
+detector.
 """
 from __future__ import annotations
 

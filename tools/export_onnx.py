@@ -17,9 +17,10 @@ applied to) on the corpus's validation clips stay within ``QUANTIZED_MEAN`` (mea
 fastest first, and the first within the bounds is kept; its metadata says which
 (``ONNX_QUANTIZED_KEY``). A model that sees fine residuals (``st-attention-npr``: most values
 near zero, a few large) loses them in 256 levels spread over the extremes: its ranges are
-taken at a percentile and its first convolutions stay float. Its embeddings move as well, so it gets an out-of-distribution
-check of its own, fitted as training fits the float one but on the int8 export's embeddings
-(``ood.int8.safetensors``, written first: ``verify`` uses an int8 export only beside it).
+taken at a percentile and its first convolutions stay float. Its embeddings move as well, so
+it gets an out-of-distribution check of its own, fitted as training fits the float one but on
+the int8 export's embeddings (``ood.int8.safetensors``, written first: ``verify`` uses an int8
+export only beside it).
 """
 from __future__ import annotations
 
@@ -147,8 +148,7 @@ def quantize(weights: str | Path, corpus: str | Path, clips: int = CALIBRATION_C
         for key, value in ((ONNX_SOURCE_KEY, tensors_sha256(weights)), (ONNX_QUANTIZED_KEY, what)):
             meta = graph.metadata_props.add()
             meta.key, meta.value = key, value
-        onnx.save(graph, str(quantized))
-        int8 = _Session(quantized)
+        onnx.save(graph, str(quantized))    # metadata only: the session checked above scores as it does
         from tools.fit_ood import fit_for
         fit_for(weights, Path(corpus), int8, ood.INT8_OOD_FILE)
         with atomic_output(weights / ONNX_FILE) as out:

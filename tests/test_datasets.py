@@ -382,12 +382,22 @@ def test_rendered_sources_are_a_labelled_folder_of_rendered_footage(tmp_path):
     # writes is read as rendered footage, one source each, and the tests' own patterns stay out.
     from clipproof.datasets.labelled import labelled_clips
     from clipproof.media import probe
-    from tools.render_sources import SIZES, SOURCES, main
-    assert not {"smptebars", "testsrc2", "life", "mandelbrot"} & {name for name, _ in SOURCES}
-    assert main(["--out", str(tmp_path), "--per-source", "1", "--only", "zoneplate", "--only", "gradients"]) == 0
+    from tools.render_sources import MOTION_GRAPHICS, SIZES, SOURCES, main
+    drawn = " ".join(graph for _, graph, _ in MOTION_GRAPHICS)
+    assert not {"smptebars", "testsrc2", "life", "mandelbrot"} & ({name for name, _ in SOURCES} | set(drawn.split("=")))
+    assert main(["--out", str(tmp_path), "--per-source", "1", "--only", "zoneplate", "--only", "gradients",
+                 "--only", "moving shapes", "--seed", "3"]) == 0
     clips = labelled_clips(tmp_path, log=lambda _: None, both_labels=False)
-    assert len(clips) == 4 and {c.kind for c in clips} == {"rendered"} and {c.label for c in clips} == {0}
-    assert {c.group for c in clips} == {"test source: zoneplate", "test source: gradients"}
+    assert len(clips) == 5 and {c.kind for c in clips} == {"rendered"} and {c.label for c in clips} == {0}
+    assert {c.group for c in clips} == {"test source: zoneplate", "test source: gradients", "motion graphic: moving shapes"}
     for c in clips:
         info = probe(c.path)
         assert (info.width, info.height) in SIZES and info.frames == 16
+    # The shapes move, and noise laid over a source drawn in RGBA stays noise (FFmpeg's noise
+    # filter garbles packed RGBA: frame-to-frame differences of ~100 grey levels).
+    from tools.render_sources import _fields, render_graph
+    graph = {name: graph for name, graph, _ in MOTION_GRAPHICS}["moving shapes"]
+    shapes = np.stack(render_graph(graph.format(**_fields(np.random.default_rng(0), (160, 120))), 0)).astype(int)
+    assert np.abs(np.diff(shapes, axis=0)).max() > 100
+    noisy = np.stack(render_graph("gradients=s=160x120:r=24:seed=5:speed=0.01", 4)).astype(int)
+    assert 1 < np.abs(np.diff(noisy, axis=0)).mean() < 10

@@ -211,10 +211,14 @@ def test_likely_real_needs_a_measured_recall_on_unseen_generators(detector, tmp_
     assert out.returncode == 0 and "likely real: no" in out.stdout and "2 generators" in out.stdout, out.stdout
     assert "A 0%" in out.stdout and "B 40%" in out.stdout
     cal = load_weights(weights)[2]
+    stale = tmp_path / "loo-stale.json"
+    stale.write_text(json.dumps({"axis": "generator", "results": {"B": {"auc": 0.9}}}))
     for args, status, message in (
             ([], 64, "nothing to do"),
             (["--loo", str(tmp_path / "none.json")], 66, "no such leave-one-out record"),
-            (["--loo", str(weights / "config.json")], 64, "not a leave-one-out record")):
+            (["--loo", str(weights / "config.json")], 64, "not a leave-one-out record"),
+            # A record without the figure, given after a sound one, is named itself.
+            (["--loo", str(alone), "--loo", str(stale)], 64, f"{stale}: not a leave-one-out record")):
         out = run_cli("clipproof", "detector", "calibrate", "--weights", str(weights), *args)
         assert out.returncode == status and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
     assert load_weights(weights)[2] == cal                              # a refused call changes nothing

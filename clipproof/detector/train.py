@@ -183,13 +183,12 @@ def recalibrate(weights: str | os.PathLike, corpus: str | os.PathLike | None = N
             if not path.is_file():
                 raise InputMissingError("no such leave-one-out record", path=path)
             try:
-                results.update(json.loads(path.read_text(encoding="utf-8"))["results"])
-            except (ValueError, KeyError, TypeError) as e:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                with_unseen_recall(new, record)         # each on its own, so an error names its file
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise UsageError(f"not a leave-one-out record of detector loo ({one_line(e)})", path=path) from None
-        try:
-            new = with_unseen_recall(new, {"results": results})
-        except (ValueError, AttributeError) as e:
-            raise UsageError(f"not a leave-one-out record of detector loo ({e})", path=Path(loo[0])) from None
+            results.update(record["results"])
+        new = with_unseen_recall(new, {"results": results})
     new.save(Path(weights) / CALIBRATION_FILE)
     return old, new
 

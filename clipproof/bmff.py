@@ -8,6 +8,7 @@ FFmpeg applies it to decoded frames only, and a probe decodes none.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
@@ -37,11 +38,11 @@ def find_box(path: str | os.PathLike, kind: str) -> Box | None:
     """The first top-level box of type ``kind``; the walk stops there (a fragmented MP4 has
     thousands of top-level boxes after its ``moov``)."""
     with open(path, "rb") as f:
-        return _first(f, kind)
+        return _first(f, kind, os.fstat(f.fileno()).st_size)
 
 
-def _first(f: BinaryIO, kind: str) -> Box | None:
-    return next((b for b in _boxes(f, 0, os.fstat(f.fileno()).st_size) if b.type == kind), None)
+def _first(f: BinaryIO, kind: str, size: int) -> Box | None:
+    return next((b for b in _boxes(f, 0, size) if b.type == kind), None)
 
 
 def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
@@ -72,14 +73,14 @@ def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
 _MAX_TRACKS = 64
 
 
-def display_rotations(path: str | os.PathLike) -> dict[int, int]:
+def display_rotations(path: str | os.PathLike, *, content: bytes | None = None) -> dict[int, int]:
     """Track ID → the rotation its header asks a player to show it with, in counter-clockwise
     degrees (0, 90, 180 or 270; FFmpeg's sign, as PyAV's ``VideoFrame.rotation`` gives it).
     Phones store a portrait clip as landscape frames with a 90° or 270° rotation. Empty where
-    the file has no readable ``moov``."""
+    the file has no readable ``moov``. ``content``: the file's bytes, when already read."""
     out: dict[int, int] = {}
-    with open(path, "rb") as f:
-        moov = _first(f, "moov")
+    with io.BytesIO(content) if content is not None else open(path, "rb") as f:
+        moov = _first(f, "moov", len(content) if content is not None else os.fstat(f.fileno()).st_size)
         for trak in _children(f, moov, "trak") if moov is not None else ():
             if len(out) >= _MAX_TRACKS:
                 break

@@ -227,8 +227,10 @@ def _declared_image_size(path) -> tuple[int, int]:
 # Probe
 # ---------------------------------------------------------------------------------------------
 
-def probe(path: str | os.PathLike) -> MediaInfo:
+def probe(path: str | os.PathLike, *, content: bytes | None = None) -> MediaInfo:
     """Read a file's headers (no picture is decoded) and check video data is there.
+    ``content``: the file's bytes, when the caller has read them (FFmpeg still reads the file;
+    the track headers' rotation is then read from memory).
 
     Raises InputMissingError or InvalidMediaError with a one-line reason.
     """
@@ -257,7 +259,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             raise InvalidMediaError(f"video data cannot be read ({_reason(e)})", path=path) from e
         if frames == 0:
             raise InvalidMediaError("zero frames", path=path)
-        rotation = _display_rotation(container, stream, path)
+        rotation = _display_rotation(container, stream, path, content)
         if rotation % 180:
             width, height = height, width
         return MediaInfo(
@@ -273,14 +275,14 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         )
 
 
-def _display_rotation(container, stream, path) -> int:
+def _display_rotation(container, stream, path, content: bytes | None = None) -> int:
     """The stream's display rotation, from its MP4/MOV track header (FFmpeg's mov demuxer gives
     the stream its track's ID); 0 for other containers, where phones do not store one."""
     if not _is_mov(container):
         return 0
     from clipproof.bmff import display_rotations
     try:
-        return display_rotations(path).get(stream.id, 0)
+        return display_rotations(path, content=content).get(stream.id, 0)
     except OSError:     # the file went away since FFmpeg read it: shown as stored
         return 0
 

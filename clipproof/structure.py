@@ -9,6 +9,7 @@ a file ends inside its own outermost structure (``Cut``: a download or a recordi
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -44,18 +45,19 @@ class Cut:
         return said + (", before any 'moov' box (the index of its frames)" if self.no_index else "")
 
 
-def check_structure(path: str | os.PathLike, limit: int = MAX_BOXES) -> Cut | None:
+def check_structure(path: str | os.PathLike, limit: int = MAX_BOXES, *, content: bytes | None = None) -> Cut | None:
     """Raise InvalidMediaError when ``path`` holds more boxes, chunks or blocks than ``limit``;
     return where the file ends inside one of its outermost entries (None where it does not, or
-    where the format is not walked here)."""
-    with open(path, "rb") as f:
+    where the format is not walked here). ``content``: the file's bytes, when the caller has
+    read them already (a seek and a read per box are then no system calls)."""
+    with io.BytesIO(content) if content is not None else open(path, "rb") as f:
         head = f.read(16)
         walk, unit = _walker(head)
         if walk is None:
             return None
         counter = _Counter(limit)
         try:
-            return walk(f, os.fstat(f.fileno()).st_size, counter)
+            return walk(f, len(content) if content is not None else os.fstat(f.fileno()).st_size, counter)
         except _TooMany:
             raise InvalidMediaError(f"more than {limit:,} {unit}: a structure no real media file has "
                                     f"(refused before parsing)", path=path) from None

@@ -95,8 +95,11 @@ class Verifier:
             raise InputMissingError(f"cannot be read ({os_reason(e)})", path=path) from e
 
     def _verify(self, path: Path) -> Report:
-        cut = check_structure(path)
-        if path.stat().st_size >= SIDE_THREAD_BYTES:
+        large = path.stat().st_size >= SIDE_THREAD_BYTES
+        # A small file is read once, and every pass over it below reads those bytes.
+        content = None if large else path.read_bytes()
+        cut = check_structure(path, content=content)
+        if large:
             # On a large file the C2PA read and the report's own SHA-256 each take tens of
             # milliseconds and both release the GIL: hashing (then probing) beside the read
             # halves the wall time on two cores. On a small one the thread costs more CPU than
@@ -109,9 +112,8 @@ class Verifier:
         else:
             # Read once: the hash and the C2PA read take the same bytes, so the report's sha256
             # is the hash of what was validated even if the file changes meanwhile.
-            content = path.read_bytes()
             credentials = read_credentials(path, self.anchors_pem, content=content)
-            sha, (media, media_error) = hashlib.sha256(content).hexdigest(), _probe(path)
+            sha, (media, media_error) = hashlib.sha256(content).hexdigest(), _probe(path, content)
         if cut is not None:
             # A stopped download or recording: say so, rather than FFmpeg's "invalid data".
             if media is None:
@@ -261,10 +263,10 @@ def _hash_and_probe(path: Path) -> tuple[str, tuple[MediaInfo | None, InvalidMed
     return sha256_file(path), _probe(path)
 
 
-def _probe(path: Path) -> tuple[MediaInfo | None, InvalidMediaError | None]:
+def _probe(path: Path, content: bytes | None = None) -> tuple[MediaInfo | None, InvalidMediaError | None]:
     from clipproof.media import probe  # PyAV loads on first use, off the critical path
     try:
-        return probe(path), None
+        return probe(path, content=content), None
     except InvalidMediaError as e:
         return None, e
 

@@ -308,6 +308,8 @@ def test_probe_gives_a_rotated_clip_the_size_it_is_shown_at(tmp_path, rotation):
     assert (info.height, info.width) == frames.shape[1:3]
     assert info.rotation == rotation and (info.width, info.height) == ((48, 64) if rotation % 180 else (64, 48))
     assert ("stored 64x48, shown turned" in media_summary(info)) == bool(rotation % 180)
+    # `verify` hands a small file's bytes to the probe, which reads the track headers from them.
+    assert probe(path, content=path.read_bytes()) == info
 
 
 def test_display_rotation_is_read_from_the_video_track_and_survives_cut_headers(tmp_path):

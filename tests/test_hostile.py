@@ -129,6 +129,8 @@ def test_floods_of_every_container_kind_are_counted(ai_clip, tmp_path):
     for name in ("nested.mp4", "junk.avi", "comments.gif"):
         with pytest.raises(InvalidMediaError, match="a structure no real media file has"):
             check_structure(tmp_path / name)
+        with pytest.raises(InvalidMediaError, match="a structure no real media file has"):
+            check_structure(tmp_path / name, content=(tmp_path / name).read_bytes())
     assert check_structure(ai_clip) is None          # a real file passes, whole
     (tmp_path / "one.gif").write_bytes(gif)
     assert check_structure(tmp_path / "one.gif") is None
@@ -155,6 +157,7 @@ def test_where_a_file_ends_inside_its_own_structure_is_found(clip, tmp_path, suf
     cut.write_bytes(data[:len(data) * 2 // 3])
     found = check_structure(cut)
     assert found is not None and found.entry == entry and found.size == len(data) * 2 // 3
+    assert check_structure(cut, content=cut.read_bytes()) == found     # the bytes `verify` read, walked in memory
     assert found.offset < found.size < found.offset + found.declared
     assert str(found).startswith(f"it ends at byte {found.size:,}, {found.size - found.offset:,} bytes into its {entry}")
 
